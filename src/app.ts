@@ -1,0 +1,29 @@
+/** createApp: the Koa application and its middleware order. No I/O happens here. */
+import Router from '@koa/router';
+import Koa from 'koa';
+import { errorHandler, unmatched } from './http/middleware/errors.js';
+import { requestLog } from './http/middleware/request-log.js';
+import { baseRoutes } from './http/routes/base.js';
+import { blobRoutes } from './http/routes/blobs.js';
+import { listingRoutes } from './http/routes/listings.js';
+import { manifestRoutes } from './http/routes/manifests.js';
+import type { RouteDeps, RouteGroup } from './http/routes/types.js';
+import { uploadRoutes } from './http/routes/uploads.js';
+
+const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes];
+
+export function createApp(deps: RouteDeps): Koa {
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router();
+  for (const group of ROUTE_GROUPS) group(router, deps);
+
+  app.use(requestLog(deps.log));
+  app.use(errorHandler(deps.log));
+  app.use(unmatched());
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  // Errors after the response started (a blob read failing mid-stream) end here.
+  app.on('error', (err: Error) => deps.log.warn({ err }, 'response failed after it started'));
+  return app;
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/** The `unireg` command: `unireg serve [--config FILE]`. */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config/load.js';
+import { startServer } from './main.js';
+
+const USAGE = `usage: unireg serve [--config FILE]
+
+  serve    run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
+
+See deploy/unireg.example.yaml for every setting.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  const config = await loadConfig({ file: values.config ?? process.env.UNIREG_CONFIG });
+  const running = await startServer(config);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`unireg: ${signal} received, shutting down\n`);
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`unireg: shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case '--version':
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      process.stderr.write(`unireg: unknown command ${command}\n${USAGE}\n`);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`unireg: ${err.message}\n`);
+    process.exit(2);
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'LEVEL_DATABASE_NOT_OPEN' || code === 'LEVEL_LOCKED') {
+    process.stderr.write(`unireg: cannot start: ${(err as Error).message}${(err as Error).cause ? ` (${String((err as Error).cause)})` : ''}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`unireg: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,76 @@
+/**
+ * The configuration schema: one typed tree, strict (unknown keys are errors).
+ * Every leaf can be overridden from the environment by a name derived from its
+ * path (see ./env.ts): `http.addr` ↔ UNIREG_HTTP_ADDR.
+ */
+import { z } from 'zod';
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration as a number of seconds or a string such as `90s`, `15m`, `24h`. */
+const duration = z.union([z.number().positive(), z.string().regex(DURATION, 'expected a duration like 30s, 15m, 24h')]);
+
+export function durationMs(value: number | string): number {
+  if (typeof value === 'number') return value * 1000;
+  const m = DURATION.exec(value)!;
+  return Number(m[1]) * UNIT_MS[m[2]!]!;
+}
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:5000')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port out of range');
+
+export const configSchema = z
+  .object({
+    http: z
+      .object({
+        /** Listen address, host:port. */
+        addr: hostPort.default('127.0.0.1:5000'),
+        /** Seconds to let in-flight requests finish on shutdown before they are cut. */
+        shutdownGrace: duration.default(10),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({
+        /** Data root: blobs, uploads and the LevelDB metadata live under it. */
+        root: z.string().min(1).default('./storage'),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    manifests: z
+      .object({
+        /** Largest manifest accepted, in bytes (the spec's recommended 4 MiB). */
+        maxSize: z.number().int().positive().default(4 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    uploads: z
+      .object({
+        /** An upload session untouched for this long is removed with its data. */
+        expiry: duration.default('24h'),
+        /** Allow `mount` without `from` (automatic content discovery across repositories). */
+        mountWithoutFrom: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    deletes: z
+      .object({
+        /** Allow DELETE of manifests, tags and blobs; when off they answer 405 UNSUPPORTED. */
+        enabled: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

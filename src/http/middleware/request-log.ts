@@ -1,0 +1,41 @@
+/**
+ * The outermost middleware: stamps every response with the API version and a
+ * request id, and writes one log line per request once the response is done.
+ * Only the path is logged (never the query string or headers), so credentials
+ * cannot reach the logs.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from 'pino';
+
+const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+export function requestLog(log: Logger): Middleware {
+  const boot = randomBytes(3).toString('hex');
+  let counter = 0;
+  return async (ctx, next) => {
+    const started = performance.now();
+    const incoming = ctx.get('x-request-id');
+    const id = REQUEST_ID.test(incoming) ? incoming : `${boot}-${(++counter).toString(36)}`;
+    ctx.state.requestId = id;
+    ctx.set('Docker-Distribution-API-Version', 'registry/2.0');
+    ctx.set('X-Request-Id', id);
+    ctx.res.once('close', () => {
+      if (!log.isLevelEnabled('info')) return;
+      log.info(
+        {
+          reqId: id,
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          bytesIn: Number(ctx.get('content-length')) || 0,
+          bytesOut: Number(ctx.response.get('Content-Length')) || 0,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+          completed: ctx.res.writableFinished,
+        },
+        'request',
+      );
+    });
+    await next();
+  };
+}

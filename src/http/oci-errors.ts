@@ -1,0 +1,97 @@
+/**
+ * The one table from domain errors to OCI error codes and HTTP statuses, and
+ * the rendering of the spec's JSON envelope.
+ */
+import type { RegistryError } from '../storage/errors.js';
+import { UploadRangeError, RangeNotSatisfiableError, MethodNotAllowedError } from '../storage/errors.js';
+import { uploadLocation, uploadRange } from './locations.js';
+
+interface Mapping {
+  code: string;
+  status: number;
+}
+
+const TABLE: Record<string, Mapping> = {
+  DigestInvalidError: { code: 'DIGEST_INVALID', status: 400 },
+  DigestMismatchError: { code: 'DIGEST_INVALID', status: 400 },
+  NameInvalidError: { code: 'NAME_INVALID', status: 400 },
+  NameUnknownError: { code: 'NAME_UNKNOWN', status: 404 },
+  TagInvalidError: { code: 'TAG_INVALID', status: 400 },
+  BlobUnknownError: { code: 'BLOB_UNKNOWN', status: 404 },
+  BlobUploadUnknownError: { code: 'BLOB_UPLOAD_UNKNOWN', status: 404 },
+  BlobUploadInvalidError: { code: 'BLOB_UPLOAD_INVALID', status: 400 },
+  UploadRangeError: { code: 'BLOB_UPLOAD_INVALID', status: 416 },
+  UploadBusyError: { code: 'BLOB_UPLOAD_INVALID', status: 409 },
+  SizeInvalidError: { code: 'SIZE_INVALID', status: 400 },
+  RangeNotSatisfiableError: { code: 'RANGE_INVALID', status: 416 },
+  ManifestUnknownError: { code: 'MANIFEST_UNKNOWN', status: 404 },
+  ManifestInvalidError: { code: 'MANIFEST_INVALID', status: 400 },
+  ManifestTooLargeError: { code: 'MANIFEST_INVALID', status: 413 },
+  ManifestBlobUnknownError: { code: 'MANIFEST_BLOB_UNKNOWN', status: 400 },
+  UnsupportedError: { code: 'UNSUPPORTED', status: 405 },
+  MethodNotAllowedError: { code: 'UNSUPPORTED', status: 405 },
+  RouteUnknownError: { code: 'NOT_FOUND', status: 404 },
+  PaginationInvalidError: { code: 'PAGINATION_NUMBER_INVALID', status: 400 },
+};
+
+/** Codes for errors raised by Koa itself (http-errors), by status. */
+const BY_STATUS: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  404: 'NOT_FOUND',
+  405: 'UNSUPPORTED',
+  413: 'SIZE_INVALID',
+  415: 'UNSUPPORTED',
+};
+
+export interface OciErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: { errors: { code: string; message: string; detail?: unknown }[] };
+  /** Whether this is the server's fault (logged as an error). */
+  internal: boolean;
+}
+
+function headersFor(err: Error): Record<string, string> {
+  if (err instanceof UploadRangeError) {
+    return {
+      Location: uploadLocation(err.repo, err.id),
+      Range: uploadRange(err.offset),
+      'Docker-Upload-UUID': err.id,
+    };
+  }
+  if (err instanceof RangeNotSatisfiableError) return { 'Content-Range': `bytes */${err.size}` };
+  if (err instanceof MethodNotAllowedError) return { Allow: err.allowed.join(', ') };
+  return {};
+}
+
+/** A request body that ended early: the client went away mid-upload. */
+export function isClientAbort(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted';
+}
+
+function envelope(code: string, message: string, detail?: unknown): OciErrorResponse['body'] {
+  return { errors: [detail === undefined ? { code, message } : { code, message, detail }] };
+}
+
+export function toOciError(err: unknown): OciErrorResponse {
+  const e = err as Error & { status?: number; expose?: boolean; headers?: Record<string, string> };
+  const mapped = e && typeof e.name === 'string' ? TABLE[e.name] : undefined;
+  if (mapped) {
+    const detail = (e as RegistryError).detail;
+    return {
+      status: mapped.status,
+      headers: headersFor(e),
+      body: envelope(mapped.code, e.message, detail && Object.keys(detail).length > 0 ? detail : undefined),
+      internal: false,
+    };
+  }
+  if (isClientAbort(err)) {
+    return { status: 400, headers: {}, body: envelope('BLOB_UPLOAD_INVALID', 'request body ended early'), internal: false };
+  }
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+    const code = BY_STATUS[e.status] ?? 'BAD_REQUEST';
+    return { status: e.status, headers: e.headers ?? {}, body: envelope(code, e.expose ? e.message : code), internal: false };
+  }
+  return { status: 500, headers: {}, body: envelope('UNKNOWN', 'internal server error'), internal: true };
+}

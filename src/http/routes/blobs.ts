@@ -1,0 +1,40 @@
+/** `GET|HEAD|DELETE /v2/<name>/blobs/<digest>` */
+import { empty } from '../respond.js';
+import { parseRange } from '../range.js';
+import { digestParam, repoParam } from '../params.js';
+import type { RouteGroup } from './types.js';
+
+export const blobRoutes: RouteGroup = (router, { registry }) => {
+  router.get('/v2/*name/blobs/:digest', async (ctx) => {
+    const repo = repoParam(ctx);
+    const digest = digestParam(ctx);
+    ctx.set('Docker-Content-Digest', digest);
+    ctx.set('Accept-Ranges', 'bytes');
+    ctx.set('ETag', `"${digest}"`);
+    if (ctx.method === 'HEAD') {
+      const size = await registry.blobs.stat(repo, digest);
+      ctx.status = 200;
+      ctx.type = 'application/octet-stream';
+      ctx.length = size;
+      return;
+    }
+    const size = await registry.blobs.stat(repo, digest);
+    const blob = await registry.blobs.read(repo, digest, parseRange(ctx.get('range') || undefined, size));
+    ctx.type = 'application/octet-stream';
+    if (blob.range) {
+      ctx.status = 206;
+      ctx.set('Content-Range', `bytes ${blob.range.start}-${blob.range.end}/${blob.size}`);
+      ctx.body = blob.stream;
+      ctx.length = blob.range.end - blob.range.start + 1;
+    } else {
+      ctx.status = 200;
+      ctx.body = blob.stream;
+      ctx.length = blob.size;
+    }
+  });
+
+  router.delete('/v2/*name/blobs/:digest', async (ctx) => {
+    await registry.blobs.delete(repoParam(ctx), digestParam(ctx));
+    empty(ctx, 202);
+  });
+};

@@ -1,0 +1,80 @@
+/**
+ * The composition root: config → logger → stores → registry → app → listen.
+ * Also owns the process-level lifecycle: the upload sweeper and graceful shutdown.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { createApp } from './app.js';
+import { durationMs, type Config } from './config/schema.js';
+import { createLogger } from './log.js';
+import { KeyedMutex } from './registry/keyed-mutex.js';
+import { ManifestCache } from './registry/manifest-cache.js';
+import { Registry } from './registry/registry.js';
+import { FsBlobStore } from './storage/fs/fs-blob-store.js';
+import { Layout } from './storage/fs/layout.js';
+import { LevelKv } from './storage/level/level-kv.js';
+import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
+
+export interface RunningServer {
+  server: Server;
+  registry: Registry;
+  /** `http://host:port` as actually bound (port 0 resolved). */
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (up to the grace period), closes LevelDB. */
+  close(): Promise<void>;
+}
+
+function splitAddr(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
+}
+
+export async function startServer(config: Config, logger?: Logger): Promise<RunningServer> {
+  const log = logger ?? createLogger(config.log.level);
+  const layout = new Layout(resolve(config.storage.root));
+  const blobs = new FsBlobStore(layout);
+  await blobs.init();
+  const meta = new KvMetadataStore(new LevelKv(layout.metaDir));
+  await meta.open();
+  const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache() });
+  await registry.uploads.clearTmp();
+  await registry.uploads.sweep();
+
+  const app = createApp({ registry, config, log });
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app.callback());
+  server.headersTimeout = 60_000;
+  const { host, port } = splitAddr(config.http.addr);
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, () => ok());
+  });
+  const bound = server.address() as AddressInfo;
+  const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  log.info({ url, root: layout.root }, 'unireg listening');
+
+  const sweepEvery = Math.min(durationMs(config.uploads.expiry) / 4, 10 * 60_000);
+  const sweeper = setInterval(() => {
+    registry.uploads.sweep().catch((err: unknown) => log.error({ err }, 'upload sweep failed'));
+  }, sweepEvery);
+  sweeper.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      clearInterval(sweeper);
+      const closed = new Promise<void>((ok) => server.close(() => ok()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => {
+        log.warn('shutdown grace period over: cutting open connections');
+        server.closeAllConnections();
+      }, durationMs(config.http.shutdownGrace));
+      await closed;
+      clearTimeout(grace);
+      await meta.close();
+      log.info('unireg stopped');
+    })());
+
+  return { server, registry, url, close };
+}

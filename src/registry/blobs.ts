@@ -1,0 +1,61 @@
+/** Blob semantics per repository: a blob is visible only where it is linked. */
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+import { parseRepoName } from '../oci/names.js';
+import { BlobUnknownError, RangeNotSatisfiableError, UnsupportedError } from '../storage/errors.js';
+import type { ByteRange } from '../storage/types.js';
+import type { RegistryDeps } from './deps.js';
+
+export interface BlobRead {
+  size: number;
+  /** The part served: the whole blob unless a satisfiable range was asked for. */
+  range?: ByteRange;
+  stream: Readable;
+}
+
+export class BlobService {
+  constructor(private readonly deps: RegistryDeps) {}
+
+  /** The blob's size; throws BlobUnknownError unless the repository links it. */
+  async stat(repo: string, digest: Digest): Promise<number> {
+    const size = await this.deps.meta.getBlobLink(repo, digest);
+    if (size === undefined) throw new BlobUnknownError(digest);
+    return size;
+  }
+
+  async read(repo: string, digest: Digest, range?: ByteRange | 'unsatisfiable'): Promise<BlobRead> {
+    const size = await this.stat(repo, digest);
+    if (range === 'unsatisfiable') throw new RangeNotSatisfiableError(size);
+    const part = range && range.start < size ? { start: range.start, end: Math.min(range.end, size - 1) } : undefined;
+    if (range && !part) throw new RangeNotSatisfiableError(size);
+    return { size, range: part, stream: await this.deps.blobs.read(digest, part) };
+  }
+
+  async delete(repo: string, digest: Digest): Promise<void> {
+    if (!this.deps.config.deletes.enabled) throw new UnsupportedError('deletes are disabled on this registry');
+    if (!(await this.deps.meta.unlinkBlob(repo, digest))) throw new BlobUnknownError(digest);
+  }
+
+  /**
+   * Links a blob held elsewhere into `repo`. With `from`, only a blob that
+   * repository links; without it, any stored blob when automatic content
+   * discovery is enabled. False when nothing could be mounted.
+   */
+  async mount(repo: string, digest: Digest, from?: string): Promise<boolean> {
+    let source: string | undefined;
+    if (from !== undefined) {
+      try {
+        source = parseRepoName(from);
+      } catch {
+        return false;
+      }
+    } else if (this.deps.config.uploads.mountWithoutFrom) {
+      source = await this.deps.meta.findBlobRepository(digest);
+    }
+    if (source === undefined) return false;
+    const size = await this.deps.meta.getBlobLink(source, digest);
+    if (size === undefined || (await this.deps.blobs.size(digest)) !== size) return false;
+    await this.deps.meta.linkBlob(repo, digest, size);
+    return true;
+  }
+}

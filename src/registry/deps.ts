@@ -1,0 +1,18 @@
+/** What the registry services are built from (assembled in src/main.ts or by tests). */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { Layout } from '../storage/fs/layout.js';
+import type { BlobStore, MetadataStore } from '../storage/types.js';
+import type { KeyedMutex } from './keyed-mutex.js';
+import type { ManifestCache } from './manifest-cache.js';
+
+export interface RegistryDeps {
+  meta: MetadataStore;
+  blobs: BlobStore;
+  layout: Layout;
+  config: Config;
+  log: Logger;
+  /** Serialises metadata writes per repository. */
+  locks: KeyedMutex;
+  cache: ManifestCache;
+}

@@ -1,0 +1,126 @@
+/**
+ * Manifest semantics: exact bytes in, exact bytes out; references checked
+ * against the repository; tags, reverse tags and referrer entries written in
+ * one batch under the repository's lock.
+ */
+import { digestAlgorithm, digestOf, isDigestLike, parseDigest, type Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { parseManifest, referrerDescriptor, type ParsedManifest } from '../oci/manifest.js';
+import { isForeignLayer } from '../oci/media-types.js';
+import { isValidTag, parseTag } from '../oci/names.js';
+import {
+  DigestMismatchError,
+  ManifestBlobUnknownError,
+  ManifestUnknownError,
+  UnsupportedError,
+} from '../storage/errors.js';
+import type { ManifestRecord } from '../storage/types.js';
+import type { RegistryDeps } from './deps.js';
+
+export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
+
+/**
+ * A reference from a URL. A malformed digest is DIGEST_INVALID; anything else
+ * that is not a valid tag can never name a manifest, so it is simply unknown.
+ */
+export function parseReference(value: string): Reference {
+  if (isDigestLike(value)) return { kind: 'digest', digest: parseDigest(value) };
+  if (!isValidTag(value)) throw new ManifestUnknownError(value);
+  return { kind: 'tag', tag: value };
+}
+
+export interface PutResult {
+  digest: Digest;
+  subject?: Digest;
+  parsed: ParsedManifest;
+}
+
+export class ManifestService {
+  constructor(private readonly deps: RegistryDeps) {}
+
+  async get(repo: string, reference: string): Promise<ManifestRecord> {
+    const ref = parseReference(reference);
+    const digest = ref.kind === 'digest' ? ref.digest : await this.resolveTag(repo, ref.tag);
+    if (digest === undefined) throw new ManifestUnknownError(reference);
+    const { cache, meta } = this.deps;
+    const cached = cache.getManifest(repo, digest);
+    if (cached) return cached;
+    const epoch = cache.epoch;
+    const record = await meta.getManifest(repo, digest);
+    if (record === undefined) throw new ManifestUnknownError(reference);
+    cache.setManifest(repo, record, epoch);
+    return record;
+  }
+
+  private async resolveTag(repo: string, tag: string): Promise<Digest | undefined> {
+    const { cache, meta } = this.deps;
+    const cached = cache.getTag(repo, tag);
+    if (cached) return cached;
+    const epoch = cache.epoch;
+    const digest = await meta.getTag(repo, tag);
+    if (digest !== undefined) cache.setTag(repo, tag, digest, epoch);
+    return digest;
+  }
+
+  /** Validates and stores `bytes` under `reference` (a tag, or the digest they must hash to). */
+  async put(repo: string, reference: string, bytes: Buffer, contentType: string | undefined): Promise<PutResult> {
+    const ref: Reference = isDigestLike(reference)
+      ? { kind: 'digest', digest: parseDigest(reference) }
+      : { kind: 'tag', tag: parseTag(reference) };
+    const digest = digestOf(bytes, ref.kind === 'digest' ? digestAlgorithm(ref.digest) : 'sha256');
+    if (ref.kind === 'digest' && ref.digest !== digest) throw new DigestMismatchError(ref.digest, digest);
+    const parsed = parseManifest(bytes, contentType);
+    await this.checkReferences(repo, parsed);
+
+    const record: ManifestRecord = { digest, mediaType: parsed.mediaType, bytes };
+    if (parsed.subject) record.subject = parsed.subject.digest;
+    const tag = ref.kind === 'tag' ? ref.tag : undefined;
+    const { locks, cache, meta } = this.deps;
+    await locks.run(repo, async () => {
+      cache.invalidate(repo, { tags: tag ? [tag] : [] });
+      await meta.putManifest(repo, {
+        record,
+        tag,
+        referrer: parsed.subject ? referrerDescriptor(parsed, digest, bytes.length) : undefined,
+      });
+      cache.invalidate(repo, {});
+      cache.setManifest(repo, record);
+      if (tag) cache.setTag(repo, tag, digest);
+    });
+    return { digest, subject: record.subject, parsed };
+  }
+
+  async delete(repo: string, reference: string): Promise<void> {
+    if (!this.deps.config.deletes.enabled) throw new UnsupportedError('deletes are disabled on this registry');
+    const ref = parseReference(reference);
+    const { locks, cache, meta } = this.deps;
+    await locks.run(repo, async () => {
+      if (ref.kind === 'tag') {
+        cache.invalidate(repo, { tags: [ref.tag] });
+        if ((await meta.deleteTag(repo, ref.tag)) === undefined) throw new ManifestUnknownError(reference);
+        return;
+      }
+      cache.invalidate(repo, { digests: [ref.digest] });
+      const tags = await meta.deleteManifest(repo, ref.digest);
+      if (tags === undefined) throw new ManifestUnknownError(reference);
+      cache.invalidate(repo, { tags, digests: [ref.digest] });
+    });
+  }
+
+  /** Every blob and child manifest must be in the repository; `subject` may be missing. */
+  private async checkReferences(repo: string, parsed: ParsedManifest): Promise<void> {
+    const { meta } = this.deps;
+    const blobHeld = async (d: Descriptor) =>
+      d.data !== undefined ||
+      (isForeignLayer(d.mediaType) && d.urls !== undefined) ||
+      (await meta.getBlobLink(repo, d.digest)) !== undefined;
+    for (const d of parsed.blobs) {
+      if (!(await blobHeld(d))) throw new ManifestBlobUnknownError(d.digest);
+    }
+    for (const d of parsed.manifests) {
+      if ((await meta.getManifest(repo, d.digest)) === undefined && !(await blobHeld(d))) {
+        throw new ManifestBlobUnknownError(d.digest);
+      }
+    }
+  }
+}

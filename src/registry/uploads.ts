@@ -1,0 +1,257 @@
+/**
+ * Upload sessions: chunked, streamed and single-request blob uploads.
+ *
+ * A session is a LevelDB record (the durable offset) plus a data file under
+ * uploads/. A chunk is written, fsynced, and only then is the offset advanced;
+ * a failed or cut-off chunk is truncated away, so the session stays usable at
+ * its original Location. The running hash lives in memory; after a restart it
+ * is rebuilt from the file. Commit = verify digest → move into the blob
+ * directory → link and end the session in one batch.
+ */
+import type { Hash } from 'node:crypto';
+import { open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { durationMs } from '../config/schema.js';
+import { digestAlgorithm, finishDigest, newHash, type Digest } from '../oci/digest.js';
+import {
+  BlobUploadInvalidError,
+  BlobUploadUnknownError,
+  DigestMismatchError,
+  SizeInvalidError,
+  UploadBusyError,
+  UploadRangeError,
+} from '../storage/errors.js';
+import { hashFileInto } from '../storage/fs/hash-file.js';
+import { isUploadId, newUploadId } from '../storage/fs/layout.js';
+import { spool } from '../storage/fs/spool.js';
+import type { ByteRange, UploadSession } from '../storage/types.js';
+import type { RegistryDeps } from './deps.js';
+
+export interface Chunk {
+  body: AsyncIterable<Buffer>;
+  /** From Content-Range: the chunk must start at the session's offset. */
+  range?: ByteRange;
+  /** From Content-Length, when the client sent one. */
+  length?: number;
+}
+
+interface HashState {
+  offset: number;
+  hash: Hash;
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+export class UploadService {
+  private readonly states = new Map<string, HashState>();
+  private readonly busy = new Set<string>();
+
+  constructor(private readonly deps: RegistryDeps) {}
+
+  private get expiryMs(): number {
+    return durationMs(this.deps.config.uploads.expiry);
+  }
+
+  async start(repo: string): Promise<UploadSession> {
+    const id = newUploadId();
+    const now = Date.now();
+    await writeFile(this.deps.layout.uploadPath(id), '');
+    const session: UploadSession = { id, repo, offset: 0, startedAt: now, updatedAt: now };
+    await this.deps.meta.putUpload(session);
+    this.states.set(id, { offset: 0, hash: newHash() });
+    return session;
+  }
+
+  status(repo: string, id: string): Promise<UploadSession> {
+    return this.session(repo, id);
+  }
+
+  append(repo: string, id: string, chunk: Chunk): Promise<UploadSession> {
+    return this.exclusive(id, async () => this.write(await this.session(repo, id), chunk));
+  }
+
+  /** Writes the last chunk if any, verifies the digest and makes the blob visible; returns its size. */
+  complete(repo: string, id: string, digest: Digest, chunk?: Chunk): Promise<number> {
+    return this.exclusive(id, async () => {
+      let session = await this.session(repo, id);
+      if (chunk) session = await this.write(session, chunk);
+      const path = this.deps.layout.uploadPath(id);
+      const actual = await this.digestOf(session, digestAlgorithm(digest));
+      if (actual !== digest) {
+        await this.remove(session);
+        throw new DigestMismatchError(digest, actual);
+      }
+      await this.deps.blobs.ingest(path, digest);
+      await this.deps.meta.completeUpload(id, repo, digest, session.offset);
+      this.states.delete(id);
+      return session.offset;
+    });
+  }
+
+  cancel(repo: string, id: string): Promise<void> {
+    return this.exclusive(id, async () => this.remove(await this.session(repo, id)));
+  }
+
+  /** A single-request upload (POST ?digest=): nothing is stored unless the digest matches. */
+  async monolithic(repo: string, digest: Digest, chunk: Chunk): Promise<number> {
+    const path = this.deps.layout.tmpPath();
+    const fh = await open(path, 'wx');
+    try {
+      const hash = newHash(digestAlgorithm(digest));
+      let size: number;
+      try {
+        size = await spool(chunk.body, fh, 0, hash);
+        if (chunk.length !== undefined && size !== chunk.length) {
+          throw new SizeInvalidError('body length differs from Content-Length', { expected: chunk.length, size });
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const actual = finishDigest(hash, digestAlgorithm(digest));
+      if (actual !== digest) throw new DigestMismatchError(digest, actual);
+      await this.deps.blobs.ingest(path, digest);
+      await this.deps.meta.linkBlob(repo, digest, size);
+      return size;
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  /** Removes expired sessions with their files, and upload files no session owns. */
+  async sweep(now = Date.now()): Promise<number> {
+    let removed = 0;
+    const known = new Set<string>();
+    for (const session of await this.deps.meta.listUploads()) {
+      known.add(session.id);
+      if (this.busy.has(session.id) || session.updatedAt + this.expiryMs > now) continue;
+      await this.remove(session);
+      removed++;
+    }
+    for (const name of await readdir(this.deps.layout.uploadsDir)) {
+      if (known.has(name) || this.busy.has(name)) continue;
+      const path = `${this.deps.layout.uploadsDir}/${name}`;
+      // A session being created writes its file just before its record.
+      const age = now - (await stat(path).catch(() => ({ mtimeMs: now }))).mtimeMs;
+      if (age > 60_000) await rm(path, { force: true });
+    }
+    return removed;
+  }
+
+  /** Empties tmp/: at startup nothing in it belongs to a live request. */
+  async clearTmp(): Promise<void> {
+    await rm(this.deps.layout.tmpDir, { recursive: true, force: true });
+    await this.deps.blobs.init();
+  }
+
+  private async session(repo: string, id: string): Promise<UploadSession> {
+    if (!isUploadId(id)) throw new BlobUploadUnknownError(id);
+    const session = await this.deps.meta.getUpload(id);
+    if (session === undefined || session.repo !== repo) throw new BlobUploadUnknownError(id);
+    if (session.updatedAt + this.expiryMs <= Date.now()) {
+      await this.remove(session);
+      throw new BlobUploadUnknownError(id);
+    }
+    return session;
+  }
+
+  private async exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy.has(id)) throw new UploadBusyError(id);
+    this.busy.add(id);
+    try {
+      return await fn();
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private async write(session: UploadSession, chunk: Chunk): Promise<UploadSession> {
+    const { range } = chunk;
+    let expected = chunk.length;
+    if (range) {
+      if (range.start !== session.offset) {
+        throw new UploadRangeError(session.repo, session.id, session.offset, range.start);
+      }
+      const rangeLength = range.end - range.start + 1;
+      if (expected !== undefined && expected !== rangeLength) {
+        throw new BlobUploadInvalidError('Content-Length does not match Content-Range', {
+          contentLength: expected,
+          range: `${range.start}-${range.end}`,
+        });
+      }
+      expected = rangeLength;
+    }
+    const state = await this.hashState(session);
+    const hash = state.hash.copy();
+    const fh = await open(this.deps.layout.uploadPath(session.id), 'r+');
+    let written: number;
+    try {
+      written = await spool(chunk.body, fh, session.offset, hash);
+      if (expected !== undefined && written !== expected) {
+        throw new BlobUploadInvalidError('chunk length does not match its Content-Range or Content-Length', {
+          expected,
+          received: written,
+        });
+      }
+      await fh.sync();
+    } catch (err) {
+      await fh.truncate(session.offset).catch(() => undefined);
+      throw err;
+    } finally {
+      await fh.close();
+    }
+    const updated: UploadSession = { ...session, offset: session.offset + written, updatedAt: Date.now() };
+    await this.deps.meta.putUpload(updated);
+    this.states.set(session.id, { offset: updated.offset, hash });
+    return updated;
+  }
+
+  /** The running hash at the session's durable offset, rebuilt from the file when not in memory. */
+  private async hashState(session: UploadSession): Promise<HashState> {
+    const known = this.states.get(session.id);
+    if (known && known.offset === session.offset) return known;
+    let fh;
+    try {
+      fh = await open(this.deps.layout.uploadPath(session.id), 'r+');
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.remove(session);
+      throw new BlobUploadUnknownError(session.id);
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size < session.offset) {
+        await this.remove(session);
+        throw new BlobUploadUnknownError(session.id);
+      }
+      // Bytes past the durable offset come from a chunk that never completed.
+      if (size > session.offset) await fh.truncate(session.offset);
+      const hash = newHash();
+      await hashFileInto(fh, session.offset, hash);
+      const state = { offset: session.offset, hash };
+      this.states.set(session.id, state);
+      return state;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async digestOf(session: UploadSession, algorithm: 'sha256' | 'sha512'): Promise<Digest> {
+    if (algorithm === 'sha256') return finishDigest((await this.hashState(session)).hash.copy(), 'sha256');
+    const fh = await open(this.deps.layout.uploadPath(session.id), 'r');
+    try {
+      const hash = newHash('sha512');
+      await hashFileInto(fh, session.offset, hash);
+      return finishDigest(hash, 'sha512');
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async remove(session: UploadSession): Promise<void> {
+    this.states.delete(session.id);
+    await this.deps.meta.deleteUpload(session.id);
+    await rm(this.deps.layout.uploadPath(session.id), { force: true });
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Domain errors thrown by the oci/, storage/ and registry/ layers. They know
+ * nothing of HTTP: src/http/oci-errors.ts maps each one to its OCI code and
+ * status. Messages are built from typed fields so logs stay structured.
+ */
+export abstract class RegistryError extends Error {
+  /** Extra machine-readable context, rendered as the OCI error's `detail`. */
+  readonly detail: Record<string, unknown>;
+  constructor(message: string, detail: Record<string, unknown> = {}) {
+    super(message);
+    this.detail = detail;
+  }
+}
+
+export class DigestInvalidError extends RegistryError {
+  override readonly name = 'DigestInvalidError';
+  constructor(readonly value: string, readonly reason: string) {
+    super(`invalid digest: ${reason}`, { digest: value });
+  }
+}
+
+export class DigestMismatchError extends RegistryError {
+  override readonly name = 'DigestMismatchError';
+  constructor(readonly expected: string, readonly actual: string) {
+    super('provided digest did not match uploaded content', { expected, actual });
+  }
+}
+
+export class NameInvalidError extends RegistryError {
+  override readonly name = 'NameInvalidError';
+  constructor(readonly value: string) {
+    super('invalid repository name', { name: value });
+  }
+}
+
+export class NameUnknownError extends RegistryError {
+  override readonly name = 'NameUnknownError';
+  constructor(readonly repo: string) {
+    super('repository name not known to registry', { name: repo });
+  }
+}
+
+export class TagInvalidError extends RegistryError {
+  override readonly name = 'TagInvalidError';
+  constructor(readonly value: string) {
+    super('invalid tag', { tag: value });
+  }
+}
+
+export class BlobUnknownError extends RegistryError {
+  override readonly name = 'BlobUnknownError';
+  constructor(readonly digest: string) {
+    super('blob unknown to registry', { digest });
+  }
+}
+
+export class BlobUploadUnknownError extends RegistryError {
+  override readonly name = 'BlobUploadUnknownError';
+  constructor(readonly id: string) {
+    super('blob upload unknown to registry', { uuid: id });
+  }
+}
+
+export class BlobUploadInvalidError extends RegistryError {
+  override readonly name = 'BlobUploadInvalidError';
+  constructor(readonly reason: string, detail: Record<string, unknown> = {}) {
+    super(`blob upload invalid: ${reason}`, detail);
+  }
+}
+
+/** A chunk that does not start where the session stands; the session stays usable. */
+export class UploadRangeError extends RegistryError {
+  override readonly name = 'UploadRangeError';
+  constructor(readonly repo: string, readonly id: string, readonly offset: number, readonly requestedStart: number) {
+    super('chunk does not start at the current upload offset', { offset, start: requestedStart });
+  }
+}
+
+export class UploadBusyError extends RegistryError {
+  override readonly name = 'UploadBusyError';
+  constructor(readonly id: string) {
+    super('another request is writing to this upload session', { uuid: id });
+  }
+}
+
+export class SizeInvalidError extends RegistryError {
+  override readonly name = 'SizeInvalidError';
+  constructor(reason: string, detail: Record<string, unknown> = {}) {
+    super(`content length does not match: ${reason}`, detail);
+  }
+}
+
+export class RangeNotSatisfiableError extends RegistryError {
+  override readonly name = 'RangeNotSatisfiableError';
+  constructor(readonly size: number) {
+    super('requested range not satisfiable', { size });
+  }
+}
+
+export class ManifestUnknownError extends RegistryError {
+  override readonly name = 'ManifestUnknownError';
+  constructor(readonly reference: string, detail: Record<string, unknown> = {}) {
+    super('manifest unknown to registry', { reference, ...detail });
+  }
+}
+
+export class ManifestInvalidError extends RegistryError {
+  override readonly name = 'ManifestInvalidError';
+  constructor(readonly reason: string) {
+    super(`manifest invalid: ${reason}`, { reason });
+  }
+}
+
+export class ManifestTooLargeError extends RegistryError {
+  override readonly name = 'ManifestTooLargeError';
+  constructor(readonly limit: number) {
+    super(`manifest exceeds the ${limit} byte limit`, { limit });
+  }
+}
+
+export class ManifestBlobUnknownError extends RegistryError {
+  override readonly name = 'ManifestBlobUnknownError';
+  constructor(readonly digest: string) {
+    super('manifest references a manifest or blob unknown to the repository', { digest });
+  }
+}
+
+export class UnsupportedError extends RegistryError {
+  override readonly name = 'UnsupportedError';
+  constructor(reason: string) {
+    super(`the operation is unsupported: ${reason}`);
+  }
+}
+
+export class MethodNotAllowedError extends RegistryError {
+  override readonly name = 'MethodNotAllowedError';
+  constructor(readonly method: string, readonly allowed: readonly string[]) {
+    super(`method ${method} is not allowed here`, { allowed });
+  }
+}
+
+export class RouteUnknownError extends RegistryError {
+  override readonly name = 'RouteUnknownError';
+  constructor(readonly path: string) {
+    super('no such endpoint', { path });
+  }
+}
+
+export class PaginationInvalidError extends RegistryError {
+  override readonly name = 'PaginationInvalidError';
+  constructor(readonly value: string) {
+    super('invalid number of results requested', { n: value });
+  }
+}

@@ -1,0 +1,67 @@
+/** BlobStore on a content-addressed directory (paths from ./layout.ts). */
+import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Digest } from '../../oci/digest.js';
+import { BlobUnknownError } from '../errors.js';
+import type { BlobStore, ByteRange } from '../types.js';
+import { syncDir, syncParent } from './fsync.js';
+import type { Layout } from './layout.js';
+
+/** Large reads keep the number of socket writes low when serving big blobs. */
+const READ_CHUNK = 1 << 20;
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+export class FsBlobStore implements BlobStore {
+  constructor(private readonly layout: Layout) {}
+
+  async init(): Promise<void> {
+    for (const dir of [this.layout.blobsDir, this.layout.uploadsDir, this.layout.tmpDir]) {
+      await mkdir(dir, { recursive: true });
+    }
+  }
+
+  async size(digest: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(this.layout.blobPath(digest))).size;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    let fh;
+    try {
+      fh = await open(this.layout.blobPath(digest), 'r');
+    } catch (err) {
+      if (isNotFound(err)) throw new BlobUnknownError(digest);
+      throw err;
+    }
+    return fh.createReadStream({
+      highWaterMark: READ_CHUNK,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
+  }
+
+  async ingest(file: string, digest: Digest): Promise<void> {
+    const target = this.layout.blobPath(digest);
+    if ((await this.size(digest)) !== undefined) {
+      // Same digest, same content: keep the copy already in place.
+      await unlink(file);
+      return;
+    }
+    const dir = dirname(target);
+    await mkdir(dir, { recursive: true });
+    await rename(file, target);
+    await syncDir(dir);
+    await syncParent(dir);
+  }
+
+  async remove(digest: Digest): Promise<void> {
+    await rm(this.layout.blobPath(digest), { force: true });
+  }
+}

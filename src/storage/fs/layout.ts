@@ -1,0 +1,58 @@
+/**
+ * The on-disk layout under the storage root: the only module that builds paths.
+ *
+ *   <root>/
+ *     blobs/<algorithm>/<first two hex>/<hex>   blob content, immutable, named by digest
+ *     uploads/<uuid>                            data of an upload session in progress
+ *     tmp/<random>                              single-request uploads before verification
+ *     meta/                                     LevelDB (key layout: src/storage/metadata/keys.ts)
+ *
+ * Every component comes from a parsed Digest or a generated id, never raw input.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { digestAlgorithm, digestHex, type Digest } from '../../oci/digest.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isUploadId(value: string): boolean {
+  return UUID.test(value);
+}
+
+export function newUploadId(): string {
+  return randomUUID();
+}
+
+export class Layout {
+  constructor(readonly root: string) {}
+
+  get blobsDir(): string {
+    return join(this.root, 'blobs');
+  }
+
+  get uploadsDir(): string {
+    return join(this.root, 'uploads');
+  }
+
+  get tmpDir(): string {
+    return join(this.root, 'tmp');
+  }
+
+  get metaDir(): string {
+    return join(this.root, 'meta');
+  }
+
+  blobPath(digest: Digest): string {
+    const hex = digestHex(digest);
+    return join(this.blobsDir, digestAlgorithm(digest), hex.slice(0, 2), hex);
+  }
+
+  uploadPath(id: string): string {
+    if (!isUploadId(id)) throw new Error(`not an upload id: ${id}`);
+    return join(this.uploadsDir, id);
+  }
+
+  tmpPath(): string {
+    return join(this.tmpDir, randomUUID());
+  }
+}

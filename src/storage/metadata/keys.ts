@@ -1,0 +1,57 @@
+/**
+ * The metadata key layout: the only module that builds or parses keys.
+ * Fields are joined with NUL, which no repository name, tag or digest contains,
+ * so a prefix scan of one repository never reaches into another ("a" vs "a/b").
+ *
+ *   r \0 <repo>                              repository record      → JSON { created }
+ *   l \0 <repo> \0 <digest>                  blob linked to repo    → size (decimal)
+ *   b \0 <digest> \0 <repo>                  reverse link           → ''   (mount without from, GC)
+ *   m \0 <repo> \0 <digest>                  manifest               → u32 header length, header JSON, exact bytes
+ *   t \0 <repo> \0 <tag>                     tag                    → digest
+ *   T \0 <repo> \0 <digest> \0 <tag>         reverse tag            → ''   (delete by digest)
+ *   f \0 <repo> \0 <subject> \0 <digest>     referrer of subject    → descriptor JSON
+ *   u \0 <uuid>                              upload session         → JSON session
+ *
+ * Source of truth: these keys say what each repository holds; the blob
+ * directory (src/storage/fs/layout.ts) holds content. A link whose blob file is
+ * missing is reported as unknown, never served.
+ */
+const SEP = '\u0000';
+/** Sorts after every character that can appear in a key field. */
+const END = '\uffff';
+
+export interface KeyRange {
+  gt: string;
+  lt: string;
+}
+
+function prefixRange(prefix: string, after?: string): KeyRange {
+  return { gt: after === undefined ? prefix : prefix + after, lt: prefix + END };
+}
+
+export const keys = {
+  repo: (repo: string) => `r${SEP}${repo}`,
+  repos: (after?: string): KeyRange => prefixRange(`r${SEP}`, after),
+  repoOf: (key: string) => key.slice(2),
+
+  link: (repo: string, digest: string) => `l${SEP}${repo}${SEP}${digest}`,
+  blobRepo: (digest: string, repo: string) => `b${SEP}${digest}${SEP}${repo}`,
+  blobRepos: (digest: string): KeyRange => prefixRange(`b${SEP}${digest}${SEP}`),
+  repoOfBlobRepoKey: (key: string) => key.slice(key.lastIndexOf(SEP) + 1),
+
+  manifest: (repo: string, digest: string) => `m${SEP}${repo}${SEP}${digest}`,
+
+  tag: (repo: string, tag: string) => `t${SEP}${repo}${SEP}${tag}`,
+  tags: (repo: string, after?: string): KeyRange => prefixRange(`t${SEP}${repo}${SEP}`, after),
+  tagOf: (key: string) => key.slice(key.lastIndexOf(SEP) + 1),
+
+  tagRev: (repo: string, digest: string, tag: string) => `T${SEP}${repo}${SEP}${digest}${SEP}${tag}`,
+  tagRevs: (repo: string, digest: string): KeyRange => prefixRange(`T${SEP}${repo}${SEP}${digest}${SEP}`),
+
+  referrer: (repo: string, subject: string, digest: string) => `f${SEP}${repo}${SEP}${subject}${SEP}${digest}`,
+  referrers: (repo: string, subject: string, after?: string): KeyRange =>
+    prefixRange(`f${SEP}${repo}${SEP}${subject}${SEP}`, after),
+
+  upload: (id: string) => `u${SEP}${id}`,
+  uploads: (): KeyRange => prefixRange(`u${SEP}`),
+};

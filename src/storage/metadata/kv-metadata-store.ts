@@ -1,0 +1,160 @@
+/** MetadataStore over any SortedKv, with the key layout of ./keys.ts. */
+import type { Digest } from '../../oci/digest.js';
+import type { Descriptor } from '../../oci/descriptor.js';
+import type { KvOp, SortedKv } from '../kv.js';
+import type { ManifestRecord, ManifestWrite, MetadataStore, PageRequest, UploadSession } from '../types.js';
+import { keys, type KeyRange } from './keys.js';
+import { decodeManifest, encodeManifest } from './manifest-codec.js';
+
+const EMPTY = Buffer.alloc(0);
+const put = (key: string, value: Buffer | string): KvOp => ({
+  type: 'put',
+  key,
+  value: typeof value === 'string' ? Buffer.from(value) : value,
+});
+const del = (key: string): KvOp => ({ type: 'del', key });
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+export class KvMetadataStore implements MetadataStore {
+  constructor(private readonly kv: SortedKv) {}
+
+  open(): Promise<void> {
+    return this.kv.open();
+  }
+
+  close(): Promise<void> {
+    return this.kv.close();
+  }
+
+  private async collect<T>(range: KeyRange, limit: number, map: (key: string, value: Buffer) => T): Promise<T[]> {
+    const out: T[] = [];
+    if (limit <= 0) return out;
+    for await (const [key, value] of this.kv.entries({ ...range, limit })) out.push(map(key, value));
+    return out;
+  }
+
+  /** The repository record, written with anything that makes a repository exist. */
+  private async ensureRepo(repo: string): Promise<KvOp[]> {
+    if (await this.kv.get(keys.repo(repo))) return [];
+    return [put(keys.repo(repo), json({ created: new Date().toISOString() }))];
+  }
+
+  async hasRepository(repo: string): Promise<boolean> {
+    return (await this.kv.get(keys.repo(repo))) !== undefined;
+  }
+
+  listRepositories(page: PageRequest): Promise<string[]> {
+    return this.collect(keys.repos(page.last), page.limit, (key) => keys.repoOf(key));
+  }
+
+  async getBlobLink(repo: string, digest: Digest): Promise<number | undefined> {
+    const value = await this.kv.get(keys.link(repo, digest));
+    return value === undefined ? undefined : Number(value.toString());
+  }
+
+  private async linkOps(repo: string, digest: Digest, size: number): Promise<KvOp[]> {
+    return [
+      ...(await this.ensureRepo(repo)),
+      put(keys.link(repo, digest), String(size)),
+      put(keys.blobRepo(digest, repo), EMPTY),
+    ];
+  }
+
+  async linkBlob(repo: string, digest: Digest, size: number): Promise<void> {
+    await this.kv.batch(await this.linkOps(repo, digest, size));
+  }
+
+  async unlinkBlob(repo: string, digest: Digest): Promise<boolean> {
+    if ((await this.kv.get(keys.link(repo, digest))) === undefined) return false;
+    await this.kv.batch([del(keys.link(repo, digest)), del(keys.blobRepo(digest, repo))]);
+    return true;
+  }
+
+  async findBlobRepository(digest: Digest): Promise<string | undefined> {
+    const [repo] = await this.collect(keys.blobRepos(digest), 1, (key) => keys.repoOfBlobRepoKey(key));
+    return repo;
+  }
+
+  async getManifest(repo: string, digest: Digest): Promise<ManifestRecord | undefined> {
+    const value = await this.kv.get(keys.manifest(repo, digest));
+    return value === undefined ? undefined : decodeManifest(digest, value);
+  }
+
+  async putManifest(repo: string, write: ManifestWrite): Promise<void> {
+    const { record, tag, referrer } = write;
+    const ops = [...(await this.ensureRepo(repo)), put(keys.manifest(repo, record.digest), encodeManifest(record))];
+    if (tag !== undefined) {
+      const previous = await this.getTag(repo, tag);
+      if (previous !== undefined && previous !== record.digest) ops.push(del(keys.tagRev(repo, previous, tag)));
+      ops.push(put(keys.tag(repo, tag), record.digest), put(keys.tagRev(repo, record.digest, tag), EMPTY));
+    }
+    if (referrer !== undefined && record.subject !== undefined) {
+      ops.push(put(keys.referrer(repo, record.subject, record.digest), json(referrer)));
+    }
+    await this.kv.batch(ops);
+  }
+
+  async deleteManifest(repo: string, digest: Digest): Promise<string[] | undefined> {
+    const record = await this.getManifest(repo, digest);
+    if (record === undefined) return undefined;
+    const ops: KvOp[] = [del(keys.manifest(repo, digest))];
+    const tags: string[] = [];
+    for await (const [key] of this.kv.entries(keys.tagRevs(repo, digest))) {
+      const tag = keys.tagOf(key);
+      ops.push(del(key));
+      // The reverse entry may be stale; only remove a tag that still points here.
+      if ((await this.getTag(repo, tag)) === digest) {
+        ops.push(del(keys.tag(repo, tag)));
+        tags.push(tag);
+      }
+    }
+    if (record.subject !== undefined) ops.push(del(keys.referrer(repo, record.subject, digest)));
+    await this.kv.batch(ops);
+    return tags;
+  }
+
+  async getTag(repo: string, tag: string): Promise<Digest | undefined> {
+    const value = await this.kv.get(keys.tag(repo, tag));
+    return value === undefined ? undefined : (value.toString() as Digest);
+  }
+
+  listTags(repo: string, page: PageRequest): Promise<string[]> {
+    return this.collect(keys.tags(repo, page.last), page.limit, (key) => keys.tagOf(key));
+  }
+
+  async deleteTag(repo: string, tag: string): Promise<Digest | undefined> {
+    const digest = await this.getTag(repo, tag);
+    if (digest === undefined) return undefined;
+    await this.kv.batch([del(keys.tag(repo, tag)), del(keys.tagRev(repo, digest, tag))]);
+    return digest;
+  }
+
+  listReferrers(repo: string, subject: Digest, page: PageRequest): Promise<Descriptor[]> {
+    return this.collect(
+      keys.referrers(repo, subject, page.last),
+      page.limit,
+      (_key, value) => JSON.parse(value.toString()) as Descriptor,
+    );
+  }
+
+  async getUpload(id: string): Promise<UploadSession | undefined> {
+    const value = await this.kv.get(keys.upload(id));
+    return value === undefined ? undefined : (JSON.parse(value.toString()) as UploadSession);
+  }
+
+  async putUpload(session: UploadSession): Promise<void> {
+    await this.kv.batch([put(keys.upload(session.id), json(session))]);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.kv.batch([del(keys.upload(id))]);
+  }
+
+  async listUploads(): Promise<UploadSession[]> {
+    return this.collect(keys.uploads(), Infinity, (_key, value) => JSON.parse(value.toString()) as UploadSession);
+  }
+
+  async completeUpload(id: string, repo: string, digest: Digest, size: number): Promise<void> {
+    await this.kv.batch([del(keys.upload(id)), ...(await this.linkOps(repo, digest, size))]);
+  }
+}

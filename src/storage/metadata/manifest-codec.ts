@@ -1,0 +1,28 @@
+/**
+ * The value of a manifest key: a 4-byte big-endian header length, a small JSON
+ * header, then the exact manifest bytes (never re-serialised).
+ */
+import type { Digest } from '../../oci/digest.js';
+import type { ManifestRecord } from '../types.js';
+
+interface Header {
+  mediaType: string;
+  subject?: string;
+}
+
+export function encodeManifest(record: ManifestRecord): Buffer {
+  const header: Header = { mediaType: record.mediaType };
+  if (record.subject !== undefined) header.subject = record.subject;
+  const head = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(head.length);
+  return Buffer.concat([len, head, record.bytes]);
+}
+
+export function decodeManifest(digest: Digest, value: Buffer): ManifestRecord {
+  const len = value.readUInt32BE(0);
+  const header = JSON.parse(value.subarray(4, 4 + len).toString()) as Header;
+  const record: ManifestRecord = { digest, mediaType: header.mediaType, bytes: value.subarray(4 + len) };
+  if (header.subject !== undefined) record.subject = header.subject as Digest;
+  return record;
+}

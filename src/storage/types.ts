@@ -1,0 +1,96 @@
+/** The storage roles the registry layer is written against. */
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/descriptor.js';
+
+export interface ManifestRecord {
+  digest: Digest;
+  mediaType: string;
+  /** The exact bytes that were pushed. */
+  bytes: Buffer;
+  /** The `subject` digest, when the manifest is a referrer. */
+  subject?: Digest;
+}
+
+export interface UploadSession {
+  id: string;
+  repo: string;
+  /** Bytes durably received so far. */
+  offset: number;
+  startedAt: number;
+  updatedAt: number;
+}
+
+export interface PageRequest {
+  /** Exclusive: listing starts after this entry. */
+  last?: string;
+  limit: number;
+}
+
+export interface ManifestWrite {
+  record: ManifestRecord;
+  tag?: string;
+  /** How the manifest is listed under its subject's referrers. */
+  referrer?: Descriptor;
+}
+
+/**
+ * Repository metadata: what each repository holds. Every mutating method is
+ * one atomic batch. Callers serialise writes to one repository (the registry
+ * layer holds a per-repository lock), since tag moves read before they write.
+ */
+export interface MetadataStore {
+  open(): Promise<void>;
+  close(): Promise<void>;
+
+  hasRepository(repo: string): Promise<boolean>;
+  listRepositories(page: PageRequest): Promise<string[]>;
+
+  /** Size of the blob if it is linked to the repository. */
+  getBlobLink(repo: string, digest: Digest): Promise<number | undefined>;
+  linkBlob(repo: string, digest: Digest, size: number): Promise<void>;
+  /** False when the blob was not linked. */
+  unlinkBlob(repo: string, digest: Digest): Promise<boolean>;
+  /** Some repository that links the blob, if any. */
+  findBlobRepository(digest: Digest): Promise<string | undefined>;
+
+  getManifest(repo: string, digest: Digest): Promise<ManifestRecord | undefined>;
+  putManifest(repo: string, write: ManifestWrite): Promise<void>;
+  /** Removes the manifest, every tag pointing at it and its referrer entry; the removed tags. */
+  deleteManifest(repo: string, digest: Digest): Promise<string[] | undefined>;
+
+  getTag(repo: string, tag: string): Promise<Digest | undefined>;
+  listTags(repo: string, page: PageRequest): Promise<string[]>;
+  /** The digest the tag pointed at, or undefined when there was no such tag. */
+  deleteTag(repo: string, tag: string): Promise<Digest | undefined>;
+
+  /** Referrers of `subject`, ordered by referrer digest. */
+  listReferrers(repo: string, subject: Digest, page: PageRequest): Promise<Descriptor[]>;
+
+  getUpload(id: string): Promise<UploadSession | undefined>;
+  putUpload(session: UploadSession): Promise<void>;
+  deleteUpload(id: string): Promise<void>;
+  listUploads(): Promise<UploadSession[]>;
+  /** Atomically ends an upload session and links its blob. */
+  completeUpload(id: string, repo: string, digest: Digest, size: number): Promise<void>;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+/**
+ * The content-addressed blob directory. Content is immutable once ingested;
+ * ingesting a digest that is already present keeps the existing file.
+ */
+export interface BlobStore {
+  init(): Promise<void>;
+  size(digest: Digest): Promise<number | undefined>;
+  /** Opens the blob for reading; throws BlobUnknownError when absent. */
+  read(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /** Moves a verified, fsynced file into place under its digest. */
+  ingest(file: string, digest: Digest): Promise<void>;
+  remove(digest: Digest): Promise<void>;
+}
