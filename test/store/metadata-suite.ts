@@ -1,0 +1,170 @@
+/**
+ * The shared MetadataStore suite: every implementation runs exactly these
+ * tests (see level.test.ts and memory.test.ts). New store behaviour goes here.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { Digest } from '../../src/oci/digest.js';
+import type { ManifestRecord, MetadataStore } from '../../src/storage/types.js';
+
+export interface StoreHandle {
+  store: MetadataStore;
+  /** Closes and reopens the store on the same data, when the implementation persists. */
+  reopen?: () => Promise<MetadataStore>;
+  dispose(): Promise<void>;
+}
+
+const digest = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}` as Digest;
+
+function manifest(text: string, subject?: Digest): ManifestRecord {
+  const record: ManifestRecord = {
+    digest: digest(text),
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    bytes: Buffer.from(text),
+  };
+  if (subject) record.subject = subject;
+  return record;
+}
+
+export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHandle>): void {
+  describe(`MetadataStore: ${name}`, () => {
+    let handle: StoreHandle;
+    let store: MetadataStore;
+    before(async () => {
+      handle = await open();
+      store = handle.store;
+    });
+    after(() => handle.dispose());
+
+    test('a repository exists once something is linked into it', async () => {
+      assert.equal(await store.hasRepository('empty/repo'), false);
+      await store.linkBlob('links/a', digest('blob-1'), 11);
+      assert.equal(await store.hasRepository('links/a'), true);
+      assert.equal(await store.getBlobLink('links/a', digest('blob-1')), 11);
+      assert.equal(await store.getBlobLink('links/b', digest('blob-1')), undefined);
+    });
+
+    test('unlinking affects only that repository', async () => {
+      await store.linkBlob('links/c', digest('blob-2'), 5);
+      await store.linkBlob('links/d', digest('blob-2'), 5);
+      assert.equal(await store.unlinkBlob('links/c', digest('blob-2')), true);
+      assert.equal(await store.unlinkBlob('links/c', digest('blob-2')), false);
+      assert.equal(await store.getBlobLink('links/c', digest('blob-2')), undefined);
+      assert.equal(await store.getBlobLink('links/d', digest('blob-2')), 5);
+      assert.equal(await store.findBlobRepository(digest('blob-2')), 'links/d');
+      assert.equal(await store.findBlobRepository(digest('nowhere')), undefined);
+    });
+
+    test('manifests keep their exact bytes and media type', async () => {
+      const m = manifest('{ "schemaVersion" :2,\n "odd":  true }');
+      await store.putManifest('m/exact', { record: m, tag: 'v1' });
+      const back = await store.getManifest('m/exact', m.digest);
+      assert.ok(back);
+      assert.deepEqual(Buffer.from(back.bytes), m.bytes);
+      assert.equal(back.mediaType, m.mediaType);
+      assert.equal(await store.getTag('m/exact', 'v1'), m.digest);
+      assert.equal(await store.getManifest('m/other', m.digest), undefined);
+    });
+
+    test('moving a tag leaves the old manifest untagged', async () => {
+      const a = manifest('{"a":1}');
+      const b = manifest('{"b":2}');
+      await store.putManifest('m/move', { record: a, tag: 'latest' });
+      await store.putManifest('m/move', { record: b, tag: 'latest' });
+      assert.equal(await store.getTag('m/move', 'latest'), b.digest);
+      // Deleting the old manifest must not take the moved tag with it.
+      assert.deepEqual(await store.deleteManifest('m/move', a.digest), []);
+      assert.equal(await store.getTag('m/move', 'latest'), b.digest);
+    });
+
+    test('deleting a manifest removes every tag pointing at it and its referrer entry', async () => {
+      const subject = digest('subject');
+      const m = manifest('{"sig":1}', subject);
+      const descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, artifactType: 'x/sig' };
+      await store.putManifest('m/del', { record: m, tag: 't1', referrer: descriptor });
+      await store.putManifest('m/del', { record: m, tag: 't2' });
+      const keep = manifest('{"keep":1}');
+      await store.putManifest('m/del', { record: keep, tag: 't3' });
+      assert.deepEqual(await store.listReferrers('m/del', subject, { limit: 10 }), [descriptor]);
+      const removed = await store.deleteManifest('m/del', m.digest);
+      assert.deepEqual(removed?.sort(), ['t1', 't2']);
+      assert.equal(await store.getManifest('m/del', m.digest), undefined);
+      assert.deepEqual(await store.listTags('m/del', { limit: 10 }), ['t3']);
+      assert.deepEqual(await store.listReferrers('m/del', subject, { limit: 10 }), []);
+      assert.equal(await store.deleteManifest('m/del', m.digest), undefined);
+    });
+
+    test('deleting a tag keeps the manifest', async () => {
+      const m = manifest('{"tagged":1}');
+      await store.putManifest('m/untag', { record: m, tag: 'gone' });
+      assert.equal(await store.deleteTag('m/untag', 'gone'), m.digest);
+      assert.equal(await store.deleteTag('m/untag', 'gone'), undefined);
+      assert.ok(await store.getManifest('m/untag', m.digest));
+    });
+
+    test('tags list in byte order, paged with an exclusive last, never crossing repositories', async () => {
+      const m = manifest('{"tags":1}');
+      const tags = ['b', 'a', 'C', 'a.1', 'a-1', '_x', '10', '9'];
+      for (const tag of tags) await store.putManifest('page/t', { record: m, tag });
+      await store.putManifest('page/t/sub', { record: m, tag: 'zzz' });
+      await store.putManifest('page/t2', { record: m, tag: 'aaa' });
+      const sorted = [...tags].sort();
+      assert.deepEqual(await store.listTags('page/t', { limit: 100 }), sorted);
+      assert.deepEqual(await store.listTags('page/t', { limit: 3 }), sorted.slice(0, 3));
+      assert.deepEqual(await store.listTags('page/t', { limit: 3, last: sorted[2] }), sorted.slice(3, 6));
+      assert.deepEqual(await store.listTags('page/t', { limit: 0 }), []);
+      assert.deepEqual(await store.listTags('page/t', { limit: 10, last: sorted.at(-1) }), []);
+    });
+
+    test('repositories list in order and page', async () => {
+      const all = await store.listRepositories({ limit: 1000 });
+      assert.deepEqual(all, [...all].sort());
+      assert.ok(all.includes('page/t') && all.includes('page/t/sub'));
+      const first = await store.listRepositories({ limit: 2 });
+      const rest = await store.listRepositories({ limit: 1000, last: first.at(-1) });
+      assert.deepEqual([...first, ...rest], all);
+    });
+
+    test('referrers page by digest', async () => {
+      const subject = digest('paged-subject');
+      const digests: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const m = manifest(`{"ref":${i}}`, subject);
+        digests.push(m.digest);
+        await store.putManifest('refs/p', {
+          record: m,
+          referrer: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length },
+        });
+      }
+      digests.sort();
+      const page1 = await store.listReferrers('refs/p', subject, { limit: 2 });
+      const page2 = await store.listReferrers('refs/p', subject, { limit: 10, last: page1.at(-1)!.digest });
+      assert.deepEqual([...page1, ...page2].map((d) => d.digest), digests);
+      assert.deepEqual(await store.listReferrers('refs/other', subject, { limit: 10 }), []);
+    });
+
+    test('upload sessions round-trip and complete atomically into a link', async () => {
+      const session = { id: '00000000-0000-4000-8000-000000000001', repo: 'up/a', offset: 0, startedAt: 1, updatedAt: 1 };
+      await store.putUpload(session);
+      await store.putUpload({ ...session, offset: 42, updatedAt: 2 });
+      assert.deepEqual(await store.getUpload(session.id), { ...session, offset: 42, updatedAt: 2 });
+      assert.ok((await store.listUploads()).some((s) => s.id === session.id));
+      await store.completeUpload(session.id, 'up/a', digest('uploaded'), 42);
+      assert.equal(await store.getUpload(session.id), undefined);
+      assert.equal(await store.getBlobLink('up/a', digest('uploaded')), 42);
+      await store.deleteUpload(session.id);
+    });
+
+    test('everything survives closing and reopening', { skip: false }, async (t) => {
+      if (!handle.reopen) return t.skip(`${name} does not persist`);
+      const m = manifest('{"durable":true}');
+      await store.putManifest('durable/r', { record: m, tag: 'keep' });
+      await store.linkBlob('durable/r', digest('durable-blob'), 3);
+      store = await handle.reopen();
+      assert.equal(await store.getTag('durable/r', 'keep'), m.digest);
+      assert.deepEqual(Buffer.from((await store.getManifest('durable/r', m.digest))!.bytes), m.bytes);
+      assert.equal(await store.getBlobLink('durable/r', digest('durable-blob')), 3);
+    });
+  });
+}
