@@ -1,0 +1,128 @@
+/**
+ * The deployment files must not drift from the code:
+ * - deploy/unireg.example.yaml loads, lists every setting with its default
+ *   value and names every setting's environment variable;
+ * - every UNIREG_* name in the deploy files is a real setting (unknown ones
+ *   stop the server at start-up);
+ * - docker-compose.yml validates with `docker-compose config` and the
+ *   environment it sets (plus the Dockerfile's) is a valid configuration.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { ENV_SETTINGS } from '../../src/config/env.js';
+import { loadConfig } from '../../src/config/load.js';
+import { configSchema } from '../../src/config/schema.js';
+
+/** The repository root: three levels up from dist/test/unit, else the working directory. */
+function repoRoot(): string {
+  const fromUrl = fileURLToPath(new URL('../../../', import.meta.url));
+  if (existsSync(join(fromUrl, 'deploy', 'unireg.example.yaml'))) return fromUrl;
+  return process.cwd();
+}
+
+const ROOT = repoRoot();
+const EXAMPLE = join(ROOT, 'deploy', 'unireg.example.yaml');
+const DEPLOY_FILES = ['deploy/unireg.example.yaml', 'deploy/Dockerfile', 'deploy/unireg.service', 'deploy/README.md', 'docker-compose.yml'];
+/** UNIREG_ variables that are not settings. */
+const NOT_SETTINGS = new Set(['UNIREG_CONFIG']);
+
+/** Leaves of a plain object tree as [dotted path, value]. */
+function leaves(value: unknown, path: string[] = []): Array<[string, unknown]> {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return Object.entries(value).flatMap(([k, v]) => leaves(v, [...path, k]));
+  }
+  return [[path.join('.'), value]];
+}
+
+function lookup(tree: unknown, dotted: string): { found: boolean; value?: unknown } {
+  let node = tree;
+  for (const key of dotted.split('.')) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) return { found: false };
+    node = (node as Record<string, unknown>)[key];
+  }
+  return { found: true, value: node };
+}
+
+test('the example configuration loads and equals the defaults', async () => {
+  const loaded = await loadConfig({ file: EXAMPLE, env: {} });
+  assert.deepEqual(loaded, configSchema.parse({}));
+});
+
+test('the example configuration states every default explicitly', () => {
+  const raw: unknown = parseYaml(readFileSync(EXAMPLE, 'utf8'));
+  for (const [path, value] of leaves(configSchema.parse({}))) {
+    const entry = lookup(raw, path);
+    assert.ok(entry.found, `${path} is missing from deploy/unireg.example.yaml`);
+    assert.deepEqual(entry.value, value, `${path} in deploy/unireg.example.yaml is not the default`);
+  }
+});
+
+test('the example configuration names every environment variable', () => {
+  const text = readFileSync(EXAMPLE, 'utf8');
+  for (const setting of ENV_SETTINGS) {
+    assert.match(text, new RegExp(`Env: ${setting.env}\\b`), `${setting.path.join('.')}: no "Env: ${setting.env}" line`);
+  }
+});
+
+test('the deploy files only mention UNIREG_ variables that exist', () => {
+  const known = new Set(ENV_SETTINGS.map((s) => s.env));
+  for (const file of DEPLOY_FILES) {
+    const path = join(ROOT, file);
+    if (!existsSync(path)) continue;
+    for (const name of readFileSync(path, 'utf8').match(/\bUNIREG_[A-Z0-9_]*[A-Z0-9]/g) ?? []) {
+      assert.ok(known.has(name) || NOT_SETTINGS.has(name), `${file} mentions ${name}, which is not a setting`);
+    }
+  }
+});
+
+/** `ENV A=1 B=2` settings of the Dockerfile (continuation lines joined). */
+function dockerfileEnv(): Record<string, string> {
+  const text = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^ENV\s+(.*)$/.exec(line.trim());
+    if (!m) continue;
+    for (const pair of m[1]!.trim().split(/\s+/)) {
+      const i = pair.indexOf('=');
+      if (i > 0) env[pair.slice(0, i)] = pair.slice(i + 1);
+    }
+  }
+  return env;
+}
+
+test('docker-compose.yml validates with docker-compose config', async (t) => {
+  const probe = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
+  if (probe.error) {
+    const reason = `docker-compose is not available (${(probe.error as NodeJS.ErrnoException).code ?? probe.error.message})`;
+    if (process.env.CI === 'true') assert.fail(`${reason}, and CI=true requires this check`);
+    console.log(`skipping docker-compose check: ${reason}`);
+    t.skip(reason);
+    return;
+  }
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('COMPOSE_') || key.startsWith('UNIREG_')) delete env[key];
+  const run = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: ROOT, env, encoding: 'utf8' });
+  assert.equal(run.status, 0, `docker-compose config failed:\n${run.stderr}`);
+  assert.match(run.stdout, /^\s+unireg:$/m, 'the output names the unireg service');
+  assert.match(run.stdout, /:\/var\/lib\/unireg\b/, 'the output mounts a volume at /var/lib/unireg');
+
+  const doc = parseYaml(run.stdout) as {
+    services: Record<string, { volumes?: unknown[]; environment?: Record<string, string | null> }>;
+  };
+  const service = doc.services.unireg;
+  assert.ok(service, 'service unireg');
+  const mounts = (service.volumes ?? []).map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
+  assert.ok(mounts.some((m) => /:\/var\/lib\/unireg(:|$)|"target":"\/var\/lib\/unireg"/.test(m)), `mounts: ${mounts.join(', ')}`);
+
+  // What the container would see: the image's ENV, then compose's environment.
+  const containerEnv: NodeJS.ProcessEnv = { ...dockerfileEnv() };
+  for (const [k, v] of Object.entries(service.environment ?? {})) if (v !== null) containerEnv[k] = String(v);
+  const config = await loadConfig({ env: containerEnv });
+  assert.equal(config.storage.root, '/var/lib/unireg');
+  assert.equal(config.http.addr, '0.0.0.0:5000');
+});
