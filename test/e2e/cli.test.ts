@@ -1,0 +1,134 @@
+/** The `unireg` command as a real process: start, serve, refuse bad config, stop cleanly on signals. */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+    s.once('error', fail);
+  });
+}
+
+interface Run {
+  child: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  exit: Promise<number | null>;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: 'pipe' });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  child.stdout!.on('data', (d: Buffer) => stdout.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const exit = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  return { child, stdout, stderr, exit };
+}
+
+async function waitForUp(url: string, r: Run): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (r.child.exitCode !== null) assert.fail(`exited early: ${r.stderr.join('')}`);
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  assert.fail('server did not come up');
+}
+
+describe('unireg serve', () => {
+  const dirs: string[] = [];
+  const tmp = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'unireg-cli-'));
+    dirs.push(d);
+    return d;
+  };
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  test('serves from a config file with env overrides, logs each request, stops on SIGTERM', async () => {
+    const dir = await tmp();
+    const port = await freePort();
+    const config = join(dir, 'unireg.yaml');
+    await writeFile(config, `http:\n  addr: 127.0.0.1:1\nstorage:\n  root: ${join(dir, 'data')}\n`);
+    const r = run(['serve', '--config', config], { UNIREG_HTTP_ADDR: `127.0.0.1:${port}` });
+    await waitForUp(`http://127.0.0.1:${port}/v2/`, r);
+    const res = await fetch(`http://127.0.0.1:${port}/v2/`);
+    assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exit, 0, r.stderr.join(''));
+    const lines = r.stdout.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const logged = lines.find((l) => l.msg === 'request' && l.path === '/v2/');
+    assert.ok(logged, 'one structured line per request');
+    for (const field of ['method', 'status', 'bytesOut', 'ms', 'reqId']) assert.ok(field in logged, field);
+    assert.ok(lines.some((l) => l.msg === 'unireg stopped'), 'LevelDB closed on shutdown');
+  });
+
+  test('an in-flight upload finishes during a graceful shutdown', async () => {
+    const dir = await tmp();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const r = run(['serve'], { UNIREG_HTTP_ADDR: `127.0.0.1:${port}`, UNIREG_STORAGE_ROOT: dir, UNIREG_LOG_LEVEL: 'warn' });
+    await waitForUp(`${base}/v2/`, r);
+    const post = await fetch(`${base}/v2/slow/blobs/uploads/`, { method: 'POST' });
+    const location = post.headers.get('location')!;
+    // A PATCH whose body arrives in two parts, with SIGTERM sent in between.
+    const status = new Promise<number>((ok, fail) => {
+      const req = request(`${base}${location}`, { method: 'PATCH', headers: { 'Content-Length': '8' } }, (res) => {
+        res.resume();
+        ok(res.statusCode!);
+      });
+      req.once('error', fail);
+      req.write('1234');
+      setTimeout(() => {
+        r.child.kill('SIGTERM');
+        setTimeout(() => req.end('5678'), 300);
+      }, 200);
+    });
+    assert.equal(await status, 202);
+    assert.equal(await r.exit, 0);
+  });
+
+  test('bad configuration exits 2 and names the key', async () => {
+    const r = run(['serve'], { UNIREG_HTTP_ADDR: 'not-an-address', UNIREG_STORAGE_ROOT: await tmp() });
+    assert.equal(await r.exit, 2);
+    assert.match(r.stderr.join(''), /http\.addr \(from UNIREG_HTTP_ADDR\)/);
+    const u = run(['serve'], { UNIREG_STORGE_ROOT: '/x' });
+    assert.equal(await u.exit, 2);
+    assert.match(u.stderr.join(''), /UNIREG_STORGE_ROOT/);
+  });
+
+  test('a second server on the same data root refuses to start', async () => {
+    const dir = await tmp();
+    const port = await freePort();
+    const first = run(['serve'], { UNIREG_HTTP_ADDR: `127.0.0.1:${port}`, UNIREG_STORAGE_ROOT: dir, UNIREG_LOG_LEVEL: 'warn' });
+    await waitForUp(`http://127.0.0.1:${port}/v2/`, first);
+    const second = run(['serve'], { UNIREG_HTTP_ADDR: `127.0.0.1:${await freePort()}`, UNIREG_STORAGE_ROOT: dir });
+    assert.equal(await second.exit, 1);
+    assert.match(second.stderr.join(''), /cannot start/);
+    first.child.kill('SIGINT');
+    assert.equal(await first.exit, 0);
+  });
+
+  test('unknown commands exit 2 with usage', async () => {
+    const r = run(['frobnicate'], {});
+    assert.equal(await r.exit, 2);
+    assert.match(r.stderr.join(''), /usage: unireg serve/);
+  });
+});
