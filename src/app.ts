@@ -8,9 +8,10 @@ import { blobRoutes } from './http/routes/blobs.js';
 import { listingRoutes } from './http/routes/listings.js';
 import { manifestRoutes } from './http/routes/manifests.js';
 import type { RouteDeps, RouteGroup } from './http/routes/types.js';
+import { unikernelRoutes } from './http/routes/unikernel.js';
 import { uploadRoutes } from './http/routes/uploads.js';
 
-const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes];
+const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes, unikernelRoutes];
 
 export function createApp(deps: RouteDeps): Koa {
   const app = new Koa();

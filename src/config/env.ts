@@ -36,6 +36,8 @@ function leaves(value: unknown, path: string[], out: EnvSetting[]): EnvSetting[]
 export const ENV_SETTINGS: readonly EnvSetting[] = leaves(configSchema.parse({}), [], []);
 
 function coerce(raw: string, sample: unknown): unknown {
+  // Lists are comma-separated: UNIREG_UNIKERNEL_KCONFIG_SKIP=CONFIG_UK_APP,CONFIG_UK_BASE
+  if (Array.isArray(sample)) return raw.split(',').map((v) => v.trim()).filter((v) => v !== '');
   if (typeof sample === 'boolean') {
     if (/^(true|1|yes|on)$/i.test(raw)) return true;
     if (/^(false|0|no|off)$/i.test(raw)) return false;

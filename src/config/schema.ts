@@ -62,6 +62,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    unikernel: z
+      .object({
+        /** How a push of unikernel variants to a tag that holds some combines with them: merge, overwrite, abort. */
+        defaultStrategy: z.enum(['merge', 'overwrite', 'abort']).default('merge'),
+        /** kconfig keys left out of os.features: paths on the build machine that say nothing about the kernel. */
+        kconfigSkip: z.array(z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a kconfig key')).default(['CONFIG_UK_APP', 'CONFIG_UK_BASE']),
+      })
+      .strict()
+      .prefault({}),
     deletes: z
       .object({
         /** Allow DELETE of manifests, tags and blobs; when off they answer 405 UNSUPPORTED. */

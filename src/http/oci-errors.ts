@@ -32,6 +32,9 @@ const TABLE: Record<string, Mapping> = {
   MethodNotAllowedError: { code: 'UNSUPPORTED', status: 405 },
   RouteUnknownError: { code: 'NOT_FOUND', status: 404 },
   PaginationInvalidError: { code: 'PAGINATION_NUMBER_INVALID', status: 400 },
+  RequestInvalidError: { code: 'BAD_REQUEST', status: 400 },
+  UnikernelInputError: { code: 'MANIFEST_INVALID', status: 400 },
+  TagExistsError: { code: 'TAG_EXISTS', status: 409 },
 };
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */

@@ -23,6 +23,12 @@ export function queryString(ctx: Context, key: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+export function queryList(ctx: Context, key: string): string[] {
+  const value = ctx.query[key];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
 export function pageParams(ctx: Context): { n: number; last?: string } {
   const raw = queryString(ctx, 'n');
   const last = queryString(ctx, 'last') || undefined;

@@ -33,10 +33,42 @@ export interface PutResult {
   digest: Digest;
   subject?: Digest;
   parsed: ParsedManifest;
+  /** Set when the tag resolves to another manifest than the one pushed (a merged index). */
+  tagDigest?: Digest;
+}
+
+export interface PutOptions {
+  /** How a push combines with what the tag holds (unikernel content only). */
+  strategy?: string;
+}
+
+export interface TagMergeRequest {
+  repo: string;
+  tag: string;
+  parsed: ParsedManifest;
+  record: ManifestRecord;
+  strategy?: string;
+}
+
+export interface TagResolution {
+  /** The manifest the tag should point at instead of the one pushed. */
+  record: ManifestRecord;
+}
+
+/**
+ * A TagMerger may decide that a push by tag makes the tag point at another
+ * manifest (unikernel variant merging). Called under the repository lock;
+ * undefined keeps standard OCI semantics.
+ */
+export interface TagMerger {
+  resolve(request: TagMergeRequest): Promise<TagResolution | undefined>;
 }
 
 export class ManifestService {
-  constructor(private readonly deps: RegistryDeps) {}
+  constructor(
+    private readonly deps: RegistryDeps,
+    private readonly merger?: TagMerger,
+  ) {}
 
   async get(repo: string, reference: string): Promise<ManifestRecord> {
     const ref = parseReference(reference);
@@ -63,7 +95,13 @@ export class ManifestService {
   }
 
   /** Validates and stores `bytes` under `reference` (a tag, or the digest they must hash to). */
-  async put(repo: string, reference: string, bytes: Buffer, contentType: string | undefined): Promise<PutResult> {
+  async put(
+    repo: string,
+    reference: string,
+    bytes: Buffer,
+    contentType: string | undefined,
+    options: PutOptions = {},
+  ): Promise<PutResult> {
     const ref: Reference = isDigestLike(reference)
       ? { kind: 'digest', digest: parseDigest(reference) }
       : { kind: 'tag', tag: parseTag(reference) };
@@ -75,19 +113,26 @@ export class ManifestService {
     const record: ManifestRecord = { digest, mediaType: parsed.mediaType, bytes };
     if (parsed.subject) record.subject = parsed.subject.digest;
     const tag = ref.kind === 'tag' ? ref.tag : undefined;
+    const referrer = parsed.subject ? referrerDescriptor(parsed, digest, bytes.length) : undefined;
     const { locks, cache, meta } = this.deps;
-    await locks.run(repo, async () => {
+    const tagTarget = await locks.run(repo, async () => {
+      const resolution =
+        tag && this.merger
+          ? await this.merger.resolve({ repo, tag, parsed, record, strategy: options.strategy })
+          : undefined;
+      const target = resolution?.record ?? record;
       cache.invalidate(repo, { tags: tag ? [tag] : [] });
-      await meta.putManifest(repo, {
-        record,
-        tag,
-        referrer: parsed.subject ? referrerDescriptor(parsed, digest, bytes.length) : undefined,
-      });
+      if (resolution) await meta.putManifest(repo, { record, referrer }, { record: target, tag });
+      else await meta.putManifest(repo, { record, tag, referrer });
       cache.invalidate(repo, {});
       cache.setManifest(repo, record);
-      if (tag) cache.setTag(repo, tag, digest);
+      if (tag) {
+        cache.setManifest(repo, target);
+        cache.setTag(repo, tag, target.digest);
+      }
+      return resolution ? target.digest : undefined;
     });
-    return { digest, subject: record.subject, parsed };
+    return { digest, subject: record.subject, parsed, tagDigest: tagTarget };
   }
 
   async delete(repo: string, reference: string): Promise<void> {

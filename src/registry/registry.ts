@@ -4,6 +4,7 @@ import type { RegistryDeps } from './deps.js';
 import { ListingService } from './listings.js';
 import { ManifestService } from './manifests.js';
 import { UploadService } from './uploads.js';
+import { UnikernelTagMerger } from '../unikernel/tag-merger.js';
 
 export class Registry {
   readonly blobs: BlobService;
@@ -14,7 +15,7 @@ export class Registry {
   constructor(readonly deps: RegistryDeps) {
     this.blobs = new BlobService(deps);
     this.uploads = new UploadService(deps);
-    this.manifests = new ManifestService(deps);
+    this.manifests = new ManifestService(deps, new UnikernelTagMerger(deps));
     this.listings = new ListingService(deps);
   }
 }

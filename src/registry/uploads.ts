@@ -27,7 +27,7 @@ import type { ByteRange, UploadSession } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
 
 export interface Chunk {
-  body: AsyncIterable<Buffer>;
+  body: AsyncIterable<Buffer> | Iterable<Buffer>;
   /** From Content-Range: the chunk must start at the session's offset. */
   range?: ByteRange;
   /** From Content-Length, when the client sent one. */
@@ -95,10 +95,33 @@ export class UploadService {
 
   /** A single-request upload (POST ?digest=): nothing is stored unless the digest matches. */
   async monolithic(repo: string, digest: Digest, chunk: Chunk): Promise<number> {
+    return this.viaTmp(chunk, digestAlgorithm(digest), async (actual, size, path) => {
+      if (actual !== digest) throw new DigestMismatchError(digest, actual);
+      await this.deps.blobs.ingest(path, digest);
+      await this.deps.meta.linkBlob(repo, digest, size);
+      return size;
+    });
+  }
+
+  /** Stores content whose digest is not known in advance (server-built blobs) and links it to `repo`. */
+  async store(repo: string, body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ digest: Digest; size: number }> {
+    return this.viaTmp({ body }, 'sha256', async (digest, size, path) => {
+      await this.deps.blobs.ingest(path, digest);
+      await this.deps.meta.linkBlob(repo, digest, size);
+      return { digest, size };
+    });
+  }
+
+  /** Spools a body to a fsynced file under tmp/, hands it with its digest to `use`, and cleans up. */
+  private async viaTmp<T>(
+    chunk: Chunk,
+    algorithm: 'sha256' | 'sha512',
+    use: (digest: Digest, size: number, path: string) => Promise<T>,
+  ): Promise<T> {
     const path = this.deps.layout.tmpPath();
     const fh = await open(path, 'wx');
     try {
-      const hash = newHash(digestAlgorithm(digest));
+      const hash = newHash(algorithm);
       let size: number;
       try {
         size = await spool(chunk.body, fh, 0, hash);
@@ -109,11 +132,7 @@ export class UploadService {
       } finally {
         await fh.close();
       }
-      const actual = finishDigest(hash, digestAlgorithm(digest));
-      if (actual !== digest) throw new DigestMismatchError(digest, actual);
-      await this.deps.blobs.ingest(path, digest);
-      await this.deps.meta.linkBlob(repo, digest, size);
-      return size;
+      return await use(finishDigest(hash, algorithm), size, path);
     } finally {
       await rm(path, { force: true });
     }

@@ -152,3 +152,11 @@ export class PaginationInvalidError extends RegistryError {
     super('invalid number of results requested', { n: value });
   }
 }
+
+/** A request whose shape is wrong (malformed multipart or JSON body, missing part). */
+export class RequestInvalidError extends RegistryError {
+  override readonly name = 'RequestInvalidError';
+  constructor(reason: string, detail: Record<string, unknown> = {}) {
+    super(reason, detail);
+  }
+}

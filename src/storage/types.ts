@@ -55,7 +55,8 @@ export interface MetadataStore {
   findBlobRepository(digest: Digest): Promise<string | undefined>;
 
   getManifest(repo: string, digest: Digest): Promise<ManifestRecord | undefined>;
-  putManifest(repo: string, write: ManifestWrite): Promise<void>;
+  /** Stores manifests (and their tags and referrer entries) in one batch. */
+  putManifest(repo: string, ...writes: ManifestWrite[]): Promise<void>;
   /** Removes the manifest, every tag pointing at it and its referrer entry; the removed tags. */
   deleteManifest(repo: string, digest: Digest): Promise<string[] | undefined>;
 

@@ -1,13 +1,26 @@
 /** `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>` */
+import { filterRecord, hasVariantQuery } from '../../unikernel/served-filter.js';
 import { manifestLocation } from '../locations.js';
-import { readLimited, repoParam } from '../params.js';
+import { queryList, queryString, readLimited, repoParam } from '../params.js';
 import { empty } from '../respond.js';
 import type { RouteGroup } from './types.js';
 
 export const manifestRoutes: RouteGroup = (router, { registry, config }) => {
   router.get('/v2/*name/manifests/:reference', async (ctx) => {
-    const record = await registry.manifests.get(repoParam(ctx), String(ctx.params.reference));
+    const reference = String(ctx.params.reference);
+    const record = await registry.manifests.get(repoParam(ctx), reference);
     ctx.status = 200;
+    const query = { arch: queryString(ctx, 'arch'), plat: queryString(ctx, 'plat'), kconfig: queryList(ctx, 'kconfig') };
+    const filtered = hasVariantQuery(query) ? filterRecord(record, query, reference) : undefined;
+    if (filtered) {
+      ctx.set('Docker-Content-Digest', filtered.digest);
+      ctx.set('ETag', `"${filtered.digest}"`);
+      ctx.set('OCI-Filters-Applied', filtered.applied.join(','));
+      ctx.type = record.mediaType;
+      ctx.length = filtered.bytes.length;
+      if (ctx.method !== 'HEAD') ctx.body = filtered.bytes;
+      return;
+    }
     ctx.set('Docker-Content-Digest', record.digest);
     ctx.set('ETag', `"${record.digest}"`);
     ctx.type = record.mediaType;
@@ -21,12 +34,17 @@ export const manifestRoutes: RouteGroup = (router, { registry, config }) => {
   router.put('/v2/*name/manifests/:reference', async (ctx) => {
     const repo = repoParam(ctx);
     const bytes = await readLimited(ctx, config.manifests.maxSize);
-    const result = await registry.manifests.put(repo, String(ctx.params.reference), bytes, ctx.get('content-type'));
+    const strategy = queryString(ctx, 'strategy') || undefined;
+    const result = await registry.manifests.put(repo, String(ctx.params.reference), bytes, ctx.get('content-type'), {
+      strategy,
+    });
     const headers: Record<string, string> = {
       Location: manifestLocation(repo, result.digest),
       'Docker-Content-Digest': result.digest,
     };
     if (result.subject) headers['OCI-Subject'] = result.subject;
+    // The tag resolves to a merged unikernel index, not to the bytes pushed.
+    if (result.tagDigest) headers['Unireg-Index-Digest'] = result.tagDigest;
     empty(ctx, 201, headers);
   });
 

@@ -26,7 +26,7 @@ export interface SpoolOptions {
 
 /** Writes `source` at `position`, feeding `hash`; returns the bytes written. */
 export async function spool(
-  source: AsyncIterable<Buffer>,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
   fh: FileHandle,
   position: number,
   hash: Hash,

@@ -80,16 +80,18 @@ export class KvMetadataStore implements MetadataStore {
     return value === undefined ? undefined : decodeManifest(digest, value);
   }
 
-  async putManifest(repo: string, write: ManifestWrite): Promise<void> {
-    const { record, tag, referrer } = write;
-    const ops = [...(await this.ensureRepo(repo)), put(keys.manifest(repo, record.digest), encodeManifest(record))];
-    if (tag !== undefined) {
-      const previous = await this.getTag(repo, tag);
-      if (previous !== undefined && previous !== record.digest) ops.push(del(keys.tagRev(repo, previous, tag)));
-      ops.push(put(keys.tag(repo, tag), record.digest), put(keys.tagRev(repo, record.digest, tag), EMPTY));
-    }
-    if (referrer !== undefined && record.subject !== undefined) {
-      ops.push(put(keys.referrer(repo, record.subject, record.digest), json(referrer)));
+  async putManifest(repo: string, ...writes: ManifestWrite[]): Promise<void> {
+    const ops = await this.ensureRepo(repo);
+    for (const { record, tag, referrer } of writes) {
+      ops.push(put(keys.manifest(repo, record.digest), encodeManifest(record)));
+      if (tag !== undefined) {
+        const previous = await this.getTag(repo, tag);
+        if (previous !== undefined && previous !== record.digest) ops.push(del(keys.tagRev(repo, previous, tag)));
+        ops.push(put(keys.tag(repo, tag), record.digest), put(keys.tagRev(repo, record.digest, tag), EMPTY));
+      }
+      if (referrer !== undefined && record.subject !== undefined) {
+        ops.push(put(keys.referrer(repo, record.subject, record.digest), json(referrer)));
+      }
     }
     await this.kv.batch(ops);
   }

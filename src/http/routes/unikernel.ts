@@ -1,0 +1,149 @@
+/**
+ * Unikernel endpoints:
+ *   POST /v2/<name>/_unikraft/pack       multipart (kernel, initrd, kconfig parts) or JSON (blob digests)
+ *   GET  /v2/<name>/_unikraft/variants   the variants each tag holds
+ * (kconfig filtering of manifest GETs lives with the manifest routes.)
+ */
+import type { Context } from 'koa';
+import { RequestInvalidError } from '../../storage/errors.js';
+import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
+import { VariantsService } from '../../unikernel/variants-service.js';
+import { manifestLocation } from '../locations.js';
+import { readMultipart } from '../multipart.js';
+import { pageParams, queryList, queryString, readLimited, repoParam, setNextLink } from '../params.js';
+import { jsonBody } from '../respond.js';
+import type { RouteGroup } from './types.js';
+
+const MAX_JSON = 1 << 20;
+const HOST = /^[A-Za-z0-9.\-:[\]]{1,255}$/;
+
+/** How clients name the repository (`host:port/repo`), for kraft's annotations. */
+function displayName(ctx: Context, repo: string): string {
+  return HOST.test(ctx.host) ? `${ctx.host}/${repo}` : repo;
+}
+
+function strings(value: unknown, field: string): string[] {
+  if (value === undefined) return [];
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
+  throw new RequestInvalidError(`${field} must be a string or a list of strings`, { field });
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new RequestInvalidError(`${field} must be a string`, { field });
+  return value;
+}
+
+/** The JSON form: kernel and initrd are digests of blobs uploaded to the repository beforehand. */
+async function jsonRequest(ctx: Context, repo: string): Promise<PackRequest> {
+  let body: unknown;
+  try {
+    body = JSON.parse((await readLimited(ctx, MAX_JSON)).toString('utf8'));
+  } catch (err) {
+    if ((err as Error).name === 'ManifestTooLargeError') throw new RequestInvalidError('JSON body too large');
+    throw new RequestInvalidError('body is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestInvalidError('body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  const digestSource = (field: string): FileSource | undefined => {
+    const value = optionalString(b[field], field);
+    return value === undefined ? undefined : { kind: 'blob', digest: value };
+  };
+  const labels = b.labels ?? b.label;
+  return {
+    repo,
+    displayName: displayName(ctx, repo),
+    tag: optionalString(b.tag, 'tag'),
+    arch: optionalString(b.arch, 'arch'),
+    plat: optionalString(b.plat, 'plat'),
+    version: optionalString(b.version, 'version'),
+    strategy: optionalString(b.strategy, 'strategy'),
+    cmd: strings(b.cmd, 'cmd'),
+    env: strings(b.env, 'env'),
+    labels:
+      typeof labels === 'object' && labels !== null && !Array.isArray(labels)
+        ? Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)]))
+        : strings(labels, 'labels'),
+    kernel: digestSource('kernel'),
+    initrd: digestSource('initrd'),
+    kconfig: optionalString(b.kconfig, 'kconfig'),
+  };
+}
+
+export const unikernelRoutes: RouteGroup = (router, { registry }) => {
+  const packer = new PackService(registry);
+  const variants = new VariantsService(registry);
+
+  router.post('/v2/*name/_unikraft/pack', async (ctx) => {
+    const repo = repoParam(ctx);
+    const type = ctx.request.type;
+    let request: PackRequest;
+    let cleanup = async () => {};
+    if (type === 'multipart/form-data') {
+      const form = await readMultipart(ctx.req, {
+        fileParts: ['kernel', 'initrd'],
+        textParts: ['kconfig'],
+        maxText: MAX_JSON,
+        tmpPath: () => registry.deps.layout.tmpPath(),
+      });
+      cleanup = form.cleanup;
+      const field = (name: string) => form.fields.get(name)?.at(-1);
+      const file = (name: string): FileSource | undefined => {
+        const path = form.files.get(name);
+        return path === undefined ? undefined : { kind: 'file', path };
+      };
+      request = {
+        repo,
+        displayName: displayName(ctx, repo),
+        tag: field('tag'),
+        arch: field('arch'),
+        plat: field('plat'),
+        version: field('version'),
+        strategy: field('strategy'),
+        cmd: form.fields.get('cmd') ?? [],
+        env: form.fields.get('env') ?? [],
+        labels: form.fields.get('label') ?? [],
+        kernel: file('kernel'),
+        initrd: file('initrd'),
+        kconfig: form.texts.get('kconfig') ?? field('kconfig'),
+      };
+    } else if (type === 'application/json') {
+      request = await jsonRequest(ctx, repo);
+    } else {
+      throw new RequestInvalidError('send multipart/form-data (kernel file parts) or application/json (blob digests)');
+    }
+    try {
+      const result = await packer.pack(request);
+      jsonBody(ctx, result);
+      ctx.status = 201;
+      ctx.set('Location', manifestLocation(repo, result.index));
+      ctx.set('Docker-Content-Digest', result.index);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  router.get('/v2/*name/_unikraft/variants', async (ctx) => {
+    const repo = repoParam(ctx);
+    const { n, last } = pageParams(ctx);
+    const tag = queryString(ctx, 'tag') || undefined;
+    const page = await variants.list(repo, {
+      tag,
+      arch: queryString(ctx, 'arch'),
+      plat: queryString(ctx, 'plat'),
+      kconfig: queryList(ctx, 'kconfig'),
+      n,
+      last,
+    });
+    if (page.next !== undefined) {
+      const params: Record<string, string> = { n: String(n), last: page.next };
+      for (const key of ['arch', 'plat']) {
+        const v = queryString(ctx, key);
+        if (v) params[key] = v;
+      }
+      setNextLink(ctx, `/v2/${repo}/_unikraft/variants`, params);
+    }
+    jsonBody(ctx, { repository: repo, variants: page.variants });
+  });
+};

@@ -1,0 +1,175 @@
+/**
+ * Server-side packing: a kernel (plus optional initrd and .config) becomes a
+ * KraftKit-layout variant (layers, config, manifest) merged into the tag's index.
+ *
+ * Inputs are validated before anything is written, so bad input leaves the tag
+ * exactly as it was. Layers stream: header, file bytes, padding flow through the
+ * hashing spool into the blob directory, so a 500 MB kernel is never in memory.
+ * The manifest and index go through ManifestService.put, the same path (and the
+ * same merging, under the same lock) as a push from kraft.
+ */
+import { stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { parseDigest, type Digest } from '../oci/digest.js';
+import type { Descriptor, Platform } from '../oci/descriptor.js';
+import { MediaType } from '../oci/media-types.js';
+import { parseTag } from '../oci/names.js';
+import type { Registry } from '../registry/registry.js';
+import { TagExistsError, UnikernelInputError, type UnikernelInputField } from './errors.js';
+import { buildVariant, imageIndex, layerDescriptor, rfc3339, variantPlatform, type LayerRef } from './image.js';
+import { features, fullVersion, parseKconfig } from './kconfig.js';
+import { layerSize, tarHeader, tarPadding } from './layer.js';
+import { INITRD_MODE, INITRD_PATH, KERNEL_MODE, KERNEL_PATH, normalizeArch, normalizePlat, parseStrategy } from './names.js';
+
+/** Where a kernel or initrd comes from: a file the request was spooled to, or a blob already in the repository. */
+export type FileSource = { kind: 'file'; path: string } | { kind: 'blob'; digest: string };
+
+export interface PackRequest {
+  repo: string;
+  /** The repository as clients name it (`host:port/repo`), for kraft's annotations. */
+  displayName: string;
+  tag?: string;
+  arch?: string;
+  plat?: string;
+  version?: string;
+  cmd: string[];
+  env: string[];
+  labels: string[] | Record<string, string>;
+  strategy?: string;
+  kernel?: FileSource;
+  initrd?: FileSource;
+  /** The text of a `.config`. */
+  kconfig?: string;
+}
+
+export interface PackResult {
+  repository: string;
+  tag: string;
+  /** The index the tag now resolves to. */
+  index: Digest;
+  manifest: Digest;
+  config: Digest;
+  platform: Platform;
+  layers: Descriptor[];
+  strategy: string;
+}
+
+function requireField(value: string | undefined, field: UnikernelInputField): string {
+  if (value === undefined || value.trim() === '') throw new UnikernelInputError(field, `${field} is required`);
+  return value.trim();
+}
+
+function parseLabels(labels: PackRequest['labels']): Record<string, string> {
+  if (!Array.isArray(labels)) return { ...labels };
+  const out: Record<string, string> = {};
+  for (const label of labels) {
+    const eq = label.indexOf('=');
+    if (eq <= 0) throw new UnikernelInputError('manifest', `label ${JSON.stringify(label)} must be key=value`);
+    out[label.slice(0, eq)] = label.slice(eq + 1);
+  }
+  return out;
+}
+
+export class PackService {
+  constructor(private readonly registry: Registry) {}
+
+  async pack(request: PackRequest): Promise<PackResult> {
+    const { deps } = this.registry;
+    // 1. Validate everything before writing anything.
+    if (request.kernel === undefined) throw new UnikernelInputError('kernel', 'a kernel is required');
+    const tag = parseTag(request.tag?.trim() || 'latest');
+    const arch = normalizeArch(requireField(request.arch, 'arch'));
+    const plat = normalizePlat(requireField(request.plat, 'plat'));
+    const strategy = parseStrategy(request.strategy, deps.config.unikernel.defaultStrategy);
+    const entries = request.kconfig === undefined ? [] : parseKconfig(request.kconfig);
+    const featureList = features({ arch, plat, kconfig: entries, skip: deps.config.unikernel.kconfigSkip });
+    const version = request.version?.trim() || fullVersion(entries);
+    for (const e of request.env) {
+      if (!/^[^=\s]+=/.test(e)) throw new UnikernelInputError('manifest', `env ${JSON.stringify(e)} must be KEY=VALUE`);
+    }
+    const labels = parseLabels(request.labels);
+    const kernelSize = await this.sourceSize(request.repo, request.kernel, 'kernel');
+    const initrdSize = request.initrd ? await this.sourceSize(request.repo, request.initrd, 'initrd') : undefined;
+    if (strategy === 'abort' && (await deps.meta.getTag(request.repo, tag)) !== undefined) throw new TagExistsError(tag);
+
+    // 2. Layers, then config and manifest, then the index by tag (merged by strategy).
+    const layers: LayerRef[] = [
+      await this.storeLayer(request.repo, request.kernel, kernelSize, 'kernel', KERNEL_PATH, KERNEL_MODE),
+    ];
+    if (request.initrd && initrdSize !== undefined) {
+      layers.push(await this.storeLayer(request.repo, request.initrd, initrdSize, 'initrd', INITRD_PATH, INITRD_MODE));
+    }
+    const variant = buildVariant({
+      name: request.displayName,
+      tag,
+      arch,
+      plat,
+      version,
+      features: featureList,
+      layers,
+      cmd: request.cmd,
+      env: request.env,
+      labels,
+      created: rfc3339(new Date()),
+    });
+    const config = await this.registry.uploads.store(request.repo, [variant.config]);
+    await this.registry.manifests.put(request.repo, variant.manifestDigest, variant.manifest, MediaType.OciManifest);
+    const index = imageIndex([variant.descriptor], { name: request.displayName, tag });
+    const put = await this.registry.manifests.put(request.repo, tag, index, MediaType.OciIndex, { strategy });
+    return {
+      repository: request.repo,
+      tag,
+      index: put.tagDigest ?? put.digest,
+      manifest: variant.manifestDigest,
+      config: config.digest,
+      platform: variantPlatform({ arch, plat, osVersion: version, features: featureList }),
+      layers: layers.map(layerDescriptor),
+      strategy,
+    };
+  }
+
+  private async sourceSize(repo: string, source: FileSource, field: UnikernelInputField): Promise<number> {
+    if (source.kind === 'file') return (await stat(source.path)).size;
+    let digest: Digest;
+    try {
+      digest = parseDigest(source.digest);
+    } catch {
+      throw new UnikernelInputError(field, `${source.digest} is not a valid digest`);
+    }
+    const size = await this.registry.deps.meta.getBlobLink(repo, digest);
+    if (size === undefined) {
+      throw new UnikernelInputError(field, `blob ${digest} is not in repository ${repo}: upload it first`, { digest });
+    }
+    return size;
+  }
+
+  private async open(source: FileSource): Promise<Readable> {
+    if (source.kind === 'file') return createReadStream(source.path, { highWaterMark: 1 << 20 });
+    return this.registry.deps.blobs.read(source.digest as Digest);
+  }
+
+  private async storeLayer(
+    repo: string,
+    source: FileSource,
+    size: number,
+    kind: LayerRef['kind'],
+    path: string,
+    mode: number,
+  ): Promise<LayerRef> {
+    const body = await this.open(source);
+    async function* layer(): AsyncGenerator<Buffer> {
+      yield tarHeader(path, size, mode);
+      let seen = 0;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        seen += chunk.length;
+        yield chunk;
+      }
+      if (seen !== size) throw new UnikernelInputError(kind, `${kind} changed size while it was packed`);
+      yield tarPadding(size);
+    }
+    const stored = await this.registry.uploads.store(repo, layer());
+    if (stored.size !== layerSize(size)) throw new UnikernelInputError('layer', 'layer size mismatch');
+    return { kind, digest: stored.digest, size: stored.size };
+  }
+}

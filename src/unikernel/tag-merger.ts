@@ -1,0 +1,104 @@
+/**
+ * Server-side merging of unikernel pushes (issue: "manifest merging on push").
+ *
+ * When a unikernel index or manifest is pushed to a tag, the tag should end up
+ * holding every variant built so far, not only the last machine's: kraft pushes
+ * its local index as-is and would drop the others. The pushed bytes are stored
+ * unchanged under their own digest (clients verify it); this module decides
+ * which index the *tag* resolves to: the merge of the tag's current variants
+ * with the pushed ones, by the strategy, with descriptor sizes repaired (kraft
+ * writes `"size": 32` for carried-over children). Content that is not a
+ * unikernel returns undefined, leaving standard OCI semantics untouched.
+ *
+ * Runs under the repository lock held by ManifestService.put, so two build
+ * machines pushing one tag at once both end up in the index.
+ */
+import { digestOf, type Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { MediaType } from '../oci/media-types.js';
+import type { RegistryDeps } from '../registry/deps.js';
+import type { TagMerger, TagMergeRequest, TagResolution } from '../registry/manifests.js';
+import type { ManifestRecord } from '../storage/types.js';
+import { TagExistsError } from './errors.js';
+import { indexDescriptor, serializeIndex } from './image.js';
+import { mergeIndex, repairSizes } from './merge.js';
+import { parseStrategy } from './names.js';
+import { isImageIndex, isUnikernelIndex, isUnikernelManifest, type IndexJson } from './platform.js';
+
+function parseJson(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export class UnikernelTagMerger implements TagMerger {
+  constructor(private readonly deps: RegistryDeps) {}
+
+  async resolve(request: TagMergeRequest): Promise<TagResolution | undefined> {
+    const { repo, tag, parsed, record } = request;
+    const json = parsed.json;
+    const pushedIndex = isImageIndex(json) && (await this.isUnikernelIndexIn(repo, json)) ? json : undefined;
+    const pushedManifest = pushedIndex === undefined && isUnikernelManifest(json);
+    if (pushedIndex === undefined && !pushedManifest) return undefined;
+
+    const strategy = parseStrategy(request.strategy, this.deps.config.unikernel.defaultStrategy);
+    const currentDigest = await this.deps.meta.getTag(repo, tag);
+    if (strategy === 'abort' && currentDigest !== undefined) throw new TagExistsError(tag);
+    const current = currentDigest === undefined ? undefined : await this.unikernelIndexAt(repo, currentDigest);
+
+    let incoming: Descriptor[];
+    if (pushedIndex) {
+      incoming = pushedIndex.manifests;
+    } else {
+      // A single variant pushed by tag merges only into a tag that already holds variants.
+      if (current === undefined) return undefined;
+      try {
+        incoming = [indexDescriptor(record.bytes)];
+      } catch {
+        return undefined; // no platform on its config descriptor: nothing to merge by
+      }
+    }
+    const merged = mergeIndex(strategy === 'merge' ? current : undefined, incoming, strategy, {
+      annotations: pushedIndex?.annotations,
+      reference: tag,
+    });
+    const sizes = new Map<string, number>();
+    for (const d of merged.index.manifests) {
+      const child = await this.deps.meta.getManifest(repo, d.digest);
+      if (child) sizes.set(d.digest, child.bytes.length);
+    }
+    const { index, repaired } = repairSizes(merged.index, (d) => sizes.get(d));
+    if (repaired.length > 0) this.deps.log.warn({ repo, tag, repaired }, 'repaired unikernel index descriptor sizes');
+    if (pushedIndex && (strategy !== 'merge' || current === undefined) && repaired.length === 0) return undefined;
+
+    const bytes = serializeIndex(index);
+    const digest = digestOf(bytes);
+    if (digest === record.digest) return undefined;
+    this.deps.log.info(
+      { repo, tag, strategy, replaced: merged.replaced.length, appended: merged.appended.length, digest },
+      'merged unikernel variants into the tag',
+    );
+    const resolved: ManifestRecord = { digest, mediaType: MediaType.OciIndex, bytes };
+    return { record: resolved };
+  }
+
+  /** The unikernel index stored at `digest`, if that is what it is. */
+  private async unikernelIndexAt(repo: string, digest: Digest): Promise<IndexJson | undefined> {
+    const record = await this.deps.meta.getManifest(repo, digest);
+    if (record === undefined) return undefined;
+    const json = parseJson(record.bytes);
+    return isImageIndex(json) && (await this.isUnikernelIndexIn(repo, json)) ? json : undefined;
+  }
+
+  /** An index is a unikernel index when kraft's annotations say so, or one of its children is a unikernel manifest. */
+  private async isUnikernelIndexIn(repo: string, index: IndexJson): Promise<boolean> {
+    if (isUnikernelIndex(index as unknown)) return true;
+    for (const d of index.manifests) {
+      const child = await this.deps.meta.getManifest(repo, d.digest);
+      if (child && isUnikernelManifest(parseJson(child.bytes))) return true;
+    }
+    return false;
+  }
+}

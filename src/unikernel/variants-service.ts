@@ -1,0 +1,119 @@
+/**
+ * The variants listing: which unikernel variants each tag of a repository holds,
+ * with their platform, features and sizes, read from the stored index, manifests
+ * and config blobs. Paged over tags.
+ */
+import type { Digest } from '../oci/digest.js';
+import { NameUnknownError } from '../storage/errors.js';
+import type { Registry } from '../registry/registry.js';
+import { filterIndex, type VariantQuery } from './filter.js';
+import { Annotation } from './names.js';
+import { isImageIndex, isImageManifest } from './platform.js';
+
+export interface VariantInfo {
+  tag: string;
+  index: Digest;
+  manifest: Digest;
+  arch: string;
+  plat: string;
+  version?: string;
+  features: string[];
+  kernelSize?: number;
+  initrdSize?: number;
+  cmd: string[];
+  env: string[];
+  created?: string;
+}
+
+export interface VariantPage {
+  variants: VariantInfo[];
+  /** The last tag listed, when more tags follow. */
+  next?: string;
+}
+
+/** Config blobs are small JSON; a larger one is not read. */
+const MAX_CONFIG = 1 << 20;
+
+function parse(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export class VariantsService {
+  constructor(private readonly registry: Registry) {}
+
+  async list(repo: string, query: VariantQuery & { tag?: string; n: number; last?: string }): Promise<VariantPage> {
+    const { meta } = this.registry.deps;
+    if (!(await meta.hasRepository(repo))) throw new NameUnknownError(repo);
+    let tags: string[];
+    let next: string | undefined;
+    if (query.tag !== undefined) {
+      tags = [query.tag];
+    } else {
+      const page = await this.registry.listings.tags(repo, query.n, query.last);
+      tags = page.items;
+      next = page.next;
+    }
+    const variants: VariantInfo[] = [];
+    for (const tag of tags) variants.push(...(await this.variantsOf(repo, tag, query)));
+    return next === undefined ? { variants } : { variants, next };
+  }
+
+  private async variantsOf(repo: string, tag: string, query: VariantQuery): Promise<VariantInfo[]> {
+    const { meta } = this.registry.deps;
+    const indexDigest = await meta.getTag(repo, tag);
+    if (indexDigest === undefined) return [];
+    const record = await meta.getManifest(repo, indexDigest);
+    const json = record && parse(record.bytes);
+    if (!isImageIndex(json)) return [];
+    const out: VariantInfo[] = [];
+    for (const d of filterIndex(json, query).index.manifests) {
+      const child = await meta.getManifest(repo, d.digest);
+      const manifest = child && parse(child.bytes);
+      if (!isImageManifest(manifest)) continue;
+      const kernel = manifest.layers.find((l) => l.annotations?.[Annotation.KernelImage] !== undefined);
+      if (kernel === undefined) continue;
+      const initrd = manifest.layers.find((l) => l.annotations?.[Annotation.KernelInitrd] !== undefined);
+      const config = await this.readConfig(repo, manifest.config.digest, manifest.config.size);
+      const platform = d.platform ?? manifest.config.platform;
+      const info: VariantInfo = {
+        tag,
+        index: indexDigest,
+        manifest: d.digest,
+        arch: String(platform?.architecture ?? config?.architecture ?? ''),
+        plat: String(platform?.os ?? config?.os ?? ''),
+        features: (platform?.['os.features'] as string[] | undefined) ?? [],
+        kernelSize: kernel.size,
+        cmd: config?.config?.Cmd ?? [],
+        env: config?.config?.Env ?? [],
+      };
+      const version = platform?.['os.version'];
+      if (typeof version === 'string') info.version = version;
+      if (initrd) info.initrdSize = initrd.size;
+      const created = manifest.annotations?.[Annotation.Created];
+      if (created) info.created = created;
+      out.push(info);
+    }
+    return out;
+  }
+
+  private async readConfig(
+    repo: string,
+    digest: Digest,
+    size: number,
+  ): Promise<{ architecture?: string; os?: string; config?: { Cmd?: string[]; Env?: string[] } } | undefined> {
+    if (size > MAX_CONFIG) return undefined;
+    try {
+      const { stream } = await this.registry.blobs.read(repo, digest);
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+      const json = parse(Buffer.concat(chunks));
+      return typeof json === 'object' && json !== null ? (json as never) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
