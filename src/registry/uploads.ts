@@ -1,10 +1,12 @@
 /**
  * Upload sessions: chunked, streamed and single-request blob uploads.
  *
- * A session is a LevelDB record (the durable offset) plus a data file under
- * uploads/. A chunk is written, fsynced, and only then is the offset advanced;
- * a failed or cut-off chunk is truncated away, so the session stays usable at
- * its original Location. The running hash lives in memory; after a restart it
+ * A session is a LevelDB record (the offset) plus a data file under uploads/.
+ * A chunk is written, and only then is the offset advanced; a failed or cut-off
+ * chunk is truncated away, so the session stays usable at its original
+ * Location. Chunks are not fsynced one by one: the file is fsynced once before
+ * the commit, and the digest check at commit catches anything a power cut
+ * left half-written (the client then uploads again). The running hash lives in memory; after a restart it
  * is rebuilt from the file. Commit = verify digest → move into the blob
  * directory → link and end the session in one batch.
  */
@@ -22,7 +24,7 @@ import {
 } from '../storage/errors.js';
 import { hashFileInto } from '../storage/fs/hash-file.js';
 import { isUploadId, newUploadId } from '../storage/fs/layout.js';
-import { spool } from '../storage/fs/spool.js';
+import { spool, SYNC_EVERY } from '../storage/fs/spool.js';
 import type { ByteRange, UploadSession } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
 
@@ -37,6 +39,16 @@ export interface Chunk {
 interface HashState {
   offset: number;
   hash: Hash;
+}
+
+/** fsyncs a finished upload before it is renamed into the blob directory. */
+async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 function isNotFound(err: unknown): boolean {
@@ -82,6 +94,7 @@ export class UploadService {
         await this.remove(session);
         throw new DigestMismatchError(digest, actual);
       }
+      await syncFile(path);
       await this.deps.blobs.ingest(path, digest);
       await this.deps.meta.completeUpload(id, repo, digest, session.offset);
       this.states.delete(id);
@@ -124,7 +137,7 @@ export class UploadService {
       const hash = newHash(algorithm);
       let size: number;
       try {
-        size = await spool(chunk.body, fh, 0, hash);
+        size = await spool(chunk.body, fh, 0, hash, { syncEvery: SYNC_EVERY });
         if (chunk.length !== undefined && size !== chunk.length) {
           throw new SizeInvalidError('body length differs from Content-Length', { expected: chunk.length, size });
         }
@@ -206,14 +219,13 @@ export class UploadService {
     const fh = await open(this.deps.layout.uploadPath(session.id), 'r+');
     let written: number;
     try {
-      written = await spool(chunk.body, fh, session.offset, hash);
+      written = await spool(chunk.body, fh, session.offset, hash, { syncEvery: SYNC_EVERY });
       if (expected !== undefined && written !== expected) {
         throw new BlobUploadInvalidError('chunk length does not match its Content-Range or Content-Length', {
           expected,
           received: written,
         });
       }
-      await fh.sync();
     } catch (err) {
       await fh.truncate(session.offset).catch(() => undefined);
       throw err;

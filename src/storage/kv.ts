@@ -17,8 +17,13 @@ export interface SortedKv {
   open(): Promise<void>;
   close(): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
-  /** Applies every operation or none. */
-  batch(ops: KvOp[]): Promise<void>;
-  /** Entries with gt < key < lt in ascending byte order. */
-  entries(range: KvRange): AsyncIterable<[string, Buffer]>;
+  /**
+   * Applies every operation or none. Durable (the default) means on disk before
+   * it resolves; a non-durable batch survives a process crash but not a power cut.
+   */
+  batch(ops: KvOp[], options?: { durable?: boolean }): Promise<void>;
+  /** Entries with gt < key < lt in ascending byte order, fetched in one call. */
+  entries(range: KvRange): Promise<[string, Buffer][]>;
+  /** Keys only, as entries() (listings that need no values skip decoding them). */
+  keys(range: KvRange): Promise<string[]>;
 }

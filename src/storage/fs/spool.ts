@@ -22,7 +22,15 @@ export interface SpoolOptions {
   /** Fail once more than this many bytes arrive. */
   maxBytes?: number;
   onTooLarge?: () => Error;
+  /**
+   * Start a background fdatasync every this many bytes, so dirty pages are
+   * written while data still arrives and the closing fsync has little left.
+   */
+  syncEvery?: number;
 }
+
+/** The default for syncEvery: large enough to cost nothing, small enough to keep writeback flowing. */
+export const SYNC_EVERY = 64 << 20;
 
 /** Writes `source` at `position`, feeding `hash`; returns the bytes written. */
 export async function spool(
@@ -38,6 +46,8 @@ export async function spool(
   let total = 0;
   let flushed = 0;
   let pending: Promise<void> | undefined;
+  let syncing: Promise<void> | undefined;
+  let nextSync = options.syncEvery ?? Infinity;
   const maxBytes = options.maxBytes ?? Infinity;
 
   const flush = async (): Promise<void> => {
@@ -46,6 +56,11 @@ export async function spool(
     if (pending) await pending;
     pending = writeAll(fh, data, position + flushed);
     flushed += fill;
+    if (flushed >= nextSync && syncing === undefined) {
+      nextSync = flushed + (options.syncEvery ?? Infinity);
+      const written = pending;
+      syncing = written.then(() => fh.datasync()).finally(() => (syncing = undefined));
+    }
     current ^= 1;
     fill = 0;
   };
@@ -66,6 +81,7 @@ export async function spool(
     if (fill > 0) await flush();
   } finally {
     if (pending) await pending.catch(() => undefined);
+    if (syncing) await syncing.catch(() => undefined);
   }
   if (pending) await pending;
   return total;

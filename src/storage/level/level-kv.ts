@@ -21,15 +21,18 @@ export class LevelKv implements SortedKv {
     return (await this.db.get(key)) ?? undefined;
   }
 
-  async batch(ops: KvOp[]): Promise<void> {
+  async batch(ops: KvOp[], options: { durable?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return;
     await this.db.batch(ops.map((op) => (op.type === 'put' ? op : { type: 'del' as const, key: op.key })), {
-      sync: true,
+      sync: options.durable ?? true,
     });
   }
 
-  async *entries(range: KvRange): AsyncIterable<[string, Buffer]> {
-    const options = { gt: range.gt, lt: range.lt, limit: range.limit ?? -1 };
-    for await (const entry of this.db.iterator(options)) yield entry;
+  entries(range: KvRange): Promise<[string, Buffer][]> {
+    return this.db.iterator({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all();
+  }
+
+  keys(range: KvRange): Promise<string[]> {
+    return this.db.keys({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all();
   }
 }

@@ -14,7 +14,7 @@ function lowerBound(keys: string[], key: string): number {
 
 export class MemoryKv implements SortedKv {
   private readonly values = new Map<string, Buffer>();
-  private readonly keys: string[] = [];
+  private readonly sorted: string[] = [];
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
@@ -23,31 +23,35 @@ export class MemoryKv implements SortedKv {
     return this.values.get(key);
   }
 
-  async batch(ops: KvOp[]): Promise<void> {
+  async batch(ops: KvOp[], _options?: { durable?: boolean }): Promise<void> {
     for (const op of ops) {
-      const i = lowerBound(this.keys, op.key);
-      const present = this.keys[i] === op.key;
+      const i = lowerBound(this.sorted, op.key);
+      const present = this.sorted[i] === op.key;
       if (op.type === 'put') {
-        if (!present) this.keys.splice(i, 0, op.key);
+        if (!present) this.sorted.splice(i, 0, op.key);
         this.values.set(op.key, Buffer.from(op.value));
       } else if (present) {
-        this.keys.splice(i, 1);
+        this.sorted.splice(i, 1);
         this.values.delete(op.key);
       }
     }
   }
 
-  async *entries(range: KvRange): AsyncIterable<[string, Buffer]> {
-    let i = lowerBound(this.keys, range.gt);
-    if (this.keys[i] === range.gt) i++;
-    let n = 0;
+  async entries(range: KvRange): Promise<[string, Buffer][]> {
+    return (await this.keys(range)).map((key) => [key, this.values.get(key)!]);
+  }
+
+  async keys(range: KvRange): Promise<string[]> {
+    const out: string[] = [];
+    let i = lowerBound(this.sorted, range.gt);
+    if (this.sorted[i] === range.gt) i++;
     const limit = range.limit ?? Infinity;
-    while (i < this.keys.length && n < limit) {
-      const key = this.keys[i]!;
-      if (key >= range.lt) return;
-      yield [key, this.values.get(key)!];
-      n++;
+    while (i < this.sorted.length && out.length < limit) {
+      const key = this.sorted[i]!;
+      if (key >= range.lt) break;
+      out.push(key);
       i++;
     }
+    return out;
   }
 }

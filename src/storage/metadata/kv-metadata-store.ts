@@ -27,10 +27,14 @@ export class KvMetadataStore implements MetadataStore {
   }
 
   private async collect<T>(range: KeyRange, limit: number, map: (key: string, value: Buffer) => T): Promise<T[]> {
-    const out: T[] = [];
-    if (limit <= 0) return out;
-    for await (const [key, value] of this.kv.entries({ ...range, limit })) out.push(map(key, value));
-    return out;
+    if (limit <= 0) return [];
+    const entries = await this.kv.entries({ ...range, limit: Number.isFinite(limit) ? limit : undefined });
+    return entries.map(([key, value]) => map(key, value));
+  }
+
+  private async collectKeys<T>(range: KeyRange, limit: number, map: (key: string) => T): Promise<T[]> {
+    if (limit <= 0) return [];
+    return (await this.kv.keys({ ...range, limit })).map(map);
   }
 
   /** The repository record, written with anything that makes a repository exist. */
@@ -44,7 +48,7 @@ export class KvMetadataStore implements MetadataStore {
   }
 
   listRepositories(page: PageRequest): Promise<string[]> {
-    return this.collect(keys.repos(page.last), page.limit, (key) => keys.repoOf(key));
+    return this.collectKeys(keys.repos(page.last), page.limit, (key) => keys.repoOf(key));
   }
 
   async getBlobLink(repo: string, digest: Digest): Promise<number | undefined> {
@@ -71,7 +75,7 @@ export class KvMetadataStore implements MetadataStore {
   }
 
   async findBlobRepository(digest: Digest): Promise<string | undefined> {
-    const [repo] = await this.collect(keys.blobRepos(digest), 1, (key) => keys.repoOfBlobRepoKey(key));
+    const [repo] = await this.collectKeys(keys.blobRepos(digest), 1, (key) => keys.repoOfBlobRepoKey(key));
     return repo;
   }
 
@@ -101,7 +105,7 @@ export class KvMetadataStore implements MetadataStore {
     if (record === undefined) return undefined;
     const ops: KvOp[] = [del(keys.manifest(repo, digest))];
     const tags: string[] = [];
-    for await (const [key] of this.kv.entries(keys.tagRevs(repo, digest))) {
+    for (const key of await this.kv.keys(keys.tagRevs(repo, digest))) {
       const tag = keys.tagOf(key);
       ops.push(del(key));
       // The reverse entry may be stale; only remove a tag that still points here.
@@ -121,7 +125,7 @@ export class KvMetadataStore implements MetadataStore {
   }
 
   listTags(repo: string, page: PageRequest): Promise<string[]> {
-    return this.collect(keys.tags(repo, page.last), page.limit, (key) => keys.tagOf(key));
+    return this.collectKeys(keys.tags(repo, page.last), page.limit, (key) => keys.tagOf(key));
   }
 
   async deleteTag(repo: string, tag: string): Promise<Digest | undefined> {
@@ -144,8 +148,9 @@ export class KvMetadataStore implements MetadataStore {
     return value === undefined ? undefined : (JSON.parse(value.toString()) as UploadSession);
   }
 
+  /** Not durable: a session lost to a power cut only makes its client start the upload again. */
   async putUpload(session: UploadSession): Promise<void> {
-    await this.kv.batch([put(keys.upload(session.id), json(session))]);
+    await this.kv.batch([put(keys.upload(session.id), json(session))], { durable: false });
   }
 
   async deleteUpload(id: string): Promise<void> {

@@ -1,0 +1,114 @@
+/**
+ * Credentials for the registry, ready for when it asks for them:
+ *
+ *   1. `--user U --password P` (or `--user U` with the password in $UNIREG_PASSWORD,
+ *      which keeps it out of the process list);
+ *   2. otherwise the `auths` entry for the host in the Docker client config
+ *      (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`), as written by
+ *      `docker login` / `podman login --compat-auth-file`: `auth` is base64 `user:pass`.
+ *
+ * The result becomes a Basic `Authorization` header. Credentials never appear in
+ * messages: errors name the file and host, never the values.
+ */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Credentials {
+  username: string;
+  password: string;
+  /** Where they came from, for messages (`--user`, or the config file path). */
+  source: string;
+}
+
+export interface CredentialOptions {
+  /** `host[:port]` as the user wrote it. */
+  host: string;
+  user?: string | undefined;
+  password?: string | undefined;
+  /** The environment to read DOCKER_CONFIG, UNIREG_PASSWORD and HOME from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class CredentialsError extends Error {
+  override readonly name = 'CredentialsError';
+}
+
+/** The Docker config file the client would read. */
+export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.DOCKER_CONFIG) return join(env.DOCKER_CONFIG, 'config.json');
+  return join(env.HOME || homedir(), '.docker', 'config.json');
+}
+
+/** `https://host:5000/v2/` → `host:5000`: how docker config keys are compared. */
+export function normalizeAuthKey(key: string): string {
+  return key
+    .trim()
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
+}
+
+interface AuthEntry {
+  auth?: unknown;
+  username?: unknown;
+  password?: unknown;
+}
+
+function decodeAuth(entry: AuthEntry, path: string, host: string): Credentials | undefined {
+  if (typeof entry.auth === 'string' && entry.auth !== '') {
+    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon <= 0) throw new CredentialsError(`${path}: the auth entry for ${host} is not base64 of user:password`);
+    return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), source: path };
+  }
+  if (typeof entry.username === 'string' && entry.username !== '' && typeof entry.password === 'string') {
+    return { username: entry.username, password: entry.password, source: path };
+  }
+  return undefined;
+}
+
+/** The credentials in a Docker config file for `host`, if it has any. A missing file means none. */
+export async function fromDockerConfig(path: string, host: string): Promise<Credentials | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new CredentialsError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch {
+    throw new CredentialsError(`${path} is not valid JSON`);
+  }
+  const auths = typeof config === 'object' && config !== null ? (config as { auths?: unknown }).auths : undefined;
+  if (typeof auths !== 'object' || auths === null) return undefined;
+  const wanted = normalizeAuthKey(host);
+  for (const [key, entry] of Object.entries(auths as Record<string, unknown>)) {
+    if (normalizeAuthKey(key) !== wanted || typeof entry !== 'object' || entry === null) continue;
+    const found = decodeAuth(entry as AuthEntry, path, host);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The credentials to use for `host`, or undefined to send none. */
+export async function resolveCredentials(opts: CredentialOptions): Promise<Credentials | undefined> {
+  const env = opts.env ?? process.env;
+  if (opts.user !== undefined) {
+    if (opts.user === '' || opts.user.includes(':')) throw new CredentialsError('--user must be a non-empty name without ":"');
+    const password = opts.password ?? env.UNIREG_PASSWORD;
+    if (password === undefined) throw new CredentialsError('--user needs --password (or $UNIREG_PASSWORD)');
+    return { username: opts.user, password, source: '--user' };
+  }
+  if (opts.password !== undefined) throw new CredentialsError('--password needs --user');
+  return fromDockerConfig(dockerConfigPath(env), opts.host);
+}
+
+/** The `Authorization` header value for Basic authentication. */
+export function basicAuthorization(creds: Credentials): string {
+  return `Basic ${Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64')}`;
+}

@@ -1,0 +1,182 @@
+/**
+ * `unireg pack`: upload a kernel (plus initrd and .config) to the registry's
+ * packing endpoint, which builds the unikernel variant and merges it into the tag.
+ */
+import { parseArgs } from 'node:util';
+import { basicAuthorization, resolveCredentials } from './credentials.js';
+import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
+import { multipartBody, type PartInput } from './multipart.js';
+import { progressLine } from './progress.js';
+import { describeTarget, parseTarget, type Target } from './target.js';
+
+export const PACK_USAGE = `usage: unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
+
+Uploads a kernel to the registry, which packs it as a unikernel variant
+(arch x plat x kconfig) and merges it into the tag (default tag: latest).
+
+  --kernel FILE      the kernel image (required)
+  --initrd FILE      an initrd (CPIO archive) to pack with it
+  --kconfig FILE     the .config the kernel was built with (its features become os.features)
+  --arch ARCH        x86_64, arm64 or arm (aliases amd64, aarch64) (required)
+  --plat PLAT        qemu, fc, xen, kraftcloud, linuxu, ... (required)
+  --version V        the Unikraft version (default: CONFIG_UK_FULLVERSION from --kconfig)
+  --cmd ARG          an argument of the default command line (repeat, in order)
+  --env KEY=VALUE    an environment variable (repeat)
+  --label KEY=VALUE  a label (repeat)
+  --strategy S       merge (default), overwrite or abort, for a tag that already exists
+  --user U           user name (with --password or $UNIREG_PASSWORD); default: ~/.docker/config.json
+  --password P       password for --user
+  --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
+  --json             print the registry's JSON answer instead of the summary`;
+
+const STRATEGIES = ['merge', 'overwrite', 'abort'];
+
+export interface PackResultJson {
+  repository?: string;
+  tag?: string;
+  index?: string;
+  manifest?: string;
+  config?: string;
+  platform?: { architecture?: string; os?: string; 'os.version'?: string; 'os.features'?: string[] };
+  layers?: Array<{ digest?: string; size?: number; annotations?: Record<string, string> }>;
+  strategy?: string;
+}
+
+function usage(message: string): ClientError {
+  return new ClientError(`${message} (see unireg pack --help)`, 2);
+}
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        kernel: { type: 'string' },
+        initrd: { type: 'string' },
+        kconfig: { type: 'string' },
+        arch: { type: 'string' },
+        plat: { type: 'string' },
+        version: { type: 'string' },
+        cmd: { type: 'string', multiple: true },
+        env: { type: 'string', multiple: true },
+        label: { type: 'string', multiple: true },
+        strategy: { type: 'string' },
+        user: { type: 'string', short: 'u' },
+        password: { type: 'string', short: 'p' },
+        'plain-http': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value.trim() === '') throw usage(`missing ${flag}`);
+  return value;
+}
+
+function layerKind(annotations: Record<string, string> | undefined): string {
+  if (annotations?.['org.unikraft.kernel.image'] !== undefined) return 'kernel';
+  if (annotations?.['org.unikraft.kernel.initrd'] !== undefined) return 'initrd';
+  return 'layer';
+}
+
+/** The human summary of a pack result, one fact a line. */
+export function formatPackResult(target: Target, r: PackResultJson): string {
+  const p = r.platform ?? {};
+  const features = p['os.features'] ?? [];
+  const platform = [`${p.architecture ?? '?'}/${p.os ?? '?'}`];
+  if (p['os.version']) platform.push(`version ${p['os.version']}`);
+  platform.push(`${features.length} feature${features.length === 1 ? '' : 's'}`);
+  const lines = [
+    `packed ${target.host}/${r.repository ?? target.repo}:${r.tag ?? target.tag} (strategy ${r.strategy ?? '?'})`,
+    `index:     ${r.index ?? '?'}`,
+    `manifest:  ${r.manifest ?? '?'}`,
+    `config:    ${r.config ?? '?'}`,
+    `platform:  ${platform.join(', ')}`,
+  ];
+  (r.layers ?? []).forEach((l, i) => {
+    lines.push(`${i === 0 ? 'layers:' : ''}`.padEnd(11) + `${l.digest ?? '?'}  ${layerKind(l.annotations)}, ${l.size ?? '?'} bytes`);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs `unireg pack`; returns the exit code. Throws ClientError on failure. */
+export async function packCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args);
+  if (values.help) {
+    process.stdout.write(`${PACK_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw usage(positionals.length === 0 ? 'missing HOST:PORT/REPO[:TAG]' : `expected one HOST:PORT/REPO[:TAG], got ${positionals.length}`);
+  }
+  let target: Target;
+  try {
+    target = parseTarget(positionals[0] ?? '', { plainHttp: values['plain-http'] });
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+  const kernel = required(values.kernel, '--kernel');
+  const arch = required(values.arch, '--arch');
+  const plat = required(values.plat, '--plat');
+  if (values.strategy !== undefined && !STRATEGIES.includes(values.strategy)) {
+    throw usage(`--strategy must be one of ${STRATEGIES.join(', ')}`);
+  }
+  for (const env of values.env ?? []) if (!/^[^=\s]+=/.test(env)) throw usage(`--env ${JSON.stringify(env)} must be KEY=VALUE`);
+  for (const label of values.label ?? []) if (!(label.indexOf('=') > 0)) throw usage(`--label ${JSON.stringify(label)} must be KEY=VALUE`);
+
+  let creds;
+  try {
+    creds = await resolveCredentials({ host: target.host, user: values.user, password: values.password });
+  } catch (err) {
+    throw new ClientError((err as Error).message, 2);
+  }
+
+  const parts: PartInput[] = [
+    { kind: 'field', name: 'tag', value: target.tag },
+    { kind: 'field', name: 'arch', value: arch },
+    { kind: 'field', name: 'plat', value: plat },
+  ];
+  if (values.version !== undefined) parts.push({ kind: 'field', name: 'version', value: values.version });
+  if (values.strategy !== undefined) parts.push({ kind: 'field', name: 'strategy', value: values.strategy });
+  for (const value of values.cmd ?? []) parts.push({ kind: 'field', name: 'cmd', value });
+  for (const value of values.env ?? []) parts.push({ kind: 'field', name: 'env', value });
+  for (const value of values.label ?? []) parts.push({ kind: 'field', name: 'label', value });
+  if (values.kconfig !== undefined) parts.push({ kind: 'file', name: 'kconfig', path: values.kconfig, contentType: 'text/plain' });
+  if (values.initrd !== undefined) parts.push({ kind: 'file', name: 'initrd', path: values.initrd });
+  parts.push({ kind: 'file', name: 'kernel', path: kernel });
+
+  let body;
+  try {
+    body = await multipartBody(parts);
+  } catch (err) {
+    throw new ClientError((err as Error).message);
+  }
+  const progress = progressLine(`uploading to ${describeTarget(target)}`);
+  let res;
+  try {
+    res = await exchange(target, {
+      method: 'POST',
+      path: `/v2/${target.repo}/_unikraft/pack`,
+      headers: creds ? { Authorization: basicAuthorization(creds) } : {},
+      body,
+      onProgress: (sent, total) => progress.update(sent, total),
+    });
+  } finally {
+    progress.done();
+  }
+  if (res.status !== 201 && res.status !== 200) throw new ClientError(describeFailure(res.status, undefined, res.body));
+  const result = jsonOf(res);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    process.stdout.write(formatPackResult(target, (typeof result === 'object' && result !== null ? result : {}) as PackResultJson));
+  }
+  return 0;
+}
