@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, and the client commands `pack` and `variants`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { CLIENT_USAGE, runClientCommand } from './client/index.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { startServer } from './main.js';
 
 const USAGE = `usage: unireg serve [--config FILE]
+       unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
+       unireg variants [--arch A] [--plat P] [--kconfig K]... [--json] HOST[:PORT]/REPO[:TAG]
 
-  serve    run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
+  serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
+${CLIENT_USAGE}
 
 See deploy/unireg.example.yaml for every setting.`;
 
@@ -19,6 +22,8 @@ function version(): string {
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
   const config = await loadConfig({ file: values.config ?? process.env.UNIREG_CONFIG });
+  // Imported here so that the client commands start without loading the server.
+  const { startServer } = await import('./main.js');
   const running = await startServer(config);
   let stopping = false;
   const stop = (signal: string) => {
@@ -42,6 +47,10 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'pack':
+    case 'variants':
+      process.exitCode = await runClientCommand(command, rest);
+      return;
     case '--version':
     case 'version':
       process.stdout.write(`${version()}\n`);

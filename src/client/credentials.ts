@@ -1,8 +1,8 @@
 /**
  * Credentials for the registry, ready for when it asks for them:
  *
- *   1. `--user U --password P` (or `--user U` with the password in $UNIREG_PASSWORD,
- *      which keeps it out of the process list);
+ *   1. `--user U --password P`, or `--user U --password-stdin` (the password is read
+ *      from standard input, which keeps it out of the process list);
  *   2. otherwise the `auths` entry for the host in the Docker client config
  *      (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`), as written by
  *      `docker login` / `podman login --compat-auth-file`: `auth` is base64 `user:pass`.
@@ -26,7 +26,9 @@ export interface CredentialOptions {
   host: string;
   user?: string | undefined;
   password?: string | undefined;
-  /** The environment to read DOCKER_CONFIG, UNIREG_PASSWORD and HOME from (default process.env). */
+  /** Read the password from this stream (`--password-stdin`). */
+  passwordStdin?: NodeJS.ReadableStream | undefined;
+  /** The environment to read DOCKER_CONFIG and HOME from (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -95,16 +97,29 @@ export async function fromDockerConfig(path: string, host: string): Promise<Cred
   return undefined;
 }
 
+/** The whole stream, without its final line ending (as `docker login --password-stdin`). */
+async function readPassword(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    if (chunks.length > 1024) throw new CredentialsError('--password-stdin: the input is too long for a password');
+  }
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (password === '') throw new CredentialsError('--password-stdin: standard input was empty');
+  return password;
+}
+
 /** The credentials to use for `host`, or undefined to send none. */
 export async function resolveCredentials(opts: CredentialOptions): Promise<Credentials | undefined> {
   const env = opts.env ?? process.env;
   if (opts.user !== undefined) {
     if (opts.user === '' || opts.user.includes(':')) throw new CredentialsError('--user must be a non-empty name without ":"');
-    const password = opts.password ?? env.UNIREG_PASSWORD;
-    if (password === undefined) throw new CredentialsError('--user needs --password (or $UNIREG_PASSWORD)');
+    if (opts.password !== undefined && opts.passwordStdin) throw new CredentialsError('use one of --password and --password-stdin');
+    const password = opts.passwordStdin ? await readPassword(opts.passwordStdin) : opts.password;
+    if (password === undefined) throw new CredentialsError('--user needs --password or --password-stdin');
     return { username: opts.user, password, source: '--user' };
   }
-  if (opts.password !== undefined) throw new CredentialsError('--password needs --user');
+  if (opts.password !== undefined || opts.passwordStdin) throw new CredentialsError('--password and --password-stdin need --user');
   return fromDockerConfig(dockerConfigPath(env), opts.host);
 }
 

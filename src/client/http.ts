@@ -30,6 +30,7 @@ export function oneLine(text: string): string {
 
 export interface Exchange {
   status: number;
+  statusMessage: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
 }
@@ -58,7 +59,7 @@ function connectionReason(err: NodeJS.ErrnoException, target: Target): string {
       return `cannot connect to ${where}: timed out`;
     case 'ECONNRESET':
     case 'EPIPE':
-      return `connection to ${where} closed unexpectedly`;
+      return `connection to ${where} closed unexpectedly${target.scheme === 'http' ? ' (an HTTPS registry? write https://HOST/REPO)' : ''}`;
     case 'EPROTO':
     case 'ERR_SSL_WRONG_VERSION_NUMBER':
       return `TLS handshake with ${where} failed (a plain HTTP registry? use --plain-http)`;
@@ -139,7 +140,7 @@ export function exchange(target: Target, spec: RequestSpec): Promise<Exchange> {
         (body) => {
           if (settled) return;
           settled = true;
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+          resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, body });
           // An early answer: stop sending the rest of the body.
           if (!req.writableFinished) req.destroy();
         },

@@ -43,9 +43,9 @@ export class MultipartFileError extends Error {
   }
 }
 
-/** Escapes a Content-Disposition parameter the way browsers do (HTML's multipart encoding). */
+/** A Content-Disposition parameter as a quoted-string (RFC 2045 quoted-pairs, as busboy reads them); CR/LF become spaces. */
 export function quoteParam(value: string): string {
-  return `"${value.replace(/\r/g, '%0D').replace(/\n/g, '%0A').replace(/"/g, '%22')}"`;
+  return `"${value.replace(/[\r\n]/g, ' ').replace(/["\\]/g, '\\$&')}"`;
 }
 
 /** A filename safe for the header: printable ASCII, other characters become `_`. */

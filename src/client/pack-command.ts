@@ -3,6 +3,7 @@
  * packing endpoint, which builds the unikernel variant and merges it into the tag.
  */
 import { parseArgs } from 'node:util';
+import { bindValues, stringOptionNames } from './args.js';
 import { basicAuthorization, resolveCredentials } from './credentials.js';
 import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
 import { multipartBody, type PartInput } from './multipart.js';
@@ -23,9 +24,10 @@ Uploads a kernel to the registry, which packs it as a unikernel variant
   --cmd ARG          an argument of the default command line (repeat, in order)
   --env KEY=VALUE    an environment variable (repeat)
   --label KEY=VALUE  a label (repeat)
-  --strategy S       merge (default), overwrite or abort, for a tag that already exists
-  --user U           user name (with --password or $UNIREG_PASSWORD); default: ~/.docker/config.json
-  --password P       password for --user
+  --strategy S       for a tag that already exists: merge (replace the same platform, keep
+                     the others), overwrite or abort (default: the registry's, normally merge)
+  --user U           user name, with --password P or --password-stdin
+                     (default: the host's auths entry in ~/.docker/config.json)
   --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
   --json             print the registry's JSON answer instead of the summary`;
 
@@ -46,29 +48,32 @@ function usage(message: string): ClientError {
   return new ClientError(`${message} (see unireg pack --help)`, 2);
 }
 
+const OPTIONS = {
+  kernel: { type: 'string' },
+  initrd: { type: 'string' },
+  kconfig: { type: 'string' },
+  arch: { type: 'string' },
+  plat: { type: 'string' },
+  version: { type: 'string' },
+  cmd: { type: 'string', multiple: true },
+  env: { type: 'string', multiple: true },
+  label: { type: 'string', multiple: true },
+  strategy: { type: 'string' },
+  user: { type: 'string', short: 'u' },
+  password: { type: 'string', short: 'p' },
+  'password-stdin': { type: 'boolean' },
+  'plain-http': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 function parse(args: string[]) {
   try {
     return parseArgs({
-      args,
+      args: bindValues(args, stringOptionNames(OPTIONS)),
       allowPositionals: true,
       strict: true,
-      options: {
-        kernel: { type: 'string' },
-        initrd: { type: 'string' },
-        kconfig: { type: 'string' },
-        arch: { type: 'string' },
-        plat: { type: 'string' },
-        version: { type: 'string' },
-        cmd: { type: 'string', multiple: true },
-        env: { type: 'string', multiple: true },
-        label: { type: 'string', multiple: true },
-        strategy: { type: 'string' },
-        user: { type: 'string', short: 'u' },
-        password: { type: 'string', short: 'p' },
-        'plain-http': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
     });
   } catch (err) {
     throw usage((err as Error).message);
@@ -133,7 +138,12 @@ export async function packCommand(args: string[]): Promise<number> {
 
   let creds;
   try {
-    creds = await resolveCredentials({ host: target.host, user: values.user, password: values.password });
+    creds = await resolveCredentials({
+      host: target.host,
+      user: values.user,
+      password: values.password,
+      passwordStdin: values['password-stdin'] ? process.stdin : undefined,
+    });
   } catch (err) {
     throw new ClientError((err as Error).message, 2);
   }
@@ -158,7 +168,7 @@ export async function packCommand(args: string[]): Promise<number> {
   } catch (err) {
     throw new ClientError((err as Error).message);
   }
-  const progress = progressLine(`uploading to ${describeTarget(target)}`);
+  const progress = progressLine(`to ${describeTarget(target)}`);
   let res;
   try {
     res = await exchange(target, {
@@ -171,7 +181,7 @@ export async function packCommand(args: string[]): Promise<number> {
   } finally {
     progress.done();
   }
-  if (res.status !== 201 && res.status !== 200) throw new ClientError(describeFailure(res.status, undefined, res.body));
+  if (res.status !== 201 && res.status !== 200) throw new ClientError(describeFailure(res.status, res.statusMessage, res.body));
   const result = jsonOf(res);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

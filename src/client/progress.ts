@@ -17,7 +17,7 @@ const SILENT: Progress = { update() {}, done() {} };
 export function formatProgress(label: string, sent: number, total: number, seconds: number): string {
   const percent = total > 0 ? Math.floor((sent / total) * 100) : 100;
   const rate = seconds > 0 ? sent / MB / seconds : 0;
-  return `${label} ${String(percent).padStart(3)}%  ${(sent / MB).toFixed(1)}/${(total / MB).toFixed(1)} MB  ${rate.toFixed(1)} MB/s`;
+  return `uploading ${String(percent).padStart(3)}%  ${(sent / MB).toFixed(1)}/${(total / MB).toFixed(1)} MB  ${rate.toFixed(1)} MB/s  ${label}`;
 }
 
 /** A progress line on `stream` when it is a TTY, else a no-op. */
@@ -34,7 +34,7 @@ export function progressLine(label: string, stream: NodeJS.WriteStream = process
       last = now;
       shown = true;
       const line = formatProgress(label, sent, total, (now - started) / 1000);
-      tty.write(`\r${line.slice(0, Math.max(20, (tty.columns ?? 80) - 1))}\x1b[K`);
+      tty.write(`\r${line.slice(0, Math.max(20, (tty.columns || 80) - 1))}\x1b[K`);
     },
     done() {
       if (shown) tty.write('\r\x1b[K');

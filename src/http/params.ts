@@ -73,7 +73,7 @@ export async function readLimited(ctx: Context, limit: number): Promise<Buffer> 
 }
 
 /** `Link: <url>; rel="next"` for a paged listing. */
-export function setNextLink(ctx: Context, path: string, params: Record<string, string>): void {
+export function setNextLink(ctx: Context, path: string, params: Record<string, string> | [string, string][]): void {
   const query = new URLSearchParams(params).toString();
   ctx.set('Link', `<${path}?${query}>; rel="next"`);
 }

@@ -86,18 +86,32 @@ export class VariantsService {
         arch: String(platform?.architecture ?? config?.architecture ?? ''),
         plat: String(platform?.os ?? config?.os ?? ''),
         features: (platform?.['os.features'] as string[] | undefined) ?? [],
-        kernelSize: kernel.size,
+        kernelSize: await this.fileSize(repo, kernel.digest, kernel.size),
         cmd: config?.config?.Cmd ?? [],
         env: config?.config?.Env ?? [],
       };
       const version = platform?.['os.version'];
       if (typeof version === 'string') info.version = version;
-      if (initrd) info.initrdSize = initrd.size;
+      if (initrd) info.initrdSize = await this.fileSize(repo, initrd.digest, initrd.size);
       const created = manifest.annotations?.[Annotation.Created];
       if (created) info.created = created;
       out.push(info);
     }
     return out;
+  }
+
+  /** The size of the file inside a one-entry layer tar, from the size field of its header. */
+  private async fileSize(repo: string, digest: Digest, layerSize: number): Promise<number | undefined> {
+    if (layerSize < 512) return undefined;
+    try {
+      const { stream } = await this.registry.blobs.read(repo, digest, { start: 0, end: 511 });
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+      const field = Buffer.concat(chunks).subarray(124, 136).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+      return /^[0-7]+$/.test(field) ? parseInt(field, 8) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private async readConfig(

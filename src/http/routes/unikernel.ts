@@ -137,11 +137,16 @@ export const unikernelRoutes: RouteGroup = (router, { registry }) => {
       last,
     });
     if (page.next !== undefined) {
-      const params: Record<string, string> = { n: String(n), last: page.next };
+      // The next page keeps every filter, kconfig repeated as given.
+      const params: [string, string][] = [
+        ['n', String(n)],
+        ['last', page.next],
+      ];
       for (const key of ['arch', 'plat']) {
         const v = queryString(ctx, key);
-        if (v) params[key] = v;
+        if (v) params.push([key, v]);
       }
+      for (const k of queryList(ctx, 'kconfig')) params.push(['kconfig', k]);
       setNextLink(ctx, `/v2/${repo}/_unikraft/variants`, params);
     }
     jsonBody(ctx, { repository: repo, variants: page.variants });

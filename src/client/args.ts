@@ -1,0 +1,33 @@
+/** Argument helpers shared by the client commands. */
+
+/**
+ * Joins each `--opt VALUE` of a string option into `--opt=VALUE`, so that a value
+ * starting with `-` (`--cmd -v`, `--cmd --verbose`) is taken as the value, the
+ * way getopt does, instead of util.parseArgs refusing it as ambiguous.
+ * Stops at `--`.
+ */
+export function bindValues(args: readonly string[], stringOptions: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    if (arg.startsWith('--') && !arg.includes('=') && stringOptions.includes(arg.slice(2)) && next !== undefined) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** The names of the string-typed options of a parseArgs configuration. */
+export function stringOptionNames(options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+  return Object.entries(options)
+    .filter(([, o]) => o.type === 'string')
+    .map(([name]) => name);
+}

@@ -1,0 +1,47 @@
+/**
+ * The client side of `unireg`: commands that talk to a running registry.
+ * `runClientCommand` runs one and returns the process exit code; failures are
+ * reported as ONE line on stderr (`unireg: pack failed: <reason>`).
+ */
+import { ClientError, oneLine } from './http.js';
+import { PACK_USAGE, packCommand } from './pack-command.js';
+import { VARIANTS_USAGE, variantsCommand } from './variants-command.js';
+
+export { ClientError } from './http.js';
+export { PACK_USAGE } from './pack-command.js';
+export { VARIANTS_USAGE } from './variants-command.js';
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  pack: packCommand,
+  variants: variantsCommand,
+};
+
+/** One-line summaries for the top-level usage text. */
+export const CLIENT_USAGE = `  pack      upload a kernel (+ initrd, .config) and pack it as a unikernel variant of a tag
+  variants  list the unikernel variants of a repository or tag
+
+Run unireg pack --help or unireg variants --help for their options.`;
+
+export function isClientCommand(name: string | undefined): boolean {
+  return name !== undefined && Object.hasOwn(COMMANDS, name);
+}
+
+export function clientUsage(name: string): string | undefined {
+  return name === 'pack' ? PACK_USAGE : name === 'variants' ? VARIANTS_USAGE : undefined;
+}
+
+/** Runs a client command; resolves with the exit code (never rejects). */
+export async function runClientCommand(name: string, args: string[]): Promise<number> {
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    process.stderr.write(`unireg: unknown client command ${name}\n`);
+    return 2;
+  }
+  try {
+    return await command(args);
+  } catch (err) {
+    const message = err instanceof ClientError ? err.message : oneLine(err instanceof Error ? err.message : String(err));
+    process.stderr.write(`unireg: ${name} failed: ${message}\n`);
+    return err instanceof ClientError ? err.exitCode : 1;
+  }
+}

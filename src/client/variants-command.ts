@@ -1,0 +1,193 @@
+/**
+ * `unireg variants`: which unikernel variants a repository (or one tag) holds,
+ * as a table, from GET /v2/<repo>/_unikraft/variants (all pages).
+ */
+import { parseArgs } from 'node:util';
+import { bindValues, stringOptionNames } from './args.js';
+import { basicAuthorization, resolveCredentials } from './credentials.js';
+import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
+import { parseTarget, type Target } from './target.js';
+
+export const VARIANTS_USAGE = `usage: unireg variants [options] HOST[:PORT]/REPO[:TAG]
+
+Lists the unikernel variants of every tag of REPO (or of TAG only).
+
+  --arch ARCH        only this architecture
+  --plat PLAT        only this platform
+  --kconfig K        only variants with this feature, KEY=VALUE or bare KEY (repeat: all must match);
+                     the FEATURES column then shows the matching features
+  --user U           user name, with --password P or --password-stdin
+                     (default: the host's auths entry in ~/.docker/config.json)
+  --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
+  --json             print {repository, variants} as JSON`;
+
+export interface VariantJson {
+  tag?: string;
+  index?: string;
+  manifest?: string;
+  arch?: string;
+  plat?: string;
+  version?: string;
+  features?: string[];
+  kernelSize?: number;
+  initrdSize?: number;
+  cmd?: string[];
+  env?: string[];
+  created?: string;
+}
+
+/** Pages are followed up to this many, in case a server keeps sending Link. */
+const MAX_PAGES = 1000;
+
+function usage(message: string): ClientError {
+  return new ClientError(`${message} (see unireg variants --help)`, 2);
+}
+
+/** 1536 → `1.5 KiB`. */
+export function humanSize(bytes: number | undefined): string {
+  if (bytes === undefined || !Number.isFinite(bytes)) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** `sha256:0123456789ab`: the algorithm and the first 12 hex digits. */
+export function shortDigest(digest: string | undefined): string {
+  if (!digest) return '-';
+  const colon = digest.indexOf(':');
+  return colon < 0 ? digest.slice(0, 12) : digest.slice(0, colon + 13);
+}
+
+/** The features a kconfig filter matched (same rule as the server: KEY=VALUE exact, KEY any value). */
+export function matchingFeatures(features: readonly string[], filters: readonly string[]): string[] {
+  return features.filter((f) => filters.some((k) => (k.includes('=') ? f === k : f.startsWith(`${k}=`))));
+}
+
+/** The variants as an aligned table (header included). */
+export function formatVariants(variants: readonly VariantJson[], kconfig: readonly string[] = []): string {
+  const rows = [['TAG', 'ARCH', 'PLAT', 'VERSION', 'KERNEL', 'FEATURES', 'MANIFEST']];
+  for (const v of variants) {
+    const features = v.features ?? [];
+    rows.push([
+      v.tag ?? '-',
+      v.arch || '-',
+      v.plat || '-',
+      v.version || '-',
+      humanSize(v.kernelSize),
+      kconfig.length > 0 ? matchingFeatures(features, kconfig).join(',') || '-' : String(features.length),
+      shortDigest(v.manifest),
+    ]);
+  }
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length)));
+  return rows
+    .map((r) => r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col] ?? 0))).join('  '))
+    .join('\n')
+    .concat('\n');
+}
+
+/** The `rel="next"` target of a Link header, if any. */
+export function nextLink(link: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(link) ? link.join(', ') : link;
+  const m = value ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(value) : null;
+  return m?.[1];
+}
+
+const OPTIONS = {
+  arch: { type: 'string' },
+  plat: { type: 'string' },
+  kconfig: { type: 'string', multiple: true },
+  user: { type: 'string', short: 'u' },
+  password: { type: 'string', short: 'p' },
+  'password-stdin': { type: 'boolean' },
+  'plain-http': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args: bindValues(args, stringOptionNames(OPTIONS)),
+      allowPositionals: true,
+      strict: true,
+      options: OPTIONS,
+    });
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+}
+
+/** Runs `unireg variants`; returns the exit code. Throws ClientError on failure. */
+export async function variantsCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args);
+  if (values.help) {
+    process.stdout.write(`${VARIANTS_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw usage(positionals.length === 0 ? 'missing HOST:PORT/REPO[:TAG]' : `expected one HOST:PORT/REPO[:TAG], got ${positionals.length}`);
+  }
+  let target: Target;
+  try {
+    target = parseTarget(positionals[0] ?? '', { plainHttp: values['plain-http'] });
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+  let creds;
+  try {
+    creds = await resolveCredentials({
+      host: target.host,
+      user: values.user,
+      password: values.password,
+      passwordStdin: values['password-stdin'] ? process.stdin : undefined,
+    });
+  } catch (err) {
+    throw new ClientError((err as Error).message, 2);
+  }
+  const kconfig = (values.kconfig ?? []).filter((k) => k.trim() !== '');
+  const query = new URLSearchParams();
+  if (target.tagGiven) query.set('tag', target.tag);
+  if (values.arch) query.set('arch', values.arch);
+  if (values.plat) query.set('plat', values.plat);
+  for (const k of kconfig) query.append('kconfig', k);
+
+  const variants: VariantJson[] = [];
+  let repository = target.repo;
+  let path: string | undefined = `/v2/${target.repo}/_unikraft/variants${query.toString() ? `?${query}` : ''}`;
+  for (let page = 0; path !== undefined && page < MAX_PAGES; page++) {
+    const res = await exchange(target, {
+      method: 'GET',
+      path,
+      headers: creds ? { Authorization: basicAuthorization(creds) } : {},
+    });
+    if (res.status !== 200) throw new ClientError(describeFailure(res.status, res.statusMessage, res.body));
+    const json = jsonOf(res) as { repository?: unknown; variants?: unknown };
+    if (!Array.isArray(json.variants)) throw new ClientError('the registry answered without a variants list');
+    if (typeof json.repository === 'string') repository = json.repository;
+    variants.push(...(json.variants as VariantJson[]));
+    path = nextPath(nextLink(res.headers.link), kconfig);
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ repository, variants }, null, 2)}\n`);
+  } else if (variants.length === 0) {
+    const filtered = Boolean(values.arch || values.plat || kconfig.length > 0);
+    const where = `${target.host}/${repository}${target.tagGiven ? `:${target.tag}` : ''}`;
+    process.stderr.write(`unireg: no variants in ${where}${filtered ? ' match the filters' : ''}\n`);
+  } else {
+    process.stdout.write(formatVariants(variants, kconfig));
+  }
+  return 0;
+}
+
+/** The next page's path and query; the kconfig filters are carried over if the Link dropped them. */
+function nextPath(link: string | undefined, kconfig: readonly string[]): string | undefined {
+  if (link === undefined) return undefined;
+  const url = new URL(link, 'http://registry.invalid');
+  if (!url.searchParams.has('kconfig')) for (const k of kconfig) url.searchParams.append('kconfig', k);
+  return `${url.pathname}${url.search}`;
+}
