@@ -20,45 +20,40 @@ import type { RegistryDeps } from '../registry/deps.js';
 import type { TagMerger, TagMergeRequest, TagResolution } from '../registry/manifests.js';
 import type { ManifestRecord } from '../storage/types.js';
 import { TagExistsError } from './errors.js';
-import { indexDescriptor, serializeIndex } from './image.js';
+import { serializeIndex } from './image.js';
 import { mergeIndex, repairSizes } from './merge.js';
 import { parseStrategy } from './names.js';
-import { isImageIndex, isUnikernelIndex, isUnikernelManifest, type IndexJson } from './platform.js';
-
-function parseJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-}
+import { isImageIndex, isUnikernelManifest } from './platform.js';
+import { TagVariants } from './tag-variants.js';
 
 export class UnikernelTagMerger implements TagMerger {
-  constructor(private readonly deps: RegistryDeps) {}
+  private readonly variants: TagVariants;
+
+  constructor(private readonly deps: RegistryDeps) {
+    this.variants = new TagVariants(deps);
+  }
 
   async resolve(request: TagMergeRequest): Promise<TagResolution | undefined> {
     const { repo, tag, parsed, record } = request;
     const json = parsed.json;
-    const pushedIndex = isImageIndex(json) && (await this.isUnikernelIndexIn(repo, json)) ? json : undefined;
+    const pushedIndex = isImageIndex(json) && (await this.variants.isUnikernelIndex(repo, json)) ? json : undefined;
     const pushedManifest = pushedIndex === undefined && isUnikernelManifest(json);
     if (pushedIndex === undefined && !pushedManifest) return undefined;
 
     const strategy = parseStrategy(request.strategy, this.deps.config.unikernel.defaultStrategy);
     const currentDigest = await this.deps.meta.getTag(repo, tag);
     if (strategy === 'abort' && currentDigest !== undefined) throw new TagExistsError(tag);
-    const current = currentDigest === undefined ? undefined : await this.unikernelIndexAt(repo, currentDigest);
+    const current = currentDigest === undefined ? undefined : (await this.variants.ofTag(repo, tag))?.index;
 
     let incoming: Descriptor[];
     if (pushedIndex) {
       incoming = pushedIndex.manifests;
     } else {
       // A single variant pushed by tag merges only into a tag that already holds variants.
-      if (current === undefined) return undefined;
-      try {
-        incoming = [indexDescriptor(record.bytes)];
-      } catch {
-        return undefined; // no platform on its config descriptor: nothing to merge by
-      }
+      if (current === undefined || !isUnikernelManifest(json)) return undefined;
+      const descriptor = await this.variants.descriptorOf(repo, record, json);
+      if (descriptor === undefined) return undefined; // no platform anywhere: nothing to merge by
+      incoming = [descriptor];
     }
     const merged = mergeIndex(strategy === 'merge' ? current : undefined, incoming, strategy, {
       annotations: pushedIndex?.annotations,
@@ -82,23 +77,5 @@ export class UnikernelTagMerger implements TagMerger {
     );
     const resolved: ManifestRecord = { digest, mediaType: MediaType.OciIndex, bytes };
     return { record: resolved };
-  }
-
-  /** The unikernel index stored at `digest`, if that is what it is. */
-  private async unikernelIndexAt(repo: string, digest: Digest): Promise<IndexJson | undefined> {
-    const record = await this.deps.meta.getManifest(repo, digest);
-    if (record === undefined) return undefined;
-    const json = parseJson(record.bytes);
-    return isImageIndex(json) && (await this.isUnikernelIndexIn(repo, json)) ? json : undefined;
-  }
-
-  /** An index is a unikernel index when kraft's annotations say so, or one of its children is a unikernel manifest. */
-  private async isUnikernelIndexIn(repo: string, index: IndexJson): Promise<boolean> {
-    if (isUnikernelIndex(index as unknown)) return true;
-    for (const d of index.manifests) {
-      const child = await this.deps.meta.getManifest(repo, d.digest);
-      if (child && isUnikernelManifest(parseJson(child.bytes))) return true;
-    }
-    return false;
   }
 }

@@ -8,7 +8,8 @@ import { NameUnknownError } from '../storage/errors.js';
 import type { Registry } from '../registry/registry.js';
 import { filterIndex, type VariantQuery } from './filter.js';
 import { Annotation } from './names.js';
-import { isImageIndex, isImageManifest } from './platform.js';
+import { isImageManifest } from './platform.js';
+import { parseJson, TagVariants } from './tag-variants.js';
 
 export interface VariantInfo {
   tag: string;
@@ -31,19 +32,18 @@ export interface VariantPage {
   next?: string;
 }
 
-/** Config blobs are small JSON; a larger one is not read. */
-const MAX_CONFIG = 1 << 20;
-
-function parse(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
+interface ConfigJson {
+  architecture?: string;
+  os?: string;
+  config?: { Cmd?: string[]; Env?: string[] };
 }
 
 export class VariantsService {
-  constructor(private readonly registry: Registry) {}
+  private readonly tagVariants: TagVariants;
+
+  constructor(private readonly registry: Registry) {
+    this.tagVariants = new TagVariants(registry.deps);
+  }
 
   async list(repo: string, query: VariantQuery & { tag?: string; n: number; last?: string }): Promise<VariantPage> {
     const { meta } = this.registry.deps;
@@ -64,24 +64,21 @@ export class VariantsService {
 
   private async variantsOf(repo: string, tag: string, query: VariantQuery): Promise<VariantInfo[]> {
     const { meta } = this.registry.deps;
-    const indexDigest = await meta.getTag(repo, tag);
-    if (indexDigest === undefined) return [];
-    const record = await meta.getManifest(repo, indexDigest);
-    const json = record && parse(record.bytes);
-    if (!isImageIndex(json)) return [];
+    const content = await this.tagVariants.ofTag(repo, tag);
+    if (content === undefined) return [];
     const out: VariantInfo[] = [];
-    for (const d of filterIndex(json, query).index.manifests) {
+    for (const d of filterIndex(content.index, query).index.manifests) {
       const child = await meta.getManifest(repo, d.digest);
-      const manifest = child && parse(child.bytes);
+      const manifest = child && parseJson(child.bytes);
       if (!isImageManifest(manifest)) continue;
       const kernel = manifest.layers.find((l) => l.annotations?.[Annotation.KernelImage] !== undefined);
       if (kernel === undefined) continue;
       const initrd = manifest.layers.find((l) => l.annotations?.[Annotation.KernelInitrd] !== undefined);
-      const config = await this.readConfig(repo, manifest.config.digest, manifest.config.size);
+      const config = (await this.tagVariants.readConfig(repo, manifest.config)) as ConfigJson | undefined;
       const platform = d.platform ?? manifest.config.platform;
       const info: VariantInfo = {
         tag,
-        index: indexDigest,
+        index: content.digest,
         manifest: d.digest,
         arch: String(platform?.architecture ?? config?.architecture ?? ''),
         plat: String(platform?.os ?? config?.os ?? ''),
@@ -109,23 +106,6 @@ export class VariantsService {
       for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
       const field = Buffer.concat(chunks).subarray(124, 136).toString('latin1').replace(/[\0 ]+$/g, '').trim();
       return /^[0-7]+$/.test(field) ? parseInt(field, 8) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async readConfig(
-    repo: string,
-    digest: Digest,
-    size: number,
-  ): Promise<{ architecture?: string; os?: string; config?: { Cmd?: string[]; Env?: string[] } } | undefined> {
-    if (size > MAX_CONFIG) return undefined;
-    try {
-      const { stream } = await this.registry.blobs.read(repo, digest);
-      const chunks: Buffer[] = [];
-      for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-      const json = parse(Buffer.concat(chunks));
-      return typeof json === 'object' && json !== null ? (json as never) : undefined;
     } catch {
       return undefined;
     }
