@@ -1,0 +1,188 @@
+/**
+ * Starting, watching and stopping the two registries under test: unireg
+ * (`node dist/src/cli.js serve`) and CNCF Distribution (`docker-registry serve`),
+ * each on a free loopback port with a fresh temporary storage directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type RegistryKind = 'unireg' | 'distribution';
+
+export interface Registry {
+  kind: RegistryKind;
+  /** `http://127.0.0.1:PORT` */
+  base: string;
+  pid: number;
+  dir: string;
+  logFile: string;
+  child: ChildProcess;
+}
+
+export interface StartOptions {
+  /** Extra node flags for unireg, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
+  nodeFlags?: string[];
+  distributionBin?: string;
+}
+
+/** The repository root, seen from dist/bench/servers.js. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+async function waitReady(reg: Registry, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (reg.child.exitCode !== null || reg.child.signalCode !== null) break;
+    try {
+      const res = await fetch(`${reg.base}/v2/`);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+      last = `status ${res.status}`;
+    } catch (err) {
+      last = String((err as Error).cause ?? err);
+    }
+    await sleep(100);
+  }
+  let log = '';
+  try {
+    log = readFileSync(reg.logFile, 'utf8').slice(-2000);
+  } catch {
+    /* no log */
+  }
+  throw new Error(`${reg.kind} did not answer GET /v2/ with 200 (${last}); exit=${reg.child.exitCode}\n${log}`);
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('UNIREG_')) env[k] = v;
+  return env;
+}
+
+export async function startRegistry(kind: RegistryKind, opts: StartOptions = {}): Promise<Registry> {
+  const dir = mkdtempSync(join(tmpdir(), `unireg-bench-${kind}-`));
+  const storage = join(dir, 'storage');
+  const logFile = join(dir, 'server.log');
+  const port = await freePort();
+  const addr = `127.0.0.1:${port}`;
+  const out = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    if (kind === 'unireg') {
+      const cli = join(ROOT, 'dist/src/cli.js');
+      child = spawn(process.execPath, [...(opts.nodeFlags ?? []), cli, 'serve'], {
+        cwd: dir,
+        env: { ...cleanEnv(), UNIREG_HTTP_ADDR: addr, UNIREG_STORAGE_ROOT: storage, UNIREG_LOG_LEVEL: 'info' },
+        stdio: ['ignore', out, out],
+      });
+    } else {
+      const config = join(dir, 'config.yml');
+      writeFileSync(
+        config,
+        [
+          'version: 0.1',
+          'log: {level: warn, accesslog: {disabled: true}}',
+          `storage: {filesystem: {rootdirectory: ${storage}}, delete: {enabled: true}, maintenance: {uploadpurging: {enabled: false}}}`,
+          `http: {addr: ${addr}, secret: local-secret}`,
+          '',
+        ].join('\n'),
+      );
+      child = spawn(opts.distributionBin ?? '/usr/bin/docker-registry', ['serve', config], {
+        cwd: dir,
+        env: cleanEnv(),
+        stdio: ['ignore', out, out],
+      });
+    }
+  } finally {
+    closeSync(out);
+  }
+  const spawnError = new Promise<never>((_, fail) => child.once('error', fail));
+  if (child.pid === undefined) await spawnError;
+  const reg: Registry = { kind, base: `http://${addr}`, pid: child.pid!, dir, logFile, child };
+  try {
+    await Promise.race([waitReady(reg), spawnError]);
+  } catch (err) {
+    await stopRegistry(reg, { keepDir: true });
+    throw err;
+  }
+  return reg;
+}
+
+/** SIGTERM by PID, SIGKILL after a grace period; then removes the temp dir. */
+export async function stopRegistry(reg: Registry, opts: { keepDir?: boolean; graceMs?: number } = {}): Promise<void> {
+  const { child } = reg;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+    process.kill(reg.pid, 'SIGTERM');
+    const timer = sleep(opts.graceMs ?? 15_000).then(() => 'timeout' as const);
+    if ((await Promise.race([exited, timer])) === 'timeout') {
+      process.kill(reg.pid, 'SIGKILL');
+      await exited;
+    }
+  }
+  if (!opts.keepDir) rmSync(reg.dir, { recursive: true, force: true });
+}
+
+/** Fields of /proc/<pid>/status in KiB (VmRSS, VmHWM, ...). */
+export function procStatusKiB(pid: number, field: string): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Fields of /proc/<pid>/stat after "(comm) ": index 0 is field 3 (state) of proc(5). */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** User + system CPU seconds the process (all threads) has used so far: utime + stime, in clock ticks of 1/100 s. */
+export function cpuSeconds(pid: number): number {
+  const f = statFields(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / 100 : NaN;
+}
+
+/** Minor page faults of the process so far (minflt, field 10). */
+export function minorFaults(pid: number): number {
+  const f = statFields(pid);
+  return f ? Number(f[7]) : NaN;
+}
+
+/** Polls VmRSS every `everyMs` until stopped; returns the maximum seen, in MiB. */
+export function sampleRss(pid: number, everyMs = 100): { stop(): number } {
+  let max = procStatusKiB(pid, 'VmRSS') ?? 0;
+  const timer = setInterval(() => {
+    const v = procStatusKiB(pid, 'VmRSS');
+    if (v !== undefined && v > max) max = v;
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const v = procStatusKiB(pid, 'VmRSS');
+      if (v !== undefined && v > max) max = v;
+      return max / 1024;
+    },
+  };
+}
