@@ -3,8 +3,15 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import { parseRepoName } from '../oci/names.js';
 import { BlobUnknownError, RangeNotSatisfiableError, UnsupportedError } from '../storage/errors.js';
-import type { ByteRange } from '../storage/types.js';
+import type { BlobFile, ByteRange } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
+
+export interface BlobOpen {
+  size: number;
+  /** The part to serve: the whole blob unless a satisfiable range was asked for. */
+  range?: ByteRange;
+  file: BlobFile;
+}
 
 export interface BlobRead {
   size: number;
@@ -25,10 +32,22 @@ export class BlobService {
 
   async read(repo: string, digest: Digest, range?: ByteRange | 'unsatisfiable'): Promise<BlobRead> {
     const size = await this.stat(repo, digest);
+    const part = this.part(size, range);
+    return { size, range: part, stream: await this.deps.blobs.read(digest, part) };
+  }
+
+  /** Like read(), for serving with positional reads (src/http/send-blob.ts). */
+  async open(repo: string, digest: Digest, range?: ByteRange | 'unsatisfiable'): Promise<BlobOpen> {
+    const size = await this.stat(repo, digest);
+    const part = this.part(size, range);
+    return { size, range: part, file: await this.deps.blobs.open(digest) };
+  }
+
+  private part(size: number, range?: ByteRange | 'unsatisfiable'): ByteRange | undefined {
     if (range === 'unsatisfiable') throw new RangeNotSatisfiableError(size);
     const part = range && range.start < size ? { start: range.start, end: Math.min(range.end, size - 1) } : undefined;
     if (range && !part) throw new RangeNotSatisfiableError(size);
-    return { size, range: part, stream: await this.deps.blobs.read(digest, part) };
+    return part;
   }
 
   async delete(repo: string, digest: Digest): Promise<void> {

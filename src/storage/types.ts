@@ -82,6 +82,13 @@ export interface ByteRange {
   end: number;
 }
 
+/** An open blob for positional reads into the caller's buffers (serving without per-chunk allocation). */
+export interface BlobFile {
+  /** Reads up to `length` bytes at `position` into `buffer`; 0 at the end. */
+  read(buffer: Buffer, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 /**
  * The content-addressed blob directory. Content is immutable once ingested;
  * ingesting a digest that is already present keeps the existing file.
@@ -91,6 +98,8 @@ export interface BlobStore {
   size(digest: Digest): Promise<number | undefined>;
   /** Opens the blob for reading; throws BlobUnknownError when absent. */
   read(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /** Opens the blob for positional reads; throws BlobUnknownError when absent. */
+  open(digest: Digest): Promise<BlobFile>;
   /** Moves a verified, fsynced file into place under its digest. */
   ingest(file: string, digest: Digest): Promise<void>;
   remove(digest: Digest): Promise<void>;

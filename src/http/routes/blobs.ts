@@ -1,5 +1,6 @@
 /** `GET|HEAD|DELETE /v2/<name>/blobs/<digest>` */
 import { empty } from '../respond.js';
+import { sendBlob } from '../send-blob.js';
 import { parseRange } from '../range.js';
 import { digestParam, repoParam } from '../params.js';
 import type { RouteGroup } from './types.js';
@@ -19,18 +20,18 @@ export const blobRoutes: RouteGroup = (router, { registry }) => {
       return;
     }
     const size = await registry.blobs.stat(repo, digest);
-    const blob = await registry.blobs.read(repo, digest, parseRange(ctx.get('range') || undefined, size));
+    const blob = await registry.blobs.open(repo, digest, parseRange(ctx.get('range') || undefined, size));
     ctx.type = 'application/octet-stream';
+    const start = blob.range?.start ?? 0;
+    const length = blob.range ? blob.range.end - blob.range.start + 1 : blob.size;
     if (blob.range) {
       ctx.status = 206;
       ctx.set('Content-Range', `bytes ${blob.range.start}-${blob.range.end}/${blob.size}`);
-      ctx.body = blob.stream;
-      ctx.length = blob.range.end - blob.range.start + 1;
     } else {
       ctx.status = 200;
-      ctx.body = blob.stream;
-      ctx.length = blob.size;
     }
+    ctx.length = length;
+    await sendBlob(ctx, blob.file, start, length);
   });
 
   router.delete('/v2/*name/blobs/:digest', async (ctx) => {

@@ -1,10 +1,10 @@
 /** BlobStore on a content-addressed directory (paths from ./layout.ts). */
-import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { BlobUnknownError } from '../errors.js';
-import type { BlobStore, ByteRange } from '../types.js';
+import type { BlobFile, BlobStore, ByteRange } from '../types.js';
 import { syncDir, syncParent } from './fsync.js';
 import type { Layout } from './layout.js';
 
@@ -45,6 +45,20 @@ export class FsBlobStore implements BlobStore {
       highWaterMark: READ_CHUNK,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
+  }
+
+  async open(digest: Digest): Promise<BlobFile> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.layout.blobPath(digest), 'r');
+    } catch (err) {
+      if (isNotFound(err)) throw new BlobUnknownError(digest);
+      throw err;
+    }
+    return {
+      read: async (buffer, length, position) => (await fh.read(buffer, 0, length, position)).bytesRead,
+      close: () => fh.close(),
+    };
   }
 
   async ingest(file: string, digest: Digest): Promise<void> {
