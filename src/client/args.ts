@@ -1,4 +1,8 @@
 /** Argument helpers shared by the client commands. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type ParsedResults<C extends ParseArgsConfig> = ReturnType<typeof parseArgs<C>>;
 
 /**
  * Joins each `--opt VALUE` of a string option into `--opt=VALUE`, so that a value
@@ -30,4 +34,19 @@ export function stringOptionNames(options: Record<string, { type: 'string' | 'bo
   return Object.entries(options)
     .filter(([, o]) => o.type === 'string')
     .map(([name]) => name);
+}
+
+type CommandConfig<T extends ParseArgsOptionsConfig> = { args: string[]; allowPositionals: true; strict: true; options: T };
+
+/** parseArgs with getopt-style value binding, the way both client commands read their arguments. */
+export function parseCommand<T extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: T,
+  onError: (message: string) => Error,
+): ParsedResults<CommandConfig<T>> {
+  try {
+    return parseArgs({ args: bindValues(args, stringOptionNames(options)), allowPositionals: true, strict: true, options });
+  } catch (err) {
+    throw onError((err as Error).message);
+  }
 }

@@ -2,8 +2,7 @@
  * `unireg pack`: upload a kernel (plus initrd and .config) to the registry's
  * packing endpoint, which builds the unikernel variant and merges it into the tag.
  */
-import { parseArgs } from 'node:util';
-import { bindValues, stringOptionNames } from './args.js';
+import { parseCommand } from './args.js';
 import { basicAuthorization, resolveCredentials } from './credentials.js';
 import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
 import { multipartBody, type PartInput } from './multipart.js';
@@ -68,16 +67,7 @@ const OPTIONS = {
 } as const;
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
-      args: bindValues(args, stringOptionNames(OPTIONS)),
-      allowPositionals: true,
-      strict: true,
-      options: OPTIONS,
-    });
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
+  return parseCommand(args, OPTIONS, usage);
 }
 
 function required(value: string | undefined, flag: string): string {

@@ -2,8 +2,7 @@
  * `unireg variants`: which unikernel variants a repository (or one tag) holds,
  * as a table, from GET /v2/<repo>/_unikraft/variants (all pages).
  */
-import { parseArgs } from 'node:util';
-import { bindValues, stringOptionNames } from './args.js';
+import { parseCommand } from './args.js';
 import { basicAuthorization, resolveCredentials } from './credentials.js';
 import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
 import { parseTarget, type Target } from './target.js';
@@ -110,16 +109,7 @@ const OPTIONS = {
 } as const;
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
-      args: bindValues(args, stringOptionNames(OPTIONS)),
-      allowPositionals: true,
-      strict: true,
-      options: OPTIONS,
-    });
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
+  return parseCommand(args, OPTIONS, usage);
 }
 
 /** Runs `unireg variants`; returns the exit code. Throws ClientError on failure. */
