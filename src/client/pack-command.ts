@@ -7,7 +7,7 @@ import { basicAuthorization, resolveCredentials } from './credentials.js';
 import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
 import { multipartBody, type PartInput } from './multipart.js';
 import { progressLine } from './progress.js';
-import { describeTarget, parseTarget, type Target } from './target.js';
+import { describeTarget, targetArgument, type Target } from './target.js';
 
 export const PACK_USAGE = `usage: unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
 
@@ -108,15 +108,7 @@ export async function packCommand(args: string[]): Promise<number> {
     process.stdout.write(`${PACK_USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw usage(positionals.length === 0 ? 'missing HOST:PORT/REPO[:TAG]' : `expected one HOST:PORT/REPO[:TAG], got ${positionals.length}`);
-  }
-  let target: Target;
-  try {
-    target = parseTarget(positionals[0] ?? '', { plainHttp: values['plain-http'] });
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
+  const target = targetArgument(positionals, { plainHttp: values['plain-http'] }, usage);
   const kernel = required(values.kernel, '--kernel');
   const arch = required(values.arch, '--arch');
   const plat = required(values.plat, '--plat');

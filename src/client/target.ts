@@ -121,3 +121,19 @@ export function baseUrl(target: Target): string {
 export function describeTarget(target: Target): string {
   return `${target.host}/${target.repo}:${target.tag}`;
 }
+
+/** The one positional `HOST:PORT/REPO[:TAG]` of a client command; `usage` builds its error. */
+export function targetArgument(
+  positionals: readonly string[],
+  options: { plainHttp?: boolean | undefined },
+  usage: (message: string) => Error,
+): Target {
+  if (positionals.length !== 1) {
+    throw usage(positionals.length === 0 ? 'missing HOST:PORT/REPO[:TAG]' : `expected one HOST:PORT/REPO[:TAG], got ${positionals.length}`);
+  }
+  try {
+    return parseTarget(positionals[0] ?? '', options);
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+}

@@ -5,7 +5,7 @@
 import { parseCommand } from './args.js';
 import { basicAuthorization, resolveCredentials } from './credentials.js';
 import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
-import { parseTarget, type Target } from './target.js';
+import { targetArgument, type Target } from './target.js';
 
 export const VARIANTS_USAGE = `usage: unireg variants [options] HOST[:PORT]/REPO[:TAG]
 
@@ -119,15 +119,7 @@ export async function variantsCommand(args: string[]): Promise<number> {
     process.stdout.write(`${VARIANTS_USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw usage(positionals.length === 0 ? 'missing HOST:PORT/REPO[:TAG]' : `expected one HOST:PORT/REPO[:TAG], got ${positionals.length}`);
-  }
-  let target: Target;
-  try {
-    target = parseTarget(positionals[0] ?? '', { plainHttp: values['plain-http'] });
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
+  const target = targetArgument(positionals, { plainHttp: values['plain-http'] }, usage);
   let creds;
   try {
     creds = await resolveCredentials({
