@@ -7,16 +7,30 @@ import { baseRoutes } from './http/routes/base.js';
 import { blobRoutes } from './http/routes/blobs.js';
 import { listingRoutes } from './http/routes/listings.js';
 import { manifestRoutes } from './http/routes/manifests.js';
+import type { Auth } from './auth/setup.js';
+import type { Config } from './config/schema.js';
+import { createGuard } from './http/guard.js';
 import type { RouteDeps, RouteGroup } from './http/routes/types.js';
+import type { Registry } from './registry/registry.js';
+import type { Logger } from 'pino';
+import { tokenRoutes } from './http/routes/token.js';
 import { unikernelRoutes } from './http/routes/unikernel.js';
 import { uploadRoutes } from './http/routes/uploads.js';
 
-const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes, unikernelRoutes];
+const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes, unikernelRoutes, tokenRoutes];
 
-export function createApp(deps: RouteDeps): Koa {
+export interface AppDeps {
+  registry: Registry;
+  config: Config;
+  log: Logger;
+  auth: Auth;
+}
+
+export function createApp(appDeps: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   const router = new Router();
+  const deps: RouteDeps = { ...appDeps, guard: createGuard(appDeps.auth.authenticator) };
   for (const group of ROUTE_GROUPS) group(router, deps);
 
   app.use(requestLog(deps.log));

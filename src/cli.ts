@@ -19,6 +19,9 @@ function version(): string {
   return pkg.version;
 }
 
+/** Errors that stop the server from starting, with messages meant for the operator. */
+const STARTUP_ERRORS = new Set(['StartupError', 'HtpasswdError', 'SigningKeyError', 'InvalidTokenError']);
+
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
   const config = await loadConfig({ file: values.config ?? process.env.UNIREG_CONFIG });
@@ -73,6 +76,10 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exit(2);
   }
   const code = (err as NodeJS.ErrnoException).code;
+  if (STARTUP_ERRORS.has((err as Error).name)) {
+    process.stderr.write(`unireg: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'LEVEL_DATABASE_NOT_OPEN' || code === 'LEVEL_LOCKED') {
     process.stderr.write(`unireg: cannot start: ${(err as Error).message}${(err as Error).cause ? ` (${String((err as Error).cause)})` : ''}\n`);
     process.exit(1);

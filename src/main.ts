@@ -2,11 +2,14 @@
  * The composition root: config → logger → stores → registry → app → listen.
  * Also owns the process-level lifecycle: the upload sweeper and graceful shutdown.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import { setupAuth } from './auth/setup.js';
 import { durationMs, type Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { KeyedMutex } from './registry/keyed-mutex.js';
@@ -20,7 +23,7 @@ import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
 export interface RunningServer {
   server: Server;
   registry: Registry;
-  /** `http://host:port` as actually bound (port 0 resolved). */
+  /** `http(s)://host:port` as actually bound (port 0 resolved). */
   url: string;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), closes LevelDB. */
   close(): Promise<void>;
@@ -31,9 +34,25 @@ function splitAddr(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
 }
 
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+async function readTlsFile(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new StartupError(`cannot read http.tls.${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
 export async function startServer(config: Config, logger?: Logger): Promise<RunningServer> {
   const log = logger ?? createLogger(config.log.level);
   const layout = new Layout(resolve(config.storage.root));
+  const tls = config.http.tls;
+  const tlsFiles =
+    tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
+  const auth = await setupAuth(config, layout, log);
   const blobs = new FsBlobStore(layout);
   await blobs.init();
   const meta = new KvMetadataStore(new LevelKv(layout.metaDir));
@@ -42,8 +61,15 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 
-  const app = createApp({ registry, config, log });
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app.callback());
+  const app = createApp({ registry, config, log, auth });
+  const options = { keepAliveTimeout: 65_000, requestTimeout: 0 };
+  let server: Server;
+  try {
+    server = tlsFiles ? createTlsServer({ ...options, ...tlsFiles }, app.callback()) : createServer(options, app.callback());
+  } catch (err) {
+    await meta.close();
+    throw new StartupError(`cannot use http.tls certificate and key: ${(err as Error).message}`);
+  }
   server.headersTimeout = 60_000;
   const { host, port } = splitAddr(config.http.addr);
   await new Promise<void>((ok, fail) => {
@@ -51,8 +77,9 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     server.listen(port, host, () => ok());
   });
   const bound = server.address() as AddressInfo;
-  const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
-  log.info({ url, root: layout.root }, 'unireg listening');
+  const scheme = tls.certificate === '' ? 'http' : 'https';
+  const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  log.info({ url, root: layout.root, auth: config.auth.mode }, 'unireg listening');
 
   const sweepEvery = Math.min(durationMs(config.uploads.expiry) / 4, 10 * 60_000);
   const sweeper = setInterval(() => {

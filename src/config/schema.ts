@@ -4,18 +4,10 @@
  * path (see ./env.ts): `http.addr` ↔ UNIREG_HTTP_ADDR.
  */
 import { z } from 'zod';
+import { authSchema } from './auth-schema.js';
+import { duration } from './duration.js';
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** A duration as a number of seconds or a string such as `90s`, `15m`, `24h`. */
-const duration = z.union([z.number().positive(), z.string().regex(DURATION, 'expected a duration like 30s, 15m, 24h')]);
-
-export function durationMs(value: number | string): number {
-  if (typeof value === 'number') return value * 1000;
-  const m = DURATION.exec(value)!;
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
-}
+export { durationMs } from './duration.js';
 
 const hostPort = z
   .string()
@@ -30,6 +22,15 @@ export const configSchema = z
         addr: hostPort.default('127.0.0.1:5000'),
         /** Seconds to let in-flight requests finish on shutdown before they are cut. */
         shutdownGrace: duration.default(10),
+        /** Serve HTTPS: PEM certificate chain and private key. Both empty (the default) means plain HTTP. */
+        tls: z
+          .object({
+            certificate: z.string().default(''),
+            key: z.string().default(''),
+          })
+          .strict()
+          .prefault({})
+          .refine((t) => (t.certificate === '') === (t.key === ''), 'set both certificate and key, or neither'),
       })
       .strict()
       .prefault({}),
@@ -78,8 +79,27 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    auth: authSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.auth.mode === 'none' && !config.auth.allowInsecureOpen && !isLoopback(config.http.addr)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'mode'],
+        message:
+          `unireg would listen on ${config.http.addr} with no authentication: anyone who can reach it could push and delete. ` +
+          'Set auth.mode to basic (users from auth.htpasswd or auth.users) or token, or listen on 127.0.0.1; ' +
+          'to run open on purpose, set auth.allowInsecureOpen: true (UNIREG_AUTH_ALLOW_INSECURE_OPEN=true)',
+      });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
+
+/** Whether `host:port` names a loopback address, reachable only from this machine. */
+export function isLoopback(addr: string): boolean {
+  const host = addr.slice(0, addr.lastIndexOf(':')).replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

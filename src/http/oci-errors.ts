@@ -2,6 +2,7 @@
  * The one table from domain errors to OCI error codes and HTTP statuses, and
  * the rendering of the spec's JSON envelope.
  */
+import type { WithHeaders } from '../auth/errors.js';
 import type { RegistryError } from '../storage/errors.js';
 import { UploadRangeError, RangeNotSatisfiableError, MethodNotAllowedError } from '../storage/errors.js';
 import { uploadLocation, uploadRange } from './locations.js';
@@ -35,6 +36,10 @@ const TABLE: Record<string, Mapping> = {
   RequestInvalidError: { code: 'BAD_REQUEST', status: 400 },
   UnikernelInputError: { code: 'MANIFEST_INVALID', status: 400 },
   TagExistsError: { code: 'TAG_EXISTS', status: 409 },
+  AuthenticationRequiredError: { code: 'UNAUTHORIZED', status: 401 },
+  AccessDeniedError: { code: 'DENIED', status: 403 },
+  TooManyAttemptsError: { code: 'TOOMANYREQUESTS', status: 429 },
+  TokenRequestError: { code: 'BAD_REQUEST', status: 400 },
 };
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */
@@ -55,6 +60,8 @@ export interface OciErrorResponse {
 }
 
 function headersFor(err: Error): Record<string, string> {
+  const own = (err as Partial<WithHeaders>).responseHeaders;
+  if (own) return { ...own };
   if (err instanceof UploadRangeError) {
     return {
       Location: uploadLocation(err.repo, err.id),

@@ -58,9 +58,10 @@ export class BlobService {
   /**
    * Links a blob held elsewhere into `repo`. With `from`, only a blob that
    * repository links; without it, any stored blob when automatic content
-   * discovery is enabled. False when nothing could be mounted.
+   * discovery is enabled. Only from repositories `readable` accepts (the
+   * caller's pull rights). False when nothing could be mounted.
    */
-  async mount(repo: string, digest: Digest, from?: string): Promise<boolean> {
+  async mount(repo: string, digest: Digest, from?: string, readable: (repo: string) => boolean = () => true): Promise<boolean> {
     let source: string | undefined;
     if (from !== undefined) {
       try {
@@ -68,8 +69,9 @@ export class BlobService {
       } catch {
         return false;
       }
+      if (!readable(source)) return false;
     } else if (this.deps.config.uploads.mountWithoutFrom) {
-      source = await this.deps.meta.findBlobRepository(digest);
+      source = await this.deps.meta.findBlobRepository(digest, readable);
     }
     if (source === undefined) return false;
     const size = await this.deps.meta.getBlobLink(source, digest);

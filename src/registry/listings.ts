@@ -17,6 +17,9 @@ function page<T>(items: T[], limit: number, keyOf: (item: T) => string): Page<T>
   return { items: kept, next: kept.length > 0 ? keyOf(kept[kept.length - 1]!) : undefined };
 }
 
+/** The catalog is filtered by the caller's rights after the range scan, so scan in bounded batches. */
+const REPOSITORY_SCAN_BATCH = 1024;
+
 /** Referrers are filtered after the range scan, so scan in bounded batches. */
 const REFERRER_SCAN_BATCH = 256;
 
@@ -30,10 +33,18 @@ export class ListingService {
     return page(items, limit, (t) => t);
   }
 
-  async repositories(limit: number, last?: string): Promise<Page<string>> {
+  /** Repositories in name order; only those `visible` accepts (the caller's pull rights). */
+  async repositories(limit: number, last?: string, visible: (repo: string) => boolean = () => true): Promise<Page<string>> {
     if (limit === 0) return { items: [] };
-    const items = await this.deps.meta.listRepositories({ last, limit: limit + 1 });
-    return page(items, limit, (r) => r);
+    const out: string[] = [];
+    let cursor = last;
+    while (out.length <= limit) {
+      const batch = await this.deps.meta.listRepositories({ last: cursor, limit: REPOSITORY_SCAN_BATCH });
+      for (const repo of batch) if (visible(repo)) out.push(repo);
+      if (batch.length < REPOSITORY_SCAN_BATCH) break;
+      cursor = batch[batch.length - 1];
+    }
+    return page(out, limit, (r) => r);
   }
 
   async referrers(repo: string, subject: Digest, limit: number, artifactType?: string, last?: string): Promise<Page<Descriptor>> {

@@ -51,8 +51,8 @@ export interface MetadataStore {
   linkBlob(repo: string, digest: Digest, size: number): Promise<void>;
   /** False when the blob was not linked. */
   unlinkBlob(repo: string, digest: Digest): Promise<boolean>;
-  /** Some repository that links the blob, if any. */
-  findBlobRepository(digest: Digest): Promise<string | undefined>;
+  /** Some repository that links the blob and passes `accept`, if any. */
+  findBlobRepository(digest: Digest, accept?: (repo: string) => boolean): Promise<string | undefined>;
 
   getManifest(repo: string, digest: Digest): Promise<ManifestRecord | undefined>;
   /** Stores manifests (and their tags and referrer entries) in one batch. */

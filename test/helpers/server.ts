@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
 import { startServer, type RunningServer } from '../../src/main.js';
 
@@ -26,14 +26,15 @@ export async function makeRoot(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'unireg-test-'));
 }
 
-export async function startTestServer(overrides: Overrides = {}, root?: string): Promise<TestServer> {
+/** `logger` replaces the default (silent) one, e.g. to capture log lines. */
+export async function startTestServer(overrides: Overrides = {}, root?: string, logger?: Logger): Promise<TestServer> {
   const dataRoot = root ?? (await makeRoot());
   const input: Record<string, unknown> = { ...overrides };
   input.http = { addr: '127.0.0.1:0', shutdownGrace: 2, ...overrides.http };
   input.storage = { root: dataRoot, ...overrides.storage };
   input.log = { level: process.env.UNIREG_TEST_LOG ?? 'silent', ...overrides.log };
   const config = configSchema.parse(input);
-  const running = await startServer(config, pino({ level: config.log.level }));
+  const running = await startServer(config, logger ?? pino({ level: config.log.level }));
   const host = new URL(running.url).host;
   return {
     ...running,

@@ -5,8 +5,8 @@ import { parseRange } from '../range.js';
 import { digestParam, repoParam } from '../params.js';
 import type { RouteGroup } from './types.js';
 
-export const blobRoutes: RouteGroup = (router, { registry }) => {
-  router.get('/v2/*name/blobs/:digest', async (ctx) => {
+export const blobRoutes: RouteGroup = (router, { registry, guard }) => {
+  router.get('/v2/*name/blobs/:digest', guard.repo('pull'), async (ctx) => {
     const repo = repoParam(ctx);
     const digest = digestParam(ctx);
     ctx.set('Docker-Content-Digest', digest);
@@ -34,7 +34,7 @@ export const blobRoutes: RouteGroup = (router, { registry }) => {
     await sendBlob(ctx, blob.file, start, length);
   });
 
-  router.delete('/v2/*name/blobs/:digest', async (ctx) => {
+  router.delete('/v2/*name/blobs/:digest', guard.repo('delete'), async (ctx) => {
     await registry.blobs.delete(repoParam(ctx), digestParam(ctx));
     empty(ctx, 202);
   });

@@ -4,15 +4,16 @@ import { digestParam, pageParams, queryString, repoParam, setNextLink } from '..
 import { jsonBody } from '../respond.js';
 import type { RouteGroup } from './types.js';
 
-export const listingRoutes: RouteGroup = (router, { registry }) => {
-  router.get('/v2/_catalog', async (ctx) => {
+export const listingRoutes: RouteGroup = (router, { registry, guard }) => {
+  router.get('/v2/_catalog', guard.catalog, async (ctx) => {
     const { n, last } = pageParams(ctx);
-    const page = await registry.listings.repositories(n, last);
+    const caller = guard.callerOf(ctx);
+    const page = await registry.listings.repositories(n, last, (repo) => caller.visible(repo));
     if (page.next !== undefined) setNextLink(ctx, '/v2/_catalog', { n: String(n), last: page.next });
     jsonBody(ctx, { repositories: page.items });
   });
 
-  router.get('/v2/*name/tags/list', async (ctx) => {
+  router.get('/v2/*name/tags/list', guard.repo('pull'), async (ctx) => {
     const repo = repoParam(ctx);
     const { n, last } = pageParams(ctx);
     const page = await registry.listings.tags(repo, n, last);
@@ -20,7 +21,7 @@ export const listingRoutes: RouteGroup = (router, { registry }) => {
     jsonBody(ctx, { name: repo, tags: page.items });
   });
 
-  router.get('/v2/*name/referrers/:digest', async (ctx) => {
+  router.get('/v2/*name/referrers/:digest', guard.repo('pull'), async (ctx) => {
     const repo = repoParam(ctx);
     const subject = digestParam(ctx);
     const { n, last } = pageParams(ctx);

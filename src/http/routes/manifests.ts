@@ -5,8 +5,8 @@ import { queryList, queryString, readLimited, repoParam } from '../params.js';
 import { empty } from '../respond.js';
 import type { RouteGroup } from './types.js';
 
-export const manifestRoutes: RouteGroup = (router, { registry, config }) => {
-  router.get('/v2/*name/manifests/:reference', async (ctx) => {
+export const manifestRoutes: RouteGroup = (router, { registry, config, guard }) => {
+  router.get('/v2/*name/manifests/:reference', guard.repo('pull'), async (ctx) => {
     const reference = String(ctx.params.reference);
     const record = await registry.manifests.get(repoParam(ctx), reference);
     ctx.status = 200;
@@ -31,7 +31,7 @@ export const manifestRoutes: RouteGroup = (router, { registry, config }) => {
     ctx.body = record.bytes;
   });
 
-  router.put('/v2/*name/manifests/:reference', async (ctx) => {
+  router.put('/v2/*name/manifests/:reference', guard.repo('pull', 'push'), async (ctx) => {
     const repo = repoParam(ctx);
     const bytes = await readLimited(ctx, config.manifests.maxSize);
     const strategy = queryString(ctx, 'strategy') || undefined;
@@ -48,7 +48,7 @@ export const manifestRoutes: RouteGroup = (router, { registry, config }) => {
     empty(ctx, 201, headers);
   });
 
-  router.delete('/v2/*name/manifests/:reference', async (ctx) => {
+  router.delete('/v2/*name/manifests/:reference', guard.repo('delete'), async (ctx) => {
     await registry.manifests.delete(repoParam(ctx), String(ctx.params.reference));
     empty(ctx, 202);
   });

@@ -71,11 +71,11 @@ async function jsonRequest(ctx: Context, repo: string): Promise<PackRequest> {
   };
 }
 
-export const unikernelRoutes: RouteGroup = (router, { registry }) => {
+export const unikernelRoutes: RouteGroup = (router, { registry, guard }) => {
   const packer = new PackService(registry);
   const variants = new VariantsService(registry);
 
-  router.post('/v2/*name/_unikraft/pack', async (ctx) => {
+  router.post('/v2/*name/_unikraft/pack', guard.repo('pull', 'push'), async (ctx) => {
     const repo = repoParam(ctx);
     const type = ctx.request.type;
     let request: PackRequest;
@@ -124,7 +124,7 @@ export const unikernelRoutes: RouteGroup = (router, { registry }) => {
     }
   });
 
-  router.get('/v2/*name/_unikraft/variants', async (ctx) => {
+  router.get('/v2/*name/_unikraft/variants', guard.repo('pull'), async (ctx) => {
     const repo = repoParam(ctx);
     const { n, last } = pageParams(ctx);
     const tag = queryString(ctx, 'tag') || undefined;

@@ -23,13 +23,18 @@ function created(ctx: Context, repo: string, digest: Digest): void {
   empty(ctx, 201, { Location: blobLocation(repo, digest), 'Docker-Content-Digest': digest });
 }
 
-export const uploadRoutes: RouteGroup = (router, { registry }) => {
-  router.post('/v2/*name/blobs/uploads{/}', async (ctx) => {
+export const uploadRoutes: RouteGroup = (router, { registry, guard }) => {
+  const push = guard.repo('pull', 'push');
+
+  router.post('/v2/*name/blobs/uploads{/}', push, async (ctx) => {
     const repo = repoParam(ctx);
     const mount = queryString(ctx, 'mount');
     if (mount !== undefined) {
       const digest = tryParseDigest(mount);
-      if (digest && (await registry.blobs.mount(repo, digest, queryString(ctx, 'from')))) {
+      // Only from repositories the caller may pull; otherwise an ordinary upload starts (202).
+      const caller = guard.callerOf(ctx);
+      const readable = (from: string) => caller.allows({ type: 'repository', name: from, actions: ['pull'] });
+      if (digest && (await registry.blobs.mount(repo, digest, queryString(ctx, 'from'), readable))) {
         return created(ctx, repo, digest);
       }
     }
@@ -43,12 +48,12 @@ export const uploadRoutes: RouteGroup = (router, { registry }) => {
     empty(ctx, 202, { ...sessionHeaders(session), 'Content-Length': '0' });
   });
 
-  router.patch('/v2/*name/blobs/uploads/:id', async (ctx) => {
+  router.patch('/v2/*name/blobs/uploads/:id', push, async (ctx) => {
     const session = await registry.uploads.append(repoParam(ctx), String(ctx.params.id), chunkOf(ctx));
     empty(ctx, 202, sessionHeaders(session));
   });
 
-  router.put('/v2/*name/blobs/uploads/:id', async (ctx) => {
+  router.put('/v2/*name/blobs/uploads/:id', push, async (ctx) => {
     const repo = repoParam(ctx);
     const raw = queryString(ctx, 'digest');
     if (raw === undefined) throw new DigestInvalidError('', 'the closing PUT needs ?digest=');
@@ -57,12 +62,12 @@ export const uploadRoutes: RouteGroup = (router, { registry }) => {
     created(ctx, repo, digest);
   });
 
-  router.get('/v2/*name/blobs/uploads/:id', async (ctx) => {
+  router.get('/v2/*name/blobs/uploads/:id', push, async (ctx) => {
     const session = await registry.uploads.status(repoParam(ctx), String(ctx.params.id));
     empty(ctx, 204, sessionHeaders(session));
   });
 
-  router.delete('/v2/*name/blobs/uploads/:id', async (ctx) => {
+  router.delete('/v2/*name/blobs/uploads/:id', push, async (ctx) => {
     await registry.uploads.cancel(repoParam(ctx), String(ctx.params.id));
     empty(ctx, 204);
   });

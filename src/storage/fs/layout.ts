@@ -6,6 +6,7 @@
  *     uploads/<uuid>                            data of an upload session in progress
  *     tmp/<random>                              single-request uploads before verification
  *     meta/                                     LevelDB (key layout: src/storage/metadata/keys.ts)
+ *     auth/token-key.json                       the token service's ES256 signing key (JWK, mode 0600)
  *
  * Every component comes from a parsed Digest or a generated id, never raw input.
  */
@@ -40,6 +41,14 @@ export class Layout {
 
   get metaDir(): string {
     return join(this.root, 'meta');
+  }
+
+  get authDir(): string {
+    return join(this.root, 'auth');
+  }
+
+  get tokenKeyPath(): string {
+    return join(this.authDir, 'token-key.json');
   }
 
   blobPath(digest: Digest): string {

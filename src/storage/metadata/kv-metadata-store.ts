@@ -6,6 +6,9 @@ import type { ManifestRecord, ManifestWrite, MetadataStore, PageRequest, UploadS
 import { keys, type KeyRange } from './keys.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 
+/** How many repositories holding a blob a mount without `from` looks through for one the caller may read. */
+const FIND_SCAN_LIMIT = 1000;
+
 const EMPTY = Buffer.alloc(0);
 const put = (key: string, value: Buffer | string): KvOp => ({
   type: 'put',
@@ -74,9 +77,9 @@ export class KvMetadataStore implements MetadataStore {
     return true;
   }
 
-  async findBlobRepository(digest: Digest): Promise<string | undefined> {
-    const [repo] = await this.collectKeys(keys.blobRepos(digest), 1, (key) => keys.repoOfBlobRepoKey(key));
-    return repo;
+  async findBlobRepository(digest: Digest, accept: (repo: string) => boolean = () => true): Promise<string | undefined> {
+    const repos = await this.collectKeys(keys.blobRepos(digest), FIND_SCAN_LIMIT, (key) => keys.repoOfBlobRepoKey(key));
+    return repos.find(accept);
   }
 
   async getManifest(repo: string, digest: Digest): Promise<ManifestRecord | undefined> {

@@ -1,0 +1,144 @@
+/**
+ * The access rules: repository glob → principal → actions.
+ *
+ * Which rule decides: of the rules whose glob matches the repository, the most
+ * specific one, and only that one (a caller it does not name gets nothing there,
+ * even if a broader rule would give more):
+ *   1. a name without wildcards beats any glob;
+ *   2. then the glob with more literal characters (`team/app-*` beats `team/*`);
+ *   3. then the one with fewer `**` (`team/*` beats `team/**`);
+ *   4. then the one written first.
+ * Within the deciding rule the caller gets the union of the actions of every
+ * principal it is: `anonymous` (every caller, with or without credentials),
+ * `authenticated` (any caller with valid credentials), its user name, and
+ * `group:NAME` for each group that lists it.
+ * `catalog` is not tied to a repository: a caller may list the catalog when any
+ * rule grants it `catalog`, and the listing holds only what it may pull.
+ */
+import type { AccessRule, Action } from '../config/auth-schema.js';
+import type { AccessEntry } from './scope.js';
+
+/** Who is calling: a user name, or undefined for an anonymous caller. */
+export interface Principal {
+  readonly name: string | undefined;
+}
+
+export const ANONYMOUS: Principal = Object.freeze({ name: undefined });
+
+interface CompiledRule {
+  rule: AccessRule;
+  pattern: RegExp;
+  exact: boolean;
+  literals: number;
+  deep: number;
+  order: number;
+}
+
+function escape(text: string): string {
+  return text.replace(/[.+?^${}()|[\]\\-]/g, '\\$&');
+}
+
+/** `*` matches within one path component, `**` across any number of them. */
+export function globToRegExp(glob: string): RegExp {
+  const source = glob
+    .split('**')
+    .map((part) => part.split('*').map(escape).join('[^/]*'))
+    .join('.*');
+  return new RegExp(`^${source}$`);
+}
+
+function compile(rule: AccessRule, order: number): CompiledRule {
+  const g = rule.repository;
+  return {
+    rule,
+    pattern: globToRegExp(g),
+    exact: !g.includes('*'),
+    literals: g.replace(/\*/g, '').length,
+    deep: (g.match(/\*\*/g) ?? []).length,
+    order,
+  };
+}
+
+/** Negative when `a` is more specific than `b`. */
+function bySpecificity(a: CompiledRule, b: CompiledRule): number {
+  if (a.exact !== b.exact) return a.exact ? -1 : 1;
+  if (a.literals !== b.literals) return b.literals - a.literals;
+  if (a.deep !== b.deep) return a.deep - b.deep;
+  return a.order - b.order;
+}
+
+export class AccessPolicy {
+  private readonly rules: CompiledRule[];
+  private readonly groupsOf = new Map<string, string[]>();
+  private readonly decided = new Map<string, Map<string, ReadonlySet<Action>>>();
+
+  constructor(rules: readonly AccessRule[], groups: Readonly<Record<string, readonly string[]>>) {
+    this.rules = rules.map(compile).sort(bySpecificity);
+    for (const [group, members] of Object.entries(groups)) {
+      for (const member of members) this.groupsOf.set(member, [...(this.groupsOf.get(member) ?? []), group]);
+    }
+  }
+
+  /** The principal names a caller answers to in `grants`. */
+  private namesOf(who: Principal): string[] {
+    if (who.name === undefined) return ['anonymous'];
+    return ['anonymous', 'authenticated', who.name, ...(this.groupsOf.get(who.name) ?? []).map((g) => `group:${g}`)];
+  }
+
+  private grantsIn(rule: AccessRule, who: Principal): Set<Action> {
+    const out = new Set<Action>();
+    for (const name of this.namesOf(who)) for (const action of rule.grants[name] ?? []) out.add(action);
+    return out;
+  }
+
+  /** The rule that decides for `repo`, if any matches. */
+  ruleFor(repo: string): AccessRule | undefined {
+    return this.rules.find((r) => r.pattern.test(repo))?.rule;
+  }
+
+  /** What `who` may do on `repo` (catalog aside). */
+  actionsOn(who: Principal, repo: string): ReadonlySet<Action> {
+    const key = who.name ?? '';
+    let perUser = this.decided.get(key);
+    if (!perUser) {
+      // Bounded: a busy registry sees few distinct callers; start over if it ever grows large.
+      if (this.decided.size > 10_000) this.decided.clear();
+      perUser = new Map();
+      this.decided.set(key, perUser);
+    }
+    let actions = perUser.get(repo);
+    if (!actions) {
+      const rule = this.ruleFor(repo);
+      const granted = rule ? this.grantsIn(rule, who) : new Set<Action>();
+      granted.delete('catalog');
+      actions = granted;
+      if (perUser.size > 10_000) perUser.clear();
+      perUser.set(repo, actions);
+    }
+    return actions;
+  }
+
+  can(who: Principal, repo: string, action: Action): boolean {
+    return this.actionsOn(who, repo).has(action);
+  }
+
+  mayListCatalog(who: Principal): boolean {
+    return this.rules.some((r) => this.grantsIn(r.rule, who).has('catalog'));
+  }
+
+  /** What a token for `who` may carry: each requested entry cut down to what the rules allow. */
+  grant(who: Principal, requested: readonly AccessEntry[]): AccessEntry[] {
+    const out: AccessEntry[] = [];
+    for (const entry of requested) {
+      let allowed: string[] = [];
+      if (entry.type === 'repository') {
+        const actions = this.actionsOn(who, entry.name);
+        allowed = entry.actions.includes('*') ? [...actions] : entry.actions.filter((a) => actions.has(a as Action));
+      } else if (entry.type === 'registry' && entry.name === 'catalog' && this.mayListCatalog(who)) {
+        allowed = entry.actions.filter((a) => a === '*');
+      }
+      if (allowed.length > 0) out.push({ type: entry.type, name: entry.name, actions: allowed });
+    }
+    return out;
+  }
+}

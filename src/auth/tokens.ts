@@ -1,0 +1,140 @@
+/**
+ * Bearer tokens in the Docker registry token format: a JWT with `iss`, `sub`,
+ * `aud` (the service), `exp`, `nbf`, `iat`, `jti` and an `access` claim listing
+ * `{type, name, actions}`.
+ *
+ * TokenIssuer signs access tokens and refresh tokens with the local ES256 key.
+ * A refresh token (docker login's identity token) carries `token_use: refresh`
+ * and a fingerprint of the user's password hash, so it dies with the password;
+ * it is never accepted as an access token, nor an access token as a refresh one.
+ *
+ * TokenVerifier checks tokens against a key set (the local key, or an external
+ * issuer's JWKS file): asymmetric algorithms only, issuer, audience, expiry and
+ * not-before all required.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { SignJWT, createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { isAccessList, type AccessEntry } from './scope.js';
+import { SIGNING_ALG, type SigningKey } from './signing-key.js';
+
+/** Algorithms accepted from an external issuer; never `none`, never HMAC (whose key would be the public one). */
+const ASYMMETRIC = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
+const CLOCK_SKEW_S = 30;
+const REFRESH_USE = 'refresh';
+
+export interface VerifiedToken {
+  /** The user, or undefined for an anonymous token. */
+  subject: string | undefined;
+  access: AccessEntry[];
+}
+
+export interface VerifiedRefresh {
+  subject: string;
+  fingerprint: string;
+}
+
+export class InvalidTokenError extends Error {
+  override readonly name = 'InvalidTokenError';
+}
+
+export interface TokenSettings {
+  issuer: string;
+  service: string;
+}
+
+export class TokenVerifier {
+  private constructor(
+    private readonly keys: JWTVerifyGetKey,
+    private readonly settings: TokenSettings,
+    private readonly algorithms: string[],
+  ) {}
+
+  static forLocalKey(key: SigningKey, settings: TokenSettings): TokenVerifier {
+    return new TokenVerifier(createLocalJWKSet({ keys: [key.publicJwk] }), settings, [SIGNING_ALG]);
+  }
+
+  static async forJwksFile(path: string, settings: TokenSettings): Promise<TokenVerifier> {
+    let set: JSONWebKeySet;
+    try {
+      set = JSON.parse(await readFile(path, 'utf8')) as JSONWebKeySet;
+      if (!Array.isArray(set.keys) || set.keys.length === 0) throw new Error('no "keys"');
+    } catch (err) {
+      throw new InvalidTokenError(`cannot use auth.token.jwks ${path}: ${(err as Error).message}`);
+    }
+    return new TokenVerifier(createLocalJWKSet(set), settings, ASYMMETRIC);
+  }
+
+  private async payload(token: string, audience: string): Promise<JWTPayload> {
+    try {
+      const { payload } = await jwtVerify(token, this.keys, {
+        algorithms: this.algorithms,
+        issuer: this.settings.issuer,
+        audience,
+        clockTolerance: CLOCK_SKEW_S,
+        requiredClaims: ['exp', 'iat'],
+      });
+      return payload;
+    } catch (err) {
+      throw new InvalidTokenError((err as Error).message);
+    }
+  }
+
+  async verifyAccess(token: string): Promise<VerifiedToken> {
+    const payload = await this.payload(token, this.settings.service);
+    if (payload.token_use !== undefined) throw new InvalidTokenError('not an access token');
+    const access = payload.access ?? [];
+    if (!isAccessList(access)) throw new InvalidTokenError('malformed access claim');
+    const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
+    return { subject, access };
+  }
+
+  async verifyRefresh(token: string): Promise<VerifiedRefresh> {
+    const payload = await this.payload(token, this.settings.service);
+    if (payload.token_use !== REFRESH_USE) throw new InvalidTokenError('not a refresh token');
+    if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwh !== 'string') {
+      throw new InvalidTokenError('malformed refresh token');
+    }
+    return { subject: payload.sub, fingerprint: payload.pwh };
+  }
+}
+
+export interface IssuedToken {
+  token: string;
+  expiresIn: number;
+  issuedAt: string;
+}
+
+export class TokenIssuer {
+  constructor(
+    private readonly key: SigningKey,
+    private readonly settings: TokenSettings,
+    private readonly accessTtlS: number,
+    private readonly refreshTtlS: number,
+  ) {}
+
+  private async sign(claims: JWTPayload, subject: string, ttl: number): Promise<IssuedToken> {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = new SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, kid: this.key.kid, typ: 'JWT' });
+    // An anonymous token has no subject.
+    if (subject !== '') jwt.setSubject(subject);
+    const token = await jwt
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.service)
+      .setIssuedAt(now)
+      .setNotBefore(now - 1)
+      .setExpirationTime(now + ttl)
+      .setJti(randomUUID())
+      .sign(this.key.privateKey);
+    return { token, expiresIn: ttl, issuedAt: new Date(now * 1000).toISOString() };
+  }
+
+  /** An access token for `subject` ('' = anonymous) carrying exactly `access`. */
+  access(subject: string, access: AccessEntry[]): Promise<IssuedToken> {
+    return this.sign({ access }, subject, this.accessTtlS);
+  }
+
+  refresh(subject: string, fingerprint: string): Promise<IssuedToken> {
+    return this.sign({ token_use: REFRESH_USE, pwh: fingerprint }, subject, this.refreshTtlS);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * UserDirectory: who may log in. Users come from the config (`auth.users`) and
+ * an htpasswd file (`auth.htpasswd`, re-read when it changes); a name in both
+ * uses the config's entry.
+ *
+ * Password checks cost a bcrypt comparison every time (constant-time, and an
+ * unknown user is compared against a dummy hash so timing does not tell names
+ * apart). Clients send Basic credentials on every request, so a successful check
+ * is remembered for a minute under an HMAC of name, password and hash with a
+ * per-process key: neither the password nor its hash is kept in the cache.
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import bcrypt from 'bcryptjs';
+import type { Logger } from 'pino';
+import { parseHtpasswd } from './htpasswd.js';
+
+const CACHE_MS = 60_000;
+const CACHE_MAX = 10_000;
+const RECHECK_FILE_MS = 2_000;
+/** A bcrypt hash (cost 10) of a random string nobody knows, for unknown user names. */
+const DUMMY_HASH = '$2b$10$HAIHMWW72bTj4xV.a/5B3e.W7sK81OXuIat6k1l8Nh6sZJu260wHe';
+
+export class HtpasswdError extends Error {
+  override readonly name = 'HtpasswdError';
+}
+
+export class UserDirectory {
+  private fileUsers = new Map<string, string>();
+  private fileStamp = '';
+  private lastFileCheck = 0;
+  private readonly cache = new Map<string, number>();
+  private readonly cacheKey = randomBytes(32);
+
+  private constructor(
+    private readonly configUsers: ReadonlyMap<string, string>,
+    private readonly file: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads the htpasswd file (if any) now: a missing or unreadable file stops the start. */
+  static async open(users: Readonly<Record<string, string>>, file: string, log: Logger): Promise<UserDirectory> {
+    const dir = new UserDirectory(new Map(Object.entries(users)), file, log);
+    if (file !== '') {
+      try {
+        await dir.reload(true);
+      } catch (err) {
+        throw new HtpasswdError(`cannot read auth.htpasswd ${file}: ${(err as Error).message}`);
+      }
+    }
+    return dir;
+  }
+
+  private async reload(force = false): Promise<void> {
+    const now = Date.now();
+    if (!force && now - this.lastFileCheck < RECHECK_FILE_MS) return;
+    this.lastFileCheck = now;
+    const info = await stat(this.file);
+    const stamp = `${info.mtimeMs}:${info.size}:${info.ino}`;
+    if (!force && stamp === this.fileStamp) return;
+    const parsed = parseHtpasswd(await readFile(this.file, 'utf8'));
+    for (const s of parsed.skipped) this.log.warn({ file: this.file, line: s.line, reason: s.reason }, 'htpasswd line skipped');
+    this.fileUsers = parsed.users;
+    this.fileStamp = stamp;
+    this.log.info({ file: this.file, users: parsed.users.size }, 'htpasswd loaded');
+  }
+
+  private async hashOf(name: string): Promise<string | undefined> {
+    if (this.file !== '') {
+      await this.reload().catch((err: unknown) => {
+        this.log.warn({ file: this.file, err: (err as Error).message }, 'cannot re-read htpasswd; keeping the users read before');
+      });
+    }
+    return this.configUsers.get(name) ?? this.fileUsers.get(name);
+  }
+
+  async exists(name: string): Promise<boolean> {
+    return (await this.hashOf(name)) !== undefined;
+  }
+
+  /** A short fingerprint of the user's current hash: tokens bound to it die when the password changes. */
+  async fingerprint(name: string): Promise<string | undefined> {
+    const hash = await this.hashOf(name);
+    return hash === undefined ? undefined : createHash('sha256').update(hash).digest('base64url').slice(0, 16);
+  }
+
+  async verify(name: string, password: string): Promise<boolean> {
+    const hash = await this.hashOf(name);
+    const key = createHmac('sha256', this.cacheKey)
+      .update(`${name}\0${password}\0${hash ?? ''}`)
+      .digest('base64');
+    const until = this.cache.get(key);
+    if (hash !== undefined && until !== undefined && until > Date.now()) return true;
+    const ok = await bcrypt.compare(password, hash ?? DUMMY_HASH);
+    if (!ok || hash === undefined) return false;
+    if (this.cache.size >= CACHE_MAX) this.cache.clear();
+    this.cache.set(key, Date.now() + CACHE_MS);
+    return true;
+  }
+}
