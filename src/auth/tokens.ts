@@ -43,7 +43,12 @@ export interface TokenSettings {
   service: string;
 }
 
+/** Verified access tokens kept so a client's next requests skip the signature check. */
+const VERIFIED_CACHE_MAX = 10_000;
+
 export class TokenVerifier {
+  private readonly verified = new Map<string, { token: VerifiedToken; untilMs: number }>();
+
   private constructor(
     private readonly keys: JWTVerifyGetKey,
     private readonly settings: TokenSettings,
@@ -80,13 +85,23 @@ export class TokenVerifier {
     }
   }
 
+  /**
+   * The subject and access of a valid access token. A token that verified once is
+   * remembered (by its exact bytes) until it expires: clients send the same
+   * token on every request, and an ES256 check costs more than serving a manifest.
+   */
   async verifyAccess(token: string): Promise<VerifiedToken> {
+    const hit = this.verified.get(token);
+    if (hit && hit.untilMs > Date.now()) return hit.token;
     const payload = await this.payload(token, this.settings.service);
     if (payload.token_use !== undefined) throw new InvalidTokenError('not an access token');
     const access = payload.access ?? [];
     if (!isAccessList(access)) throw new InvalidTokenError('malformed access claim');
     const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
-    return { subject, access };
+    const verified = { subject, access };
+    if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
+    this.verified.set(token, { token: verified, untilMs: (payload.exp ?? 0) * 1000 });
+    return verified;
   }
 
   async verifyRefresh(token: string): Promise<VerifiedRefresh> {
