@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
-import { durationMs, type Config } from './config/schema.js';
+import { durationMs, isLoopback, type Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { KeyedMutex } from './registry/keyed-mutex.js';
 import { ManifestCache } from './registry/manifest-cache.js';
@@ -80,6 +80,9 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const scheme = tls.certificate === '' ? 'http' : 'https';
   const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   log.info({ url, root: layout.root, auth: config.auth.mode }, 'unireg listening');
+  if (config.auth.mode === 'none' && !isLoopback(config.http.addr)) {
+    log.warn({ addr: config.http.addr }, 'serving without authentication on a non-loopback address (auth.allowInsecureOpen)');
+  }
 
   const sweepEvery = Math.min(durationMs(config.uploads.expiry) / 4, 10 * 60_000);
   const sweeper = setInterval(() => {

@@ -126,6 +126,15 @@ describe('unireg serve', () => {
     assert.equal(await first.exit, 0);
   });
 
+  test('open on a public address refuses to start; auth problems stop the start with their reason', async () => {
+    const open = run(['serve'], { UNIREG_HTTP_ADDR: '0.0.0.0:1', UNIREG_STORAGE_ROOT: await tmp() });
+    assert.equal(await open.exit, 2);
+    assert.match(open.stderr.join(''), /auth\.mode: .*no authentication.*allowInsecureOpen/);
+    const noFile = run(['serve'], { UNIREG_AUTH_MODE: 'basic', UNIREG_AUTH_HTPASSWD: '/nonexistent/htpasswd', UNIREG_STORAGE_ROOT: await tmp() });
+    assert.equal(await noFile.exit, 1);
+    assert.match(noFile.stderr.join(''), /cannot start: cannot read auth\.htpasswd \/nonexistent\/htpasswd/);
+  });
+
   test('unknown commands exit 2 with usage', async () => {
     const r = run(['frobnicate'], {});
     assert.equal(await r.exit, 2);
