@@ -90,8 +90,8 @@ export class BasicAuthenticator implements Authenticator {
     private readonly realm: string,
   ) {}
 
-  private challenge(message: string): AuthenticationRequiredError {
-    return new AuthenticationRequiredError(message, basicChallenge(this.realm));
+  private challenge(message: string, need?: Need): AuthenticationRequiredError {
+    return new AuthenticationRequiredError(message, basicChallenge(this.realm), need ? { access: formatScope(need) } : {});
   }
 
   async authenticate(req: RequestIdentity): Promise<Caller> {
@@ -114,7 +114,7 @@ export class BasicAuthenticator implements Authenticator {
   }
 
   refusal(caller: Caller, need: Need | undefined): Error {
-    if (caller.principal.name === undefined) return this.challenge('authentication required');
+    if (caller.principal.name === undefined) return this.challenge(need ? 'credentials required for this access' : 'credentials required', need);
     return new AccessDeniedError(describe(need));
   }
 }
@@ -151,7 +151,8 @@ export class TokenAuthenticator implements Authenticator {
   private challenge(req: RequestIdentity, message: string, need?: Need, error?: 'invalid_token' | 'insufficient_scope') {
     const realm = this.settings.realm || `${req.origin}/auth/token`;
     const scope = need ? formatScope(need) : undefined;
-    return new AuthenticationRequiredError(message, bearerChallenge({ realm, service: this.settings.service, scope, error }));
+    const detail = scope ? { access: scope } : {};
+    return new AuthenticationRequiredError(message, bearerChallenge({ realm, service: this.settings.service, scope, error }), detail);
   }
 
   async authenticate(req: RequestIdentity, need?: Need): Promise<Caller> {
@@ -172,11 +173,13 @@ export class TokenAuthenticator implements Authenticator {
   }
 
   refusal(caller: Caller, need: Need | undefined, req: RequestIdentity): Error {
-    if (!need) return this.challenge(req, 'authentication required');
+    if (!need) return this.challenge(req, 'a token is required');
     const who = caller.principal;
-    if (who.name === undefined) return this.challenge(req, 'authentication required', need);
+    // Anonymous: logging in may help; the challenge says what to ask for (as Distribution
+    // does, insufficient_scope, which also tells Docker to stop retrying).
+    if (who.name === undefined) return this.challenge(req, 'the anonymous token does not grant this access', need, 'insufficient_scope');
     // A new token could carry what this one lacks: say how to ask for it. Otherwise the rules say no.
-    if (new PolicyCaller(who, this.policy).allows(need)) return this.challenge(req, 'token lacks the access needed', need, 'insufficient_scope');
+    if (new PolicyCaller(who, this.policy).allows(need)) return this.challenge(req, 'the token does not grant this access', need, 'insufficient_scope');
     return new AccessDeniedError(describe(need));
   }
 }

@@ -13,8 +13,8 @@ export interface WithHeaders {
 export class AuthenticationRequiredError extends RegistryError implements WithHeaders {
   override readonly name = 'AuthenticationRequiredError';
   readonly responseHeaders: Record<string, string>;
-  constructor(message: string, challenge: string) {
-    super(message);
+  constructor(message: string, challenge: string, detail: Record<string, unknown> = {}) {
+    super(message, detail);
     this.responseHeaders = { 'WWW-Authenticate': challenge };
   }
 }

@@ -16,9 +16,9 @@ export class Logins {
 
   /** The user, or undefined (and one more failure for `client`) when the password is wrong. */
   async check(client: string, username: string, password: string): Promise<Principal | undefined> {
-    await this.failures.check(client);
+    await this.failures.check(client, username);
     if (await this.users.verify(username, password)) return { name: username };
-    await this.failures.failed(client);
+    await this.failures.failed(client, username);
     return undefined;
   }
 

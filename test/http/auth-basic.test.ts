@@ -190,21 +190,29 @@ describe('auth: basic mode', () => {
 describe('auth: repeated wrong passwords', () => {
   let srv: TestServer;
   before(async () => {
-    srv = await startTestServer({ auth: { mode: 'basic', users: { alice: HASH }, failedLogins: { limit: 3, window: '1m' } } });
+    srv = await startTestServer({ auth: { mode: 'basic', users: { alice: HASH, bob: HASH }, failedLogins: { limit: 3, window: '1m' } } });
   });
   after(async () => {
     await srv.destroy();
   });
+  const hello = (user: string, password?: string) => fetch(`${srv.url}/v2/`, { headers: { Authorization: basic(user, password) } });
 
-  test('after the limit: 429 TOOMANYREQUESTS with Retry-After, even with the right password', async () => {
-    for (let i = 0; i < 3; i++) {
-      await expectError(await fetch(`${srv.url}/v2/`, { headers: { Authorization: basic('alice', `guess-${i}`) } }), 401, 'UNAUTHORIZED');
-    }
-    const held = await fetch(`${srv.url}/v2/`, { headers: { Authorization: basic('alice', 'guess-4') } });
+  test('after the limit for one name: 429 TOOMANYREQUESTS with Retry-After, even with the right password', async () => {
+    for (let i = 0; i < 3; i++) await expectError(await hello('alice', `guess-${i}`), 401, 'UNAUTHORIZED');
+    const held = await hello('alice', 'guess-4');
     await expectError(held, 429, 'TOOMANYREQUESTS');
     const retry = Number(held.headers.get('retry-after'));
     assert.ok(retry >= 1 && retry <= 60, `Retry-After ${held.headers.get('retry-after')}`);
-    await expectError(await fetch(`${srv.url}/v2/`, { headers: { Authorization: basic('alice') } }), 429, 'TOOMANYREQUESTS');
+    await expectError(await hello('alice'), 429, 'TOOMANYREQUESTS');
+    // Another user at the same address is not locked out by alice's guesser.
+    assert.equal((await hello('bob')).status, 200);
+  });
+
+  test('guessing across many names holds the whole address back', async () => {
+    // 3 failures counted above; the address limit is 10 × 3.
+    for (let i = 0; i < 27; i++) await expectError(await hello(`user${i}`, 'x'), 401, 'UNAUTHORIZED');
+    await expectError(await hello('user-next', 'x'), 429, 'TOOMANYREQUESTS');
+    await expectError(await hello('bob'), 429, 'TOOMANYREQUESTS');
   });
 });
 

@@ -6,6 +6,7 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { MethodNotAllowedError, RouteUnknownError } from '../../storage/errors.js';
+import { drainBody, hasUnreadBody } from '../drain.js';
 import { toOciError } from '../oci-errors.js';
 
 /** Headers an error response keeps from before the error. */
@@ -20,6 +21,9 @@ export function errorHandler(log: Logger): Middleware {
       if (mapped.internal) log.error({ err, reqId: ctx.state.requestId }, 'request failed');
       else log.debug({ err: (err as Error).message, reqId: ctx.state.requestId }, 'request refused');
       if (ctx.headerSent || !ctx.writable) return;
+      // Refused before its body was read: take the rest in so the answer is not lost to a reset.
+      if (hasUnreadBody(ctx.req)) await drainBody(ctx.req);
+      if (!ctx.writable) return;
       for (const name of ctx.res.getHeaderNames()) if (!KEEP.has(name)) ctx.res.removeHeader(name);
       ctx.set(mapped.headers);
       ctx.status = mapped.status;
