@@ -5,10 +5,12 @@
  *      from standard input, which keeps it out of the process list);
  *   2. otherwise the `auths` entry for the host in the Docker client config
  *      (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`), as written by
- *      `docker login` / `podman login --compat-auth-file`: `auth` is base64 `user:pass`.
+ *      `docker login` / `podman login --compat-auth-file`: `auth` is base64 `user:pass`,
+ *      or an `identitytoken` (a refresh token from a token service) beside the name.
  *
- * The result becomes a Basic `Authorization` header. Credentials never appear in
- * messages: errors name the file and host, never the values.
+ * src/client/auth.ts turns them into a Basic header or trades them for a Bearer
+ * token, as the registry asks. Credentials never appear in messages: errors name
+ * the file and host, never the values.
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -17,6 +19,11 @@ import { join } from 'node:path';
 export interface Credentials {
   username: string;
   password: string;
+  /**
+   * The refresh token `docker login` keeps (`identitytoken`) when the registry's
+   * token service gave one: traded for access tokens in place of the password.
+   */
+  identityToken?: string;
   /** Where they came from, for messages (`--user`, or the config file path). */
   source: string;
 }
@@ -53,11 +60,19 @@ export function normalizeAuthKey(key: string): string {
 
 interface AuthEntry {
   auth?: unknown;
+  identitytoken?: unknown;
   username?: unknown;
   password?: unknown;
 }
 
 function decodeAuth(entry: AuthEntry, path: string, host: string): Credentials | undefined {
+  if (typeof entry.identitytoken === 'string' && entry.identitytoken !== '') {
+    // docker login stores `auth` as base64 "user:" beside the token: only the name counts.
+    const decoded = typeof entry.auth === 'string' ? Buffer.from(entry.auth, 'base64').toString('utf8') : '';
+    const fromAuth = decoded.includes(':') ? decoded.slice(0, decoded.indexOf(':')) : '';
+    const username = fromAuth || (typeof entry.username === 'string' ? entry.username : '');
+    return { username, password: '', identityToken: entry.identitytoken, source: path };
+  }
   if (typeof entry.auth === 'string' && entry.auth !== '') {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');

@@ -8,7 +8,6 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage,
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { MultipartBody } from './multipart.js';
 import type { Target } from './target.js';
 
 /** A failure with a message fit for one line of stderr. */
@@ -35,12 +34,32 @@ export interface Exchange {
   body: Buffer;
 }
 
+/** A request body that knows its length and streams itself (a multipart form, a small form). */
+export interface RequestBody {
+  contentType: string;
+  length: number;
+  chunks(onChunk?: (bytes: number) => void): AsyncIterable<Buffer>;
+}
+
+/** A small in-memory body, e.g. an OAuth2 form. */
+export function bytesBody(contentType: string, data: string | Buffer): RequestBody {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  return {
+    contentType,
+    length: buf.length,
+    async *chunks(onChunk) {
+      onChunk?.(buf.length);
+      yield buf;
+    },
+  };
+}
+
 export interface RequestSpec {
   method: 'GET' | 'POST';
   /** Path and query, starting with `/`. */
   path: string;
   headers?: OutgoingHttpHeaders;
-  body?: MultipartBody;
+  body?: RequestBody;
   /** Called with the number of body bytes handed on so far. */
   onProgress?: (sent: number, total: number) => void;
 }

@@ -3,8 +3,9 @@
  * packing endpoint, which builds the unikernel variant and merges it into the tag.
  */
 import { parseCommand } from './args.js';
-import { basicAuthorization, resolveCredentials } from './credentials.js';
-import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
+import { authorize, requestFailure } from './auth.js';
+import { resolveCredentials } from './credentials.js';
+import { ClientError, exchange, jsonOf, type Exchange } from './http.js';
 import { multipartBody, type PartInput } from './multipart.js';
 import { progressLine } from './progress.js';
 import { describeTarget, targetArgument, type Target } from './target.js';
@@ -26,7 +27,8 @@ Uploads a kernel to the registry, which packs it as a unikernel variant
   --strategy S       for a tag that already exists: merge (replace the same platform, keep
                      the others), overwrite or abort (default: the registry's, normally merge)
   --user U           user name, with --password P or --password-stdin
-                     (default: the host's auths entry in ~/.docker/config.json)
+                     (default: the host's auths entry in ~/.docker/config.json); sent as
+                     Basic, or traded for a token when the registry asks for one
   --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
   --json             print the registry's JSON answer instead of the summary`;
 
@@ -101,6 +103,16 @@ export function formatPackResult(target: Target, r: PackResultJson): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The answer to a bodyless pack request when it is a refusal (401, 403); undefined otherwise. */
+async function refusalOf(target: Target, path: string, headers: Record<string, string>): Promise<Exchange | undefined> {
+  try {
+    const res = await exchange(target, { method: 'POST', path, headers });
+    return res.status === 401 || res.status === 403 ? res : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs `unireg pack`; returns the exit code. Throws ClientError on failure. */
 export async function packCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
@@ -150,20 +162,38 @@ export async function packCommand(args: string[]): Promise<number> {
   } catch (err) {
     throw new ClientError((err as Error).message);
   }
+  const authorization = await authorize(target, creds, `repository:${target.repo}:pull,push`);
+  const path = `/v2/${target.repo}/_unikraft/pack`;
+  const headers: Record<string, string> = authorization ? { Authorization: authorization } : {};
   const progress = progressLine(`to ${describeTarget(target)}`);
+  let uploading = false;
   let res;
   try {
     res = await exchange(target, {
       method: 'POST',
-      path: `/v2/${target.repo}/_unikraft/pack`,
-      headers: creds ? { Authorization: basicAuthorization(creds) } : {},
+      path,
+      headers,
       body,
-      onProgress: (sent, total) => progress.update(sent, total),
+      onProgress: (sent, total) => {
+        uploading = true;
+        progress.update(sent, total);
+      },
     });
+  } catch (err) {
+    progress.done();
+    // A registry that refuses a request before reading it (401, 403) may close the
+    // connection while the kernel is still on its way, and its answer can be lost with
+    // the connection: ask again without a body (refused the same way, or else a 400
+    // that changes nothing) so the failure says why.
+    if (uploading) {
+      const refusal = await refusalOf(target, path, headers);
+      if (refusal) throw new ClientError(requestFailure(refusal, creds));
+    }
+    throw err;
   } finally {
     progress.done();
   }
-  if (res.status !== 201 && res.status !== 200) throw new ClientError(describeFailure(res.status, res.statusMessage, res.body));
+  if (res.status !== 201 && res.status !== 200) throw new ClientError(requestFailure(res, creds));
   const result = jsonOf(res);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

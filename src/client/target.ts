@@ -112,6 +112,18 @@ export function parseTarget(ref: string, opts: TargetOptions = {}): Target {
   return { host: hostPart.toLowerCase(), hostname, port, repo: path, tag, tagGiven, scheme };
 }
 
+/**
+ * The server of an absolute `http(s)://` URL as a Target (a token realm, which may
+ * be on another host than the registry); `repo` and `tag` are empty.
+ */
+export function urlTarget(url: URL): Target {
+  const scheme = url.protocol.slice(0, -1).toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') throw new TargetError(`${url.protocol}//${url.host}: not an http or https URL`);
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (hostname === '') throw new TargetError(`${url.protocol}//: no host`);
+  return { host: url.host.toLowerCase(), hostname, port: url.port === '' ? undefined : Number(url.port), repo: '', tag: '', tagGiven: false, scheme };
+}
+
 /** `scheme://host[:port]`, the registry's base URL. */
 export function baseUrl(target: Target): string {
   return `${target.scheme}://${target.host}`;

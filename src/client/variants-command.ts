@@ -3,8 +3,9 @@
  * as a table, from GET /v2/<repo>/_unikraft/variants (all pages).
  */
 import { parseCommand } from './args.js';
-import { basicAuthorization, resolveCredentials } from './credentials.js';
-import { ClientError, describeFailure, exchange, jsonOf } from './http.js';
+import { authorize, requestFailure } from './auth.js';
+import { resolveCredentials } from './credentials.js';
+import { ClientError, exchange, jsonOf } from './http.js';
 import { targetArgument, type Target } from './target.js';
 
 export const VARIANTS_USAGE = `usage: unireg variants [options] HOST[:PORT]/REPO[:TAG]
@@ -16,7 +17,8 @@ Lists the unikernel variants of every tag of REPO (or of TAG only).
   --kconfig K        only variants with this feature, KEY=VALUE or bare KEY (repeat: all must match);
                      the FEATURES column then shows the matching features
   --user U           user name, with --password P or --password-stdin
-                     (default: the host's auths entry in ~/.docker/config.json)
+                     (default: the host's auths entry in ~/.docker/config.json); sent as
+                     Basic, or traded for a token when the registry asks for one
   --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
   --json             print {repository, variants} as JSON`;
 
@@ -131,6 +133,7 @@ export async function variantsCommand(args: string[]): Promise<number> {
   } catch (err) {
     throw new ClientError((err as Error).message, 2);
   }
+  const authorization = await authorize(target, creds, `repository:${target.repo}:pull`);
   const kconfig = (values.kconfig ?? []).filter((k) => k.trim() !== '');
   const query = new URLSearchParams();
   if (target.tagGiven) query.set('tag', target.tag);
@@ -145,9 +148,9 @@ export async function variantsCommand(args: string[]): Promise<number> {
     const res = await exchange(target, {
       method: 'GET',
       path,
-      headers: creds ? { Authorization: basicAuthorization(creds) } : {},
+      headers: authorization ? { Authorization: authorization } : {},
     });
-    if (res.status !== 200) throw new ClientError(describeFailure(res.status, res.statusMessage, res.body));
+    if (res.status !== 200) throw new ClientError(requestFailure(res, creds));
     const json = jsonOf(res) as { repository?: unknown; variants?: unknown };
     if (!Array.isArray(json.variants)) throw new ClientError('the registry answered without a variants list');
     if (typeof json.repository === 'string') repository = json.repository;
