@@ -1,0 +1,85 @@
+/** UserDirectory and htpasswd parsing: who may log in, and how long it takes to be told no. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import bcrypt from 'bcryptjs';
+import { pino } from 'pino';
+import { parseHtpasswd } from '../../src/auth/htpasswd.js';
+import { HtpasswdError, UserDirectory } from '../../src/auth/users.js';
+
+const log = pino({ level: 'silent' });
+
+describe('htpasswd parsing', () => {
+  test('keeps bcrypt entries, skips comments, other hash kinds and repeats (saying why, without the hash)', () => {
+    const good = bcrypt.hashSync('pw', 4);
+    const text = [
+      '# a comment',
+      '',
+      `alice:${good}`,
+      `bob:${good.replace('$2b$', '$2y$')}`,
+      'carol:$apr1$salt$0123456789abcdefghijkl',
+      'dave:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=',
+      `alice:${good}`,
+      'no-colon-here',
+    ].join('\n');
+    const parsed = parseHtpasswd(text);
+    assert.deepEqual([...parsed.users.keys()], ['alice', 'bob']);
+    assert.deepEqual(
+      parsed.skipped.map((s) => s.line),
+      [5, 6, 7, 8],
+    );
+    for (const s of parsed.skipped) assert.ok(!s.reason.includes('$apr1$') && !s.reason.includes(good), s.reason);
+  });
+});
+
+describe('UserDirectory', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'unireg-users-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('config users and htpasswd users both log in; the config entry wins for a name in both', async () => {
+    const file = join(dir, 'both');
+    await writeFile(file, `alice:${bcrypt.hashSync('file-pw', 4)}\nbob:${bcrypt.hashSync('bob-pw', 4)}\n`);
+    const users = await UserDirectory.open({ alice: bcrypt.hashSync('config-pw', 4) }, file, log);
+    assert.equal(await users.verify('alice', 'config-pw'), true);
+    assert.equal(await users.verify('alice', 'file-pw'), false);
+    assert.equal(await users.verify('bob', 'bob-pw'), true);
+    assert.equal(await users.verify('bob', 'BOB-PW'), false);
+    assert.equal(await users.verify('nobody', 'bob-pw'), false);
+  });
+
+  test('a missing htpasswd file stops the start', async () => {
+    await assert.rejects(UserDirectory.open({}, join(dir, 'missing'), log), HtpasswdError);
+  });
+
+  test('a remembered success does not outlive a password change', async () => {
+    const users = await UserDirectory.open({}, join(dir, 'both'), log);
+    assert.equal(await users.verify('bob', 'bob-pw'), true);
+    const before = await users.fingerprint('bob');
+    await writeFile(join(dir, 'both'), `bob:${bcrypt.hashSync('new-pw', 4)}\n`);
+    await new Promise((r) => setTimeout(r, 2100));
+    assert.equal(await users.verify('bob', 'bob-pw'), false);
+    assert.equal(await users.verify('bob', 'new-pw'), true);
+    assert.notEqual(await users.fingerprint('bob'), before);
+  });
+
+  test('an unknown name costs a bcrypt comparison too, so timing does not tell names apart', async () => {
+    // Cost 10, as htpasswd -B writes by default: ~50 ms per comparison in pure JS.
+    const users = await UserDirectory.open({ alice: bcrypt.hashSync('pw', 10) }, '', log);
+    const time = async (name: string) => {
+      const t = performance.now();
+      for (let i = 0; i < 3; i++) assert.equal(await users.verify(name, `wrong-${i}`), false);
+      return performance.now() - t;
+    };
+    await time('alice'); // warm-up
+    const known = await time('alice');
+    const unknown = await time('nobody-at-all');
+    assert.ok(unknown > known * 0.5, `unknown user ${unknown.toFixed(1)} ms vs known user ${known.toFixed(1)} ms`);
+  });
+});
