@@ -15,7 +15,7 @@
  * `catalog` is not tied to a repository: a caller may list the catalog when any
  * rule grants it `catalog`, and the listing holds only what it may pull.
  */
-import type { AccessRule, Action } from '../config/auth-schema.js';
+import { isUserName, type AccessRule, type Action } from '../config/auth-schema.js';
 import type { AccessEntry } from './scope.js';
 
 /** Who is calling: a user name, or undefined for an anonymous caller. */
@@ -79,10 +79,15 @@ export class AccessPolicy {
     }
   }
 
-  /** The principal names a caller answers to in `grants`. */
+  /**
+   * The principal names a caller answers to in `grants`. A subject that could pass
+   * for another principal (`group:x`, `anonymous`: possible from an external issuer)
+   * is not matched by name.
+   */
   private namesOf(who: Principal): string[] {
     if (who.name === undefined) return ['anonymous'];
-    return ['anonymous', 'authenticated', who.name, ...(this.groupsOf.get(who.name) ?? []).map((g) => `group:${g}`)];
+    const own = isUserName(who.name) ? [who.name] : [];
+    return ['anonymous', 'authenticated', ...own, ...(this.groupsOf.get(who.name) ?? []).map((g) => `group:${g}`)];
   }
 
   private grantsIn(rule: AccessRule, who: Principal): Set<Action> {

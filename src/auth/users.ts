@@ -4,8 +4,9 @@
  * uses the config's entry.
  *
  * Password checks cost a bcrypt comparison every time (constant-time, and an
- * unknown user is compared against a dummy hash so timing does not tell names
- * apart). Clients send Basic credentials on every request, so a successful check
+ * unknown user is compared against a dummy hash of the same cost as most users'
+ * hashes, so timing does not tell names apart: `htpasswd -B` defaults to cost 5,
+ * configs often use 10-12). Clients send Basic credentials on every request, so a successful check
  * is remembered for a minute under an HMAC of name, password and hash with a
  * per-process key: neither the password nor its hash is kept in the cache.
  */
@@ -18,8 +19,22 @@ import { parseHtpasswd } from './htpasswd.js';
 const CACHE_MS = 60_000;
 const CACHE_MAX = 10_000;
 const RECHECK_FILE_MS = 2_000;
-/** A bcrypt hash (cost 10) of a random string nobody knows, for unknown user names. */
-const DUMMY_HASH = '$2b$10$HAIHMWW72bTj4xV.a/5B3e.W7sK81OXuIat6k1l8Nh6sZJu260wHe';
+const DEFAULT_COST = 10;
+
+/** The cost most of `hashes` use (the higher one on a tie); DEFAULT_COST when there are none. */
+export function usualCost(hashes: Iterable<string>): number {
+  const counts = new Map<number, number>();
+  for (const hash of hashes) {
+    const cost = Number(hash.slice(4, 6));
+    if (Number.isInteger(cost)) counts.set(cost, (counts.get(cost) ?? 0) + 1);
+  }
+  let best = DEFAULT_COST;
+  let bestCount = 0;
+  for (const [cost, count] of counts) {
+    if (count > bestCount || (count === bestCount && cost > best)) [best, bestCount] = [cost, count];
+  }
+  return best;
+}
 
 export class HtpasswdError extends Error {
   override readonly name = 'HtpasswdError';
@@ -31,6 +46,8 @@ export class UserDirectory {
   private lastFileCheck = 0;
   private readonly cache = new Map<string, number>();
   private readonly cacheKey = randomBytes(32);
+  /** A bcrypt hash of a random string nobody knows, compared against for unknown names. */
+  private dummyHash = '';
 
   private constructor(
     private readonly configUsers: ReadonlyMap<string, string>,
@@ -47,8 +64,17 @@ export class UserDirectory {
       } catch (err) {
         throw new HtpasswdError(`cannot read auth.htpasswd ${file}: ${(err as Error).message}`);
       }
+    } else {
+      await dir.matchDummyCost();
     }
     return dir;
+  }
+
+  private async matchDummyCost(): Promise<void> {
+    const cost = usualCost([...this.configUsers.values(), ...this.fileUsers.values()]);
+    if (this.dummyHash === '' || Number(this.dummyHash.slice(4, 6)) !== cost) {
+      this.dummyHash = await bcrypt.hash(randomBytes(18).toString('base64'), cost);
+    }
   }
 
   private async reload(force = false): Promise<void> {
@@ -62,6 +88,7 @@ export class UserDirectory {
     for (const s of parsed.skipped) this.log.warn({ file: this.file, line: s.line, reason: s.reason }, 'htpasswd line skipped');
     this.fileUsers = parsed.users;
     this.fileStamp = stamp;
+    await this.matchDummyCost();
     this.log.info({ file: this.file, users: parsed.users.size }, 'htpasswd loaded');
   }
 
@@ -91,7 +118,7 @@ export class UserDirectory {
       .digest('base64');
     const until = this.cache.get(key);
     if (hash !== undefined && until !== undefined && until > Date.now()) return true;
-    const ok = await bcrypt.compare(password, hash ?? DUMMY_HASH);
+    const ok = await bcrypt.compare(password, hash ?? this.dummyHash);
     if (!ok || hash === undefined) return false;
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
     this.cache.set(key, Date.now() + CACHE_MS);

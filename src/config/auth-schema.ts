@@ -20,6 +20,11 @@ const RESERVED = new Set(['anonymous', 'authenticated']);
 /** Repository names with `*` (one path component) and `**` (any depth) wildcards. */
 const REPO_GLOB = /^[a-z0-9._\-/*]{1,255}$/;
 
+/** Whether `name` is a user name that rules may name (not a group or reserved principal). */
+export function isUserName(name: string): boolean {
+  return USER.test(name) && !RESERVED.has(name);
+}
+
 const userName = z
   .string()
   .regex(USER, 'user names are letters, digits and . _ @ -')
@@ -79,7 +84,10 @@ export const authSchema = z
       .prefault({}),
     failedLogins: z
       .object({
-        /** Wrong credentials a client may send within `window` before it gets 429 TOOMANYREQUESTS. */
+        /**
+         * Wrong passwords one address may send for one user name within `window` before
+         * it gets 429 TOOMANYREQUESTS for that name; 10× this for all names together.
+         */
         limit: z.number().int().positive().default(5),
         /** How long failures are remembered, and how long a client that passed the limit waits. */
         window: duration.default('1m'),

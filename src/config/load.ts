@@ -50,7 +50,9 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     const extra = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (path ? `${path}.${k}` : k)) : [];
     const key = extra.length > 0 ? extra.join(', ') : path || '(root)';
     const env = fromEnv.get(path);
-    return `${key}${env ? ` (from ${env})` : ''}: ${issue.message}`;
+    // A bad map key (a user or principal name): zod says "Invalid key"; the inner issue says why.
+    const message = issue.code === 'invalid_key' ? issue.issues.map((inner) => inner.message).join('; ') : issue.message;
+    return `${key}${env ? ` (from ${env})` : ''}: ${message}`;
   });
   throw new ConfigError(problems);
 }

@@ -5,7 +5,10 @@
  * - every UNIREG_* name in the deploy files is a real setting (unknown ones
  *   stop the server at start-up);
  * - docker-compose.yml validates with `docker-compose config` and the
- *   environment it sets (plus the Dockerfile's) is a valid configuration.
+ *   environment it sets (plus the Dockerfile's) is a valid configuration,
+ *   with Basic authentication from the htpasswd file it mounts;
+ * - the commented access-rule example in the example file is valid, and the
+ *   compose health check is the Dockerfile's.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -62,6 +65,44 @@ test('the example configuration states every default explicitly', () => {
   }
 });
 
+test('the example configuration states the settings whose default is an empty map, and says they are file-only', () => {
+  const raw: unknown = parseYaml(readFileSync(EXAMPLE, 'utf8'));
+  const text = readFileSync(EXAMPLE, 'utf8');
+  for (const path of ['auth.users', 'auth.groups', 'auth.access']) {
+    assert.ok(lookup(raw, path).found, `${path} is missing from deploy/unireg.example.yaml`);
+    const key = path.split('.').at(-1)!;
+    // The comment block just above the key says so.
+    const above = text.slice(0, text.search(new RegExp(`^  ${key}:`, 'm'))).split(/\n\s*\n/).at(-1) ?? '';
+    assert.match(above, /File only/, `the comment above ${path} should say it is file-only`);
+  }
+  assert.deepEqual(lookup(raw, 'auth.users').value, {});
+  assert.deepEqual(lookup(raw, 'auth.groups').value, {});
+});
+
+test('the commented access-rule example in the example configuration is valid', async () => {
+  const lines = readFileSync(EXAMPLE, 'utf8').split('\n');
+  const start = lines.findIndex((l) => /^  #   access:$/.test(l));
+  assert.ok(start >= 0, 'no "#   access:" example');
+  const block: string[] = [];
+  for (const line of lines.slice(start)) {
+    if (!/^  #   /.test(line)) break;
+    block.push(line.slice('  #'.length));
+  }
+  const example = parseYaml(`auth:\n${block.join('\n')}`) as { auth: { access: { repository: string }[] } };
+  assert.deepEqual(
+    example.auth.access.map((r) => r.repository),
+    ['public/**', 'team/*', '**'],
+  );
+  const hash = '$2y$04$AElhLCufAAFci9HgcHJ.nO9GB/5KRL55/N49NC1Ins2jWehIYlcIK';
+  const parsed = configSchema.safeParse({
+    auth: { mode: 'basic', users: { alice: hash, bob: hash }, groups: { devs: ['alice'] }, access: example.auth.access },
+  });
+  assert.ok(parsed.success, parsed.success ? '' : parsed.error.message);
+  // It uses each kind of principal the text describes.
+  const principals = new Set(parsed.data.auth.access.flatMap((r) => Object.keys(r.grants)));
+  for (const p of ['anonymous', 'authenticated', 'group:devs', 'alice']) assert.ok(principals.has(p), p);
+});
+
 test('the example configuration names every environment variable', () => {
   const text = readFileSync(EXAMPLE, 'utf8');
   for (const setting of ENV_SETTINGS) {
@@ -81,6 +122,14 @@ test('the deploy files only mention UNIREG_ variables that exist', () => {
 });
 
 /** `ENV A=1 B=2` settings of the Dockerfile (continuation lines joined). */
+/** The Dockerfile's HEALTHCHECK command (exec form). */
+function dockerfileHealthcheck(): string[] {
+  const text = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const m = /^HEALTHCHECK\s.*?\bCMD\s+(\[.*\])\s*$/m.exec(text);
+  assert.ok(m, 'the Dockerfile has a HEALTHCHECK in exec form');
+  return JSON.parse(m[1]!) as string[];
+}
+
 function dockerfileEnv(): Record<string, string> {
   const text = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
   const env: Record<string, string> = {};
@@ -112,7 +161,7 @@ test('docker-compose.yml validates with docker-compose config', async (t) => {
   assert.match(run.stdout, /:\/var\/lib\/unireg\b/, 'the output mounts a volume at /var/lib/unireg');
 
   const doc = parseYaml(run.stdout) as {
-    services: Record<string, { volumes?: unknown[]; environment?: Record<string, string | null> }>;
+    services: Record<string, { volumes?: unknown[]; environment?: Record<string, string | null>; healthcheck?: { test?: unknown } }>;
   };
   const service = doc.services.unireg;
   assert.ok(service, 'service unireg');
@@ -125,4 +174,28 @@ test('docker-compose.yml validates with docker-compose config', async (t) => {
   const config = await loadConfig({ env: containerEnv });
   assert.equal(config.storage.root, '/var/lib/unireg');
   assert.equal(config.http.addr, '0.0.0.0:5000');
+  // 0.0.0.0 needs authentication: Basic, with users from the htpasswd file mounted read-only.
+  assert.equal(config.auth.mode, 'basic');
+  assert.notEqual(config.auth.htpasswd, '');
+  const target = config.auth.htpasswd;
+  const htpasswdMount = (service.volumes ?? []).find((v) =>
+    typeof v === 'string' ? v.split(':')[1] === target : (v as { target?: string }).target === target,
+  );
+  assert.ok(htpasswdMount, `no volume mounted at ${target}: ${mounts.join(', ')}`);
+  const readOnly =
+    typeof htpasswdMount === 'string' ? htpasswdMount.split(':').slice(2).join(':').split(',').includes('ro') : (htpasswdMount as { read_only?: boolean }).read_only === true;
+  assert.ok(readOnly, `${JSON.stringify(htpasswdMount)} should be read-only`);
+  const source = typeof htpasswdMount === 'string' ? htpasswdMount.split(':')[0]! : String((htpasswdMount as { source?: string }).source);
+  assert.equal(source, join(ROOT, 'deploy', 'htpasswd'), 'the htpasswd file the compose comments tell the user to create');
+
+  // The same health check as the image's (compose writes the exec form with a leading CMD).
+  assert.deepEqual(service.healthcheck?.test, ['CMD', ...dockerfileHealthcheck()]);
+});
+
+test('the image alone (no auth settings) is refused with a message that says how to enable auth', async () => {
+  const p = await loadConfig({ env: dockerfileEnv() }).then(
+    () => assert.fail('the image without auth settings should be refused'),
+    (err: unknown) => (err as { problems: string[] }).problems,
+  );
+  assert.ok(p.some((x) => x.startsWith('auth.mode') && /auth\.mode to basic/.test(x) && /allowInsecureOpen/.test(x)), p.join('\n'));
 });
