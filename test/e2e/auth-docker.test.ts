@@ -16,29 +16,27 @@
  * that reason: skipped on a developer machine, failed with CI=true.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  RegistryClient,
-  assertAuthFailure,
-  authConfig,
   credsArg,
   describeResponse,
+  expectRefused,
   expectStored,
   grantedActions,
   httpDo,
-  makeUsers,
+  startAuthServer,
+  type RegistryClient,
   type TestUsers,
   type TokenResponse,
 } from '../helpers/auth.js';
+import { PrivateDockerd } from '../helpers/dockerd.js';
 import { MediaType, dockerConvertibleImage, type Image, type Layout } from '../helpers/images.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { installDockerCA, makeTestPKI, tlsServerConfig, type TestPKI } from '../helpers/tls.js';
-import { describeRun, gateFor, removeScratch, run, which, type RunResult } from '../helpers/tools.js';
+import type { TestServer } from '../helpers/server.js';
+import { installDockerCA, makeTestPKI, type TestPKI } from '../helpers/tls.js';
+import { describeRun, gateFor, removeScratch, run } from '../helpers/tools.js';
 
 const gate = await gateFor({ tools: ['dockerd', 'docker', 'skopeo', 'openssl'], root: true });
 const TIMEOUT = { timeout: 180_000 };
@@ -54,58 +52,22 @@ interface DockerConfigFile {
   credsStore?: string;
 }
 
-function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/_ping', method: 'GET', timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-    req.end();
-  });
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 describe('Docker engine against unireg with token authentication over TLS', { concurrency: false }, () => {
   let pki: TestPKI;
   let srv: TestServer;
   let users: TestUsers;
   let alice: RegistryClient;
   let anonymous: RegistryClient;
-  let x: string; // short temp dir: sockets, exec-root, data-root, pidfile, log, CLI config
-  let dockerd: ChildProcess | undefined;
+  let dockerd: PrivateDockerd | undefined;
+  let x: string; // dockerd's short temp dir, which also holds the layout, the archive and the CLI config
   let removeCA: (() => Promise<void>) | undefined;
   let small: Layout<Image>;
   let pushed = { digest: '', size: 0 };
   const seed = `auth-docker-${randomUUID()}`;
   const localName = `local/unireg-auth-e2e-${seed.slice(-8)}:v1`;
 
-  const env = () => ({
-    ...process.env,
-    DOCKER_HOST: `unix://${join(x, 'docker.sock')}`,
-    DOCKER_CONFIG: join(x, 'cli'),
-    DOCKER_CLI_HINTS: 'false',
-  });
   const docker = (args: string[], opts: { input?: string; allowFailure?: boolean } = {}) =>
-    run('docker', args, { timeout: 150_000, env: env(), allowFailure: opts.allowFailure ?? false, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    run('docker', args, { timeout: 150_000, env: dockerd!.env(), allowFailure: opts.allowFailure ?? false, ...(opts.input !== undefined ? { input: opts.input } : {}) });
   const inspect = async (ref: string): Promise<DockerImage> => {
     const list = JSON.parse((await docker(['image', 'inspect', ref])).stdout) as DockerImage[];
     assert.equal(list.length, 1);
@@ -113,61 +75,21 @@ describe('Docker engine against unireg with token authentication over TLS', { co
   };
   const name = (repoRef: string) => `${srv.host}/${repoRef}`;
   const cliConfig = async (): Promise<DockerConfigFile> =>
-    JSON.parse(await readFile(join(x, 'cli', 'config.json'), 'utf8').catch(() => '{}')) as DockerConfigFile;
-  const expectRefused = (r: RunResult, what: string) => {
-    assert.notEqual(r.code, 0, `${what} should fail:\n${describeRun(r)}`);
-    assertAuthFailure(r.stderr, what);
-  };
-  const logTail = async () => {
-    const text = await readFile(join(x, 'dockerd.log'), 'utf8').catch(() => '');
-    return text.trim().split('\n').slice(-25).join('\n');
-  };
+    JSON.parse(await readFile(join(dockerd!.cliConfigDir, 'config.json'), 'utf8').catch(() => '{}')) as DockerConfigFile;
 
   before(async () => {
     if (gate.blocked) return;
     pki = await makeTestPKI();
-    users = makeUsers();
-    srv = await startTestServer({ http: tlsServerConfig(pki), auth: authConfig('token', users) });
-    alice = new RegistryClient(srv.url, pki.agent, users.alice);
-    anonymous = new RegistryClient(srv.url, pki.agent);
-    x = await mkdtemp('/tmp/dx.');
-    await mkdir(join(x, 'cli'));
+    ({ srv, users, alice, anonymous } = await startAuthServer(pki, 'token'));
+    dockerd = await PrivateDockerd.create();
+    x = dockerd.dir;
+    await mkdir(dockerd.cliConfigDir);
     removeCA = await installDockerCA(pki, srv.host);
     small = await dockerConvertibleImage(join(x, 'layouts', 'small'), seed);
-
-    const log = await open(join(x, 'dockerd.log'), 'a');
-    const dockerdPath = (await which('dockerd'))!;
-    dockerd = spawn(
-      dockerdPath,
-      [
-        '--iptables=false',
-        '--ip6tables=false',
-        '--bridge=none',
-        '--ip-masq=false',
-        '--data-root', join(x, 'data'),
-        '--exec-root', x,
-        '--pidfile', join(x, 'dockerd.pid'),
-        '-H', `unix://${join(x, 'docker.sock')}`,
-      ],
-      { stdio: ['ignore', log.fd, log.fd] },
-    );
-    await log.close();
-    let spawnError: Error | undefined;
-    dockerd.on('error', (err) => (spawnError = err));
-
-    const deadline = Date.now() + 60_000;
-    let ready = false;
-    while (!ready && Date.now() < deadline && !exited(dockerd) && !spawnError) {
-      ready = await ping(join(x, 'docker.sock'));
-      if (!ready) await new Promise((r) => setTimeout(r, 250));
-    }
-    if (!ready) {
-      const why = spawnError
-        ? `cannot spawn dockerd: ${spawnError.message}`
-        : exited(dockerd)
-          ? `dockerd exited (code ${dockerd.exitCode}, signal ${dockerd.signalCode}) before it was ready`
-          : 'dockerd did not answer on its socket within 60 s';
-      gate.block(`the Docker engine cannot run in this environment (not a unireg problem): ${why}\n--- dockerd log ---\n${await logTail()}`);
+    // No --insecure-registry: the daemon must verify unireg's certificate with the installed CA.
+    const notReady = await dockerd.start();
+    if (notReady) {
+      gate.block(notReady);
       return;
     }
 
@@ -183,25 +105,9 @@ describe('Docker engine against unireg with token authentication over TLS', { co
   });
 
   after(async () => {
-    if (dockerd && !exited(dockerd)) {
-      dockerd.kill('SIGTERM');
-      if (!(await waitExit(dockerd, 30_000))) {
-        dockerd.kill('SIGKILL');
-        await waitExit(dockerd, 10_000);
-        // dockerd's own containerd outlives a SIGKILLed dockerd: stop it by its pidfile.
-        const pid = Number(await readFile(join(x, 'containerd', 'containerd.pid'), 'utf8').catch(() => ''));
-        if (pid > 1) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-      }
-    }
+    await dockerd?.stop();
     await srv?.destroy();
     await removeCA?.();
-    await removeScratch(x);
     await removeScratch(pki?.dir);
   });
 

@@ -12,22 +12,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  RegistryClient,
-  assertAuthFailure,
-  authConfig,
-  credsArg,
-  expectStored,
-  makeUsers,
-  type TestUsers,
-} from '../helpers/auth.js';
+import { credsArg, expectRefused, expectStored, startAuthServer, type RegistryClient, type TestUsers } from '../helpers/auth.js';
 import { hex, multiLayerImage, type Image, type Layout } from '../helpers/images.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { makeTestPKI, tlsServerConfig, type TestPKI } from '../helpers/tls.js';
-import { describeRun, gateFor, removeScratch, run, type RunResult } from '../helpers/tools.js';
+import { makePodmanState, runPodman } from '../helpers/podman.js';
+import type { TestServer } from '../helpers/server.js';
+import { makeTestPKI, type TestPKI } from '../helpers/tls.js';
+import { gateFor, removeScratch, run } from '../helpers/tools.js';
 
 const gate = await gateFor({ tools: ['podman', 'skopeo', 'openssl'], root: true });
 const TIMEOUT = { timeout: 180_000 };
@@ -47,36 +40,17 @@ describe('podman against unireg with authentication over TLS', { concurrency: fa
   let state: string;
 
   const podman = (args: string[], opts: { input?: string; allowFailure?: boolean; authfile?: string } = {}) =>
-    run(
-      'podman',
-      [
-        '--root', join(state, 'root'),
-        '--runroot', join(state, 'run'),
-        '--tmpdir', join(state, 'tmp'),
-        '--storage-driver', 'vfs',
-        '--cgroup-manager', 'cgroupfs',
-        '--events-backend', 'file',
-        ...args,
-      ],
-      {
-        timeout: 150_000,
-        ...(opts.input !== undefined ? { input: opts.input } : {}),
-        allowFailure: opts.allowFailure ?? false,
-        env: {
-          ...process.env,
-          TMPDIR: join(state, 'tmp'),
-          // No ambient credentials: every command names its auth file, and nothing else is read.
-          REGISTRY_AUTH_FILE: opts.authfile ?? join(state, 'anonymous.json'),
-          DOCKER_CONFIG: join(state, 'docker-config'),
-        },
-      },
-    );
+    runPodman(state, args, {
+      input: opts.input,
+      allowFailure: opts.allowFailure,
+      // No ambient credentials: every command names its auth file, and nothing else is read.
+      env: { REGISTRY_AUTH_FILE: opts.authfile ?? join(state, 'anonymous.json'), DOCKER_CONFIG: join(state, 'docker-config') },
+    });
 
   before(async () => {
     if (gate.blocked) return;
     pki = await makeTestPKI();
-    state = await mkdtemp('/tmp/unireg-auth-podman-');
-    await mkdir(join(state, 'tmp'));
+    state = await makePodmanState('/tmp/unireg-auth-podman-');
     await mkdir(join(state, 'docker-config'));
     await writeFile(join(state, 'anonymous.json'), JSON.stringify({ auths: {} }));
   });
@@ -108,17 +82,10 @@ describe('podman against unireg with authentication over TLS', { concurrency: fa
         return list[0]!;
       };
       const readAuthFile = async (): Promise<AuthFile> => JSON.parse(await readFile(authfile, 'utf8').catch(() => '{}')) as AuthFile;
-      const expectRefused = (r: RunResult, what: string) => {
-        assert.notEqual(r.code, 0, `${what} should fail:\n${describeRun(r)}`);
-        assertAuthFailure(r.stderr, what);
-      };
 
       before(async () => {
         if (gate.blocked) return;
-        users = makeUsers();
-        srv = await startTestServer({ http: tlsServerConfig(pki), auth: authConfig(mode, users) });
-        alice = new RegistryClient(srv.url, pki.agent, users.alice);
-        anonymous = new RegistryClient(srv.url, pki.agent);
+        ({ srv, users, alice, anonymous } = await startAuthServer(pki, mode));
         authfile = join(state, `auth-${mode}.json`);
         small = await multiLayerImage(join(state, 'layouts', mode, 'small'), seed);
         // Seed the registry with skopeo (alice): the digests are then known exactly.

@@ -22,22 +22,21 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   RegistryClient,
-  assertAuthFailure,
-  authConfig,
   credsArg,
   describeResponse,
   errorCode,
+  expectRefused,
   expectStored,
   grantedActions,
   httpDo,
-  makeUsers,
   parseChallenge,
+  startAuthServer,
   type TestUsers,
 } from '../helpers/auth.js';
 import { MediaType, makeImage, multiLayerImage, readDirImage, writeOciLayout, type Image, type Layout } from '../helpers/images.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { makeTestPKI, tlsServerConfig, type TestPKI } from '../helpers/tls.js';
-import { describeRun, gateFor, removeScratch, run, type RunResult } from '../helpers/tools.js';
+import type { TestServer } from '../helpers/server.js';
+import { makeTestPKI, type TestPKI } from '../helpers/tls.js';
+import { describeRun, gateFor, removeScratch, run } from '../helpers/tools.js';
 
 const gate = await gateFor(['skopeo', 'openssl']);
 const TIMEOUT = { timeout: 120_000 };
@@ -91,18 +90,11 @@ describe('skopeo against unireg with authentication over TLS', { concurrency: fa
         const r = await skopeo(['copy', '--quiet', ...authfile(), '--src-cert-dir', pki.certDir, ...creds, reg(src), `dir:${out}`], allowFailure);
         return { r, out };
       };
-      const expectRefused = (r: RunResult, what: string) => {
-        assert.notEqual(r.code, 0, `${what} should fail:\n${describeRun(r)}`);
-        assertAuthFailure(r.stderr, what);
-      };
 
       before(async () => {
         if (gate.blocked) return;
-        users = makeUsers();
-        srv = await startTestServer({ http: tlsServerConfig(pki), auth: authConfig(mode, users) });
+        ({ srv, users, alice, anonymous } = await startAuthServer(pki, mode));
         assert.match(srv.url, /^https:\/\/127\.0\.0\.1:\d+$/, 'srv.url with TLS');
-        alice = new RegistryClient(srv.url, pki.agent, users.alice);
-        anonymous = new RegistryClient(srv.url, pki.agent);
         small = await multiLayerImage(join(work, mode, 'small'), seed);
         other = await writeOciLayout(join(work, mode, 'other'), 'latest', makeImage(`${seed}/other`));
       });

@@ -13,13 +13,11 @@
  * failed with CI=true.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, open, readFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { PrivateDockerd } from '../helpers/dockerd.js';
 import {
   MediaType,
   dockerConvertibleImage,
@@ -33,7 +31,7 @@ import {
   type Layout,
 } from '../helpers/images.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { gateFor, removeScratch, requireTool, run, which } from '../helpers/tools.js';
+import { gateFor, requireTool, run } from '../helpers/tools.js';
 
 const gate = await gateFor({ tools: ['dockerd', 'docker', 'skopeo'], root: true });
 const TIMEOUT = { timeout: 180_000 };
@@ -47,106 +45,34 @@ interface DockerImage {
   Os: string;
 }
 
-function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/_ping', method: 'GET', timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-    req.end();
-  });
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 describe('Docker engine against unireg', { concurrency: false }, () => {
   let srv: TestServer;
-  let x: string; // short temp dir: sockets, exec-root, data-root, pidfile, log
-  let dockerd: ChildProcess | undefined;
+  let dockerd: PrivateDockerd | undefined;
+  let x: string; // dockerd's short temp dir, which also holds the layouts and the archive
   let small: Layout<Image>;
   let multi: Layout<ImageIndex>;
   let pushed = { digest: '', size: 0 };
   const seed = `docker-${randomUUID()}`;
   const localName = `local/unireg-e2e-${seed.slice(-8)}:v1`;
 
-  const env = () => ({
-    ...process.env,
-    DOCKER_HOST: `unix://${join(x, 'docker.sock')}`,
-    DOCKER_CONFIG: join(x, 'cli'),
-    DOCKER_CLI_HINTS: 'false',
-  });
-  const docker = (...args: string[]) => run('docker', args, { timeout: 150_000, env: env() });
+  const docker = (...args: string[]) => run('docker', args, { timeout: 150_000, env: dockerd!.env() });
   const inspect = async (ref: string): Promise<DockerImage> => {
     const list = JSON.parse((await docker('image', 'inspect', ref)).stdout) as DockerImage[];
     assert.equal(list.length, 1);
     return list[0]!;
   };
   const name = (repoRef: string) => `${srv.host}/${repoRef}`;
-  const logTail = async () => {
-    const text = await readFile(join(x, 'dockerd.log'), 'utf8').catch(() => '');
-    const lines = text.trim().split('\n');
-    return lines.slice(-25).join('\n');
-  };
 
   before(async () => {
     if (gate.blocked) return;
     srv = await startTestServer();
-    x = await mkdtemp('/tmp/dx.');
+    dockerd = await PrivateDockerd.create();
+    x = dockerd.dir;
     small = await dockerConvertibleImage(join(x, 'layouts', 'small'), seed);
     multi = await multiArchIndex(join(x, 'layouts', 'multi'), seed);
-
-    const log = await open(join(x, 'dockerd.log'), 'a');
-    const dockerdPath = (await which('dockerd'))!;
-    dockerd = spawn(
-      dockerdPath,
-      [
-        '--iptables=false',
-        '--ip6tables=false',
-        '--bridge=none',
-        '--ip-masq=false',
-        '--insecure-registry', srv.host,
-        '--data-root', join(x, 'data'),
-        '--exec-root', x,
-        '--pidfile', join(x, 'dockerd.pid'),
-        '-H', `unix://${join(x, 'docker.sock')}`,
-      ],
-      { stdio: ['ignore', log.fd, log.fd] },
-    );
-    await log.close();
-    let spawnError: Error | undefined;
-    dockerd.on('error', (err) => (spawnError = err));
-
-    const deadline = Date.now() + 60_000;
-    let ready = false;
-    while (!ready && Date.now() < deadline && !exited(dockerd) && !spawnError) {
-      ready = await ping(join(x, 'docker.sock'));
-      if (!ready) await new Promise((r) => setTimeout(r, 250));
-    }
-    if (!ready) {
-      const why = spawnError
-        ? `cannot spawn dockerd: ${spawnError.message}`
-        : exited(dockerd)
-          ? `dockerd exited (code ${dockerd.exitCode}, signal ${dockerd.signalCode}) before it was ready`
-          : 'dockerd did not answer on its socket within 60 s';
-      gate.block(`the Docker engine cannot run in this environment (not a unireg problem): ${why}\n--- dockerd log ---\n${await logTail()}`);
+    const notReady = await dockerd.start([srv.host]);
+    if (notReady) {
+      gate.block(notReady);
       return;
     }
 
@@ -158,24 +84,8 @@ describe('Docker engine against unireg', { concurrency: false }, () => {
   });
 
   after(async () => {
-    if (dockerd && !exited(dockerd)) {
-      dockerd.kill('SIGTERM');
-      if (!(await waitExit(dockerd, 30_000))) {
-        dockerd.kill('SIGKILL');
-        await waitExit(dockerd, 10_000);
-        // dockerd's own containerd outlives a SIGKILLed dockerd: stop it by its pidfile.
-        const pid = Number(await readFile(join(x, 'containerd', 'containerd.pid'), 'utf8').catch(() => ''));
-        if (pid > 1) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-      }
-    }
+    await dockerd?.stop();
     await srv?.destroy();
-    await removeScratch(x);
   });
 
   test('docker load, tag and push (Docker schema 2 with chunked PATCH uploads)', TIMEOUT, async (t) => {
@@ -254,7 +164,7 @@ describe('Docker engine against unireg', { concurrency: false }, () => {
     if (!gate.check(t)) return;
     if (!(await requireTool(t, 'ctr'))) return;
     const ctr = (...args: string[]) =>
-      run('ctr', ['--address', join(x, 'containerd', 'containerd.sock'), '--namespace', 'unireg-e2e', ...args], { timeout: 120_000 });
+      run('ctr', ['--address', dockerd!.containerdSocket, '--namespace', 'unireg-e2e', ...args], { timeout: 120_000 });
     await ctr('images', 'pull', '--plain-http', '--all-platforms', name('e2e/docker/multi:v1'));
     await ctr('images', 'tag', name('e2e/docker/multi:v1'), name('e2e/docker/ctr:v1'));
     await ctr('images', 'push', '--plain-http', name('e2e/docker/ctr:v1'));

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -21,6 +21,7 @@ import {
   type ImageIndex,
   type Layout,
 } from '../helpers/images.js';
+import { makePodmanState, runPodman } from '../helpers/podman.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { gateFor, removeScratch, run } from '../helpers/tools.js';
 
@@ -44,20 +45,7 @@ describe('podman against unireg', { concurrency: false }, () => {
   let pushedDigest = '';
   const seed = `podman-${randomUUID()}`;
 
-  const podman = (...args: string[]) =>
-    run(
-      'podman',
-      [
-        '--root', join(state, 'root'),
-        '--runroot', join(state, 'run'),
-        '--tmpdir', join(state, 'tmp'),
-        '--storage-driver', 'vfs',
-        '--cgroup-manager', 'cgroupfs',
-        '--events-backend', 'file',
-        ...args,
-      ],
-      { timeout: 150_000, env: { ...process.env, TMPDIR: join(state, 'tmp') } },
-    );
+  const podman = (...args: string[]) => runPodman(state, args);
   const inspect = async (ref: string): Promise<PodmanImage> => {
     const list = JSON.parse((await podman('image', 'inspect', ref)).stdout) as PodmanImage[];
     assert.equal(list.length, 1);
@@ -69,8 +57,7 @@ describe('podman against unireg', { concurrency: false }, () => {
   before(async () => {
     if (gate.blocked) return;
     srv = await startTestServer();
-    state = await mkdtemp('/tmp/unireg-podman-');
-    await mkdir(join(state, 'tmp'));
+    state = await makePodmanState('/tmp/unireg-podman-');
     small = await multiLayerImage(join(state, 'layouts', 'small'), seed);
     multi = await multiArchIndex(join(state, 'layouts', 'multi'), seed);
     // Seed the registry with skopeo: the digests are then known exactly.

@@ -13,6 +13,9 @@ import { request as httpsRequest, type Agent } from 'node:https';
 import bcrypt from 'bcryptjs';
 import type { AccessRule } from '../../src/config/auth-schema.js';
 import { MANIFEST_ACCEPT, referenced, sha256 } from './images.js';
+import { startTestServer, type TestServer } from './server.js';
+import { tlsServerConfig, type TestPKI } from './tls.js';
+import { describeRun, type RunResult } from './tools.js';
 
 export interface Creds {
   user: string;
@@ -265,4 +268,25 @@ export const TLS_FAILURE = /x509|certificate|tls:|handshake|server gave HTTP res
 export function assertAuthFailure(output: string, what: string): void {
   assert.match(output, AUTH_FAILURE, `${what}: the failure should name authentication/authorization:\n${output}`);
   assert.doesNotMatch(output, TLS_FAILURE, `${what}: failed on TLS, not on credentials:\n${output}`);
+}
+
+export interface AuthServer {
+  srv: TestServer;
+  users: TestUsers;
+  /** API client with alice's credentials (may do everything), to read back what a client pushed. */
+  alice: RegistryClient;
+  anonymous: RegistryClient;
+}
+
+/** A unireg over TLS (certificate from `pki`) with the test users and access rules of helpers/auth.ts. */
+export async function startAuthServer(pki: TestPKI, mode: 'basic' | 'token'): Promise<AuthServer> {
+  const users = makeUsers();
+  const srv = await startTestServer({ http: tlsServerConfig(pki), auth: authConfig(mode, users) });
+  return { srv, users, alice: new RegistryClient(srv.url, pki.agent, users.alice), anonymous: new RegistryClient(srv.url, pki.agent) };
+}
+
+/** Asserts that a client run failed, and for its credentials or rights (not TLS). */
+export function expectRefused(r: RunResult, what: string): void {
+  assert.notEqual(r.code, 0, `${what} should fail:\n${describeRun(r)}`);
+  assertAuthFailure(r.stderr, what);
 }
