@@ -151,9 +151,9 @@ export class BlobData {
 
 const OCTETS = 'application/octet-stream';
 
-async function startUpload(base: string, repo: string): Promise<string> {
+async function startUpload(base: string, repo: string, headers: Record<string, string> = {}): Promise<string> {
   const res = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, {
-    headers: { 'Content-Length': 0 },
+    headers: { ...headers, 'Content-Length': 0 },
     expect: [202],
   });
   return location(res, base);
@@ -237,12 +237,20 @@ export async function pullBlob(base: string, repo: string, digest: string, size:
   return { seconds: Number(total), clientCpu: cpu };
 }
 
-/** A whole small blob in one session (POST, then PUT ?digest= with the body). */
-export async function putSmallBlob(base: string, repo: string, body: Buffer): Promise<string> {
+/**
+ * A whole small blob in one session (POST, then PUT ?digest= with the body).
+ * `headers` (e.g. Authorization) go on both requests.
+ */
+export async function putSmallBlob(
+  base: string,
+  repo: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): Promise<string> {
   const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-  const loc = await startUpload(base, repo);
+  const loc = await startUpload(base, repo, headers);
   await request('PUT', withDigest(loc, digest), {
-    headers: { 'Content-Type': OCTETS, 'Content-Length': body.length },
+    headers: { ...headers, 'Content-Type': OCTETS, 'Content-Length': body.length },
     body,
     expect: [201],
   });

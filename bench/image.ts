@@ -15,9 +15,15 @@ function layerBytes(size: number): Buffer {
   return createCipheriv('aes-128-ctr', Buffer.alloc(16, 1), Buffer.alloc(16, 0)).update(Buffer.alloc(size));
 }
 
-export async function pushImage(base: string, repo: string, tag: string): Promise<Image> {
+/** Pushes the image by tag and checks GET/HEAD; `headers` (e.g. Authorization) go on every request. */
+export async function pushImage(
+  base: string,
+  repo: string,
+  tag: string,
+  headers: Record<string, string> = {},
+): Promise<Image> {
   const layer = layerBytes(32 * 1024);
-  const layerDigest = await putSmallBlob(base, repo, layer);
+  const layerDigest = await putSmallBlob(base, repo, layer, headers);
   const config = Buffer.from(
     JSON.stringify({
       architecture: 'amd64',
@@ -26,7 +32,7 @@ export async function pushImage(base: string, repo: string, tag: string): Promis
       rootfs: { type: 'layers', diff_ids: [layerDigest] },
     }),
   );
-  const configDigest = await putSmallBlob(base, repo, config);
+  const configDigest = await putSmallBlob(base, repo, config, headers);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -35,26 +41,32 @@ export async function pushImage(base: string, repo: string, tag: string): Promis
       layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
     }),
   );
-  const res = await putManifest(base, repo, tag, manifest);
+  const res = await putManifest(base, repo, tag, manifest, headers);
   const digest = String(res.headers['docker-content-digest'] ?? '');
-  await verifyManifest(base, repo, tag, manifest);
+  await verifyManifest(base, repo, tag, manifest, headers);
   return { repo, tag, manifest, digest };
 }
 
-function putManifest(base: string, repo: string, ref: string, manifest: Buffer) {
+function putManifest(base: string, repo: string, ref: string, manifest: Buffer, headers: Record<string, string> = {}) {
   return request('PUT', `${base}/v2/${repo}/manifests/${ref}`, {
-    headers: { 'Content-Type': OCI_MANIFEST, 'Content-Length': manifest.length },
+    headers: { ...headers, 'Content-Type': OCI_MANIFEST, 'Content-Length': manifest.length },
     body: manifest,
     expect: [201],
   });
 }
 
-/** GET and HEAD answer 200 with the exact bytes pushed; fails loudly otherwise. */
-export async function verifyManifest(base: string, repo: string, ref: string, manifest: Buffer): Promise<void> {
+/** GET and HEAD (with `headers`, e.g. Authorization) answer 200 with the exact bytes pushed; fails loudly otherwise. */
+export async function verifyManifest(
+  base: string,
+  repo: string,
+  ref: string,
+  manifest: Buffer,
+  headers: Record<string, string> = {},
+): Promise<void> {
   const url = `${base}/v2/${repo}/manifests/${ref}`;
-  const get = await request('GET', url, { headers: { Accept: OCI_MANIFEST }, expect: [200] });
+  const get = await request('GET', url, { headers: { ...headers, Accept: OCI_MANIFEST }, expect: [200] });
   if (!get.body.equals(manifest)) throw new Error(`GET ${url}: body differs from the manifest pushed`);
-  const head = await request('HEAD', url, { headers: { Accept: OCI_MANIFEST }, expect: [200] });
+  const head = await request('HEAD', url, { headers: { ...headers, Accept: OCI_MANIFEST }, expect: [200] });
   if (Number(head.headers['content-length']) !== manifest.length) {
     throw new Error(`HEAD ${url}: Content-Length ${head.headers['content-length']}, expected ${manifest.length}`);
   }

@@ -207,3 +207,40 @@ export function machineFacts(distributionBin: string): string {
     `- Load average at the start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
   ].join('\n');
 }
+
+export interface ReportDocument {
+  title: string;
+  /** The sentence saying which command made it, and where the figures are explained. */
+  generated: string;
+  settings: string;
+  facts: string;
+  table: string;
+  detailsTitle: string;
+  details: string;
+  failures?: string[];
+}
+
+/** The markdown file a benchmark command writes (--out). */
+export function reportDocument(d: ReportDocument): string {
+  return [
+    `# ${d.title}`,
+    '',
+    d.generated,
+    '',
+    d.settings,
+    '',
+    '## Machine',
+    '',
+    d.facts,
+    '',
+    '## Results',
+    '',
+    d.table,
+    '',
+    `## ${d.detailsTitle}`,
+    '',
+    d.details,
+    '',
+    ...(d.failures?.length ? ['## FAILURES', '', ...d.failures.map((f) => `- ${f.replace(/\n/g, '\n  ')}`), ''] : []),
+  ].join('\n');
+}

@@ -2,6 +2,8 @@
  * Starting, watching and stopping the two registries under test: unireg
  * (`node dist/src/cli.js serve`) and CNCF Distribution (`docker-registry serve`),
  * each on a free loopback port with a fresh temporary storage directory.
+ * unireg can be given a config file and extra UNIREG_* variables (bench/auth.ts
+ * uses them to turn authentication on).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +28,12 @@ export interface StartOptions {
   /** Extra node flags for unireg, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
   nodeFlags?: string[];
   distributionBin?: string;
+  /** unireg only: YAML written to `unireg.yaml` in the temp dir and passed with `--config`. */
+  configYaml?: string;
+  /** unireg only: extra environment variables, applied last (they may override UNIREG_HTTP_ADDR, _STORAGE_ROOT, _LOG_LEVEL). */
+  env?: Record<string, string>;
+  /** Authentication is on: readiness then expects 401 (not 200) on an anonymous GET /v2/. */
+  auth?: boolean;
 }
 
 /** The repository root, seen from dist/bench/servers.js. */
@@ -44,7 +52,7 @@ export function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
-async function waitReady(reg: Registry, timeoutMs = 20_000): Promise<void> {
+async function waitReady(reg: Registry, expect: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -52,7 +60,7 @@ async function waitReady(reg: Registry, timeoutMs = 20_000): Promise<void> {
     try {
       const res = await fetch(`${reg.base}/v2/`);
       await res.arrayBuffer();
-      if (res.status === 200) return;
+      if (res.status === expect) return;
       last = `status ${res.status}`;
     } catch (err) {
       last = String((err as Error).cause ?? err);
@@ -65,7 +73,7 @@ async function waitReady(reg: Registry, timeoutMs = 20_000): Promise<void> {
   } catch {
     /* no log */
   }
-  throw new Error(`${reg.kind} did not answer GET /v2/ with 200 (${last}); exit=${reg.child.exitCode}\n${log}`);
+  throw new Error(`${reg.kind} did not answer GET /v2/ with ${expect} (${last}); exit=${reg.child.exitCode}\n${log}`);
 }
 
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -85,9 +93,21 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
   try {
     if (kind === 'unireg') {
       const cli = join(ROOT, 'dist/src/cli.js');
-      child = spawn(process.execPath, [...(opts.nodeFlags ?? []), cli, 'serve'], {
+      const serveArgs = ['serve'];
+      if (opts.configYaml !== undefined) {
+        const config = join(dir, 'unireg.yaml');
+        writeFileSync(config, opts.configYaml, { mode: 0o600 });
+        serveArgs.push('--config', config);
+      }
+      child = spawn(process.execPath, [...(opts.nodeFlags ?? []), cli, ...serveArgs], {
         cwd: dir,
-        env: { ...cleanEnv(), UNIREG_HTTP_ADDR: addr, UNIREG_STORAGE_ROOT: storage, UNIREG_LOG_LEVEL: 'info' },
+        env: {
+          ...cleanEnv(),
+          UNIREG_HTTP_ADDR: addr,
+          UNIREG_STORAGE_ROOT: storage,
+          UNIREG_LOG_LEVEL: 'info',
+          ...(opts.env ?? {}),
+        },
         stdio: ['ignore', out, out],
       });
     } else {
@@ -115,7 +135,7 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
   if (child.pid === undefined) await spawnError;
   const reg: Registry = { kind, base: `http://${addr}`, pid: child.pid!, dir, logFile, child };
   try {
-    await Promise.race([waitReady(reg), spawnError]);
+    await Promise.race([waitReady(reg, kind === 'unireg' && opts.auth ? 401 : 200), spawnError]);
   } catch (err) {
     await stopRegistry(reg, { keepDir: true });
     throw err;

@@ -3,12 +3,14 @@
  * an htpasswd file (`auth.htpasswd`, re-read when it changes); a name in both
  * uses the config's entry.
  *
- * Password checks cost a bcrypt comparison every time (constant-time, and an
- * unknown user is compared against a dummy hash of the same cost as most users'
- * hashes, so timing does not tell names apart: `htpasswd -B` defaults to cost 5,
- * configs often use 10-12). Clients send Basic credentials on every request, so a successful check
- * is remembered for a minute under an HMAC of name, password and hash with a
- * per-process key: neither the password nor its hash is kept in the cache.
+ * Password checks cost a bcrypt comparison (constant-time; an unknown name is
+ * compared against a dummy hash of the cost most users' hashes have, so timing
+ * does not tell names apart: `htpasswd -B` writes cost 5, configs often 10-12).
+ * Clients send Basic credentials on every request, so a successful check is
+ * remembered under an HMAC of name, password and hash with a per-process key
+ * (neither the password nor its hash is kept) for a minute after its last use;
+ * and concurrent checks of the same credentials share one bcrypt run, so a burst
+ * of requests from a client that just connected costs one comparison, not one each.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -45,6 +47,7 @@ export class UserDirectory {
   private fileStamp = '';
   private lastFileCheck = 0;
   private readonly cache = new Map<string, number>();
+  private readonly checking = new Map<string, Promise<boolean>>();
   private readonly cacheKey = randomBytes(32);
   /** A bcrypt hash of a random string nobody knows, compared against for unknown names. */
   private dummyHash = '';
@@ -117,7 +120,19 @@ export class UserDirectory {
       .update(`${name}\0${password}\0${hash ?? ''}`)
       .digest('base64');
     const until = this.cache.get(key);
-    if (hash !== undefined && until !== undefined && until > Date.now()) return true;
+    if (hash !== undefined && until !== undefined && until > Date.now()) {
+      this.cache.set(key, Date.now() + CACHE_MS);
+      return true;
+    }
+    let pending = this.checking.get(key);
+    if (!pending) {
+      pending = this.compare(key, password, hash).finally(() => this.checking.delete(key));
+      this.checking.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async compare(key: string, password: string, hash: string | undefined): Promise<boolean> {
     const ok = await bcrypt.compare(password, hash ?? this.dummyHash);
     if (!ok || hash === undefined) return false;
     if (this.cache.size >= CACHE_MAX) this.cache.clear();

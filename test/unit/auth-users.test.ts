@@ -90,6 +90,18 @@ describe('UserDirectory', () => {
     assert.ok(unknown < known * 3, `unknown user ${unknown.toFixed(1)} ms vs known user ${known.toFixed(1)} ms`);
   }
 
+  test('a burst of requests with the same new credentials costs one bcrypt comparison, not one each', async () => {
+    const users = await UserDirectory.open({ alice: bcrypt.hashSync('pw', 10) }, '', log);
+    let t = performance.now();
+    assert.equal(await users.verify('alice', 'warm-up-wrong'), false);
+    const one = performance.now() - t;
+    t = performance.now();
+    const results = await Promise.all(Array.from({ length: 32 }, () => users.verify('alice', 'pw')));
+    const burst = performance.now() - t;
+    assert.ok(results.every(Boolean));
+    assert.ok(burst < one * 6, `32 concurrent checks took ${burst.toFixed(0)} ms; one takes ${one.toFixed(0)} ms`);
+  });
+
   test('usualCost: the cost most hashes use', () => {
     const h = (cost: number) => `$2b$${String(cost).padStart(2, '0')}$${'a'.repeat(53)}`;
     assert.equal(usualCost([]), 10);
