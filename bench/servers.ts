@@ -6,13 +6,14 @@
  * uses them to turn authentication on).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type RegistryKind = 'unireg' | 'distribution';
+/** `floor`: bench/floor-server.ts, the bare-Node upload floor (uploads only). */
+export type RegistryKind = 'unireg' | 'distribution' | 'floor';
 
 export interface Registry {
   kind: RegistryKind;
@@ -106,8 +107,17 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
           UNIREG_HTTP_ADDR: addr,
           UNIREG_STORAGE_ROOT: storage,
           UNIREG_LOG_LEVEL: 'info',
+          // As the launchers start it (npm start, deploy/Dockerfile, deploy/unireg.service).
+          MALLOC_TRIM_THRESHOLD_: '268435456',
           ...(opts.env ?? {}),
         },
+        stdio: ['ignore', out, out],
+      });
+    } else if (kind === 'floor') {
+      mkdirSync(storage);
+      child = spawn(process.execPath, [join(ROOT, 'dist/bench/floor-server.js'), addr, storage], {
+        cwd: dir,
+        env: cleanEnv(),
         stdio: ['ignore', out, out],
       });
     } else {
@@ -182,6 +192,12 @@ function statFields(pid: number): string[] | undefined {
 export function cpuSeconds(pid: number): number {
   const f = statFields(pid);
   return f ? (Number(f[11]) + Number(f[12])) / 100 : NaN;
+}
+
+/** User and system CPU seconds so far, apart (utime, stime). */
+export function cpuSplit(pid: number): { user: number; sys: number } {
+  const f = statFields(pid);
+  return f ? { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 } : { user: NaN, sys: NaN };
 }
 
 /** Minor page faults of the process so far (minflt, field 10). */
