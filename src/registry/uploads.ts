@@ -58,6 +58,8 @@ function isNotFound(err: unknown): boolean {
 export class UploadService {
   private readonly states = new Map<string, HashState>();
   private readonly busy = new Set<string>();
+  /** Background fdatasyncs of session files, at most one per session. */
+  private readonly syncing = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: RegistryDeps) {}
 
@@ -235,7 +237,32 @@ export class UploadService {
     const updated: UploadSession = { ...session, offset: session.offset + written, updatedAt: Date.now() };
     await this.deps.meta.putUpload(updated);
     this.states.set(session.id, { offset: updated.offset, hash });
+    // Chunks smaller than SYNC_EVERY never start a sync inside spool(): start one when they cross a boundary.
+    if (written < SYNC_EVERY && Math.floor(updated.offset / SYNC_EVERY) > Math.floor(session.offset / SYNC_EVERY)) {
+      this.syncBehind(session.id);
+    }
     return updated;
+  }
+
+  /**
+   * Starts an fdatasync of the session's file without waiting for it, so the
+   * disk writes back while the next chunks arrive and the commit's fsync (which
+   * is what makes the blob durable) has little left. Failures only lose that.
+   */
+  private syncBehind(id: string): void {
+    if (this.syncing.has(id)) return;
+    const path = this.deps.layout.uploadPath(id);
+    const job = (async () => {
+      const fh = await open(path, 'r');
+      try {
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    })()
+      .catch(() => undefined)
+      .finally(() => this.syncing.delete(id));
+    this.syncing.set(id, job);
   }
 
   /** The running hash at the session's durable offset, rebuilt from the file when not in memory. */
