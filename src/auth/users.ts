@@ -104,10 +104,6 @@ export class UserDirectory {
     return this.configUsers.get(name) ?? this.fileUsers.get(name);
   }
 
-  async exists(name: string): Promise<boolean> {
-    return (await this.hashOf(name)) !== undefined;
-  }
-
   /** A short fingerprint of the user's current hash: tokens bound to it die when the password changes. */
   async fingerprint(name: string): Promise<string | undefined> {
     const hash = await this.hashOf(name);

@@ -36,6 +36,16 @@ export function stringOptionNames(options: Record<string, { type: 'string' | 'bo
     .map(([name]) => name);
 }
 
+/** Options every client command takes: credentials, the scheme, the output form, help. */
+export const COMMON_OPTIONS = {
+  user: { type: 'string', short: 'u' },
+  password: { type: 'string', short: 'p' },
+  'password-stdin': { type: 'boolean' },
+  'plain-http': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 type CommandConfig<T extends ParseArgsOptionsConfig> = { args: string[]; allowPositionals: true; strict: true; options: T };
 
 /** parseArgs with getopt-style value binding, the way both client commands read their arguments. */

@@ -138,6 +138,19 @@ export async function resolveCredentials(opts: CredentialOptions): Promise<Crede
   return fromDockerConfig(dockerConfigPath(env), opts.host);
 }
 
+/** The credentials from a client command's `--user`/`--password`/`--password-stdin`; a CredentialsError if they do not fit. */
+export function commandCredentials(
+  host: string,
+  values: { user?: string | undefined; password?: string | undefined; 'password-stdin'?: boolean | undefined },
+): Promise<Credentials | undefined> {
+  return resolveCredentials({
+    host,
+    user: values.user,
+    password: values.password,
+    passwordStdin: values['password-stdin'] ? process.stdin : undefined,
+  });
+}
+
 /** The `Authorization` header value for Basic authentication. */
 export function basicAuthorization(creds: Credentials): string {
   return `Basic ${Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64')}`;

@@ -2,10 +2,10 @@
  * `unireg pack`: upload a kernel (plus initrd and .config) to the registry's
  * packing endpoint, which builds the unikernel variant and merges it into the tag.
  */
-import { parseCommand } from './args.js';
+import { COMMON_OPTIONS, parseCommand } from './args.js';
 import { authorize, requestFailure } from './auth.js';
-import { resolveCredentials } from './credentials.js';
-import { ClientError, exchange, jsonOf, type Exchange } from './http.js';
+import { commandCredentials } from './credentials.js';
+import { ClientError, exchange, jsonOf } from './http.js';
 import { multipartBody, type PartInput } from './multipart.js';
 import { progressLine } from './progress.js';
 import { describeTarget, targetArgument, type Target } from './target.js';
@@ -60,12 +60,7 @@ const OPTIONS = {
   env: { type: 'string', multiple: true },
   label: { type: 'string', multiple: true },
   strategy: { type: 'string' },
-  user: { type: 'string', short: 'u' },
-  password: { type: 'string', short: 'p' },
-  'password-stdin': { type: 'boolean' },
-  'plain-http': { type: 'boolean' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...COMMON_OPTIONS,
 } as const;
 
 function parse(args: string[]) {
@@ -103,16 +98,6 @@ export function formatPackResult(target: Target, r: PackResultJson): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The answer to a bodyless pack request when it is a refusal (401, 403); undefined otherwise. */
-async function refusalOf(target: Target, path: string, headers: Record<string, string>): Promise<Exchange | undefined> {
-  try {
-    const res = await exchange(target, { method: 'POST', path, headers });
-    return res.status === 401 || res.status === 403 ? res : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Runs `unireg pack`; returns the exit code. Throws ClientError on failure. */
 export async function packCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
@@ -130,17 +115,9 @@ export async function packCommand(args: string[]): Promise<number> {
   for (const env of values.env ?? []) if (!/^[^=\s]+=/.test(env)) throw usage(`--env ${JSON.stringify(env)} must be KEY=VALUE`);
   for (const label of values.label ?? []) if (!(label.indexOf('=') > 0)) throw usage(`--label ${JSON.stringify(label)} must be KEY=VALUE`);
 
-  let creds;
-  try {
-    creds = await resolveCredentials({
-      host: target.host,
-      user: values.user,
-      password: values.password,
-      passwordStdin: values['password-stdin'] ? process.stdin : undefined,
-    });
-  } catch (err) {
+  const creds = await commandCredentials(target.host, values).catch((err: unknown) => {
     throw new ClientError((err as Error).message, 2);
-  }
+  });
 
   const parts: PartInput[] = [
     { kind: 'field', name: 'tag', value: target.tag },
@@ -166,30 +143,17 @@ export async function packCommand(args: string[]): Promise<number> {
   const path = `/v2/${target.repo}/_unikraft/pack`;
   const headers: Record<string, string> = authorization ? { Authorization: authorization } : {};
   const progress = progressLine(`to ${describeTarget(target)}`);
-  let uploading = false;
   let res;
   try {
+    // A refusal (401, 403) comes before the server reads the kernel; it drains the
+    // rest before answering (src/http/drain.ts), so the answer is not lost.
     res = await exchange(target, {
       method: 'POST',
       path,
       headers,
       body,
-      onProgress: (sent, total) => {
-        uploading = true;
-        progress.update(sent, total);
-      },
+      onProgress: (sent, total) => progress.update(sent, total),
     });
-  } catch (err) {
-    progress.done();
-    // A registry that refuses a request before reading it (401, 403) may close the
-    // connection while the kernel is still on its way, and its answer can be lost with
-    // the connection: ask again without a body (refused the same way, or else a 400
-    // that changes nothing) so the failure says why.
-    if (uploading) {
-      const refusal = await refusalOf(target, path, headers);
-      if (refusal) throw new ClientError(requestFailure(refusal, creds));
-    }
-    throw err;
   } finally {
     progress.done();
   }

@@ -2,9 +2,9 @@
  * `unireg variants`: which unikernel variants a repository (or one tag) holds,
  * as a table, from GET /v2/<repo>/_unikraft/variants (all pages).
  */
-import { parseCommand } from './args.js';
+import { COMMON_OPTIONS, parseCommand } from './args.js';
 import { authorize, requestFailure } from './auth.js';
-import { resolveCredentials } from './credentials.js';
+import { commandCredentials } from './credentials.js';
 import { ClientError, exchange, jsonOf } from './http.js';
 import { targetArgument, type Target } from './target.js';
 
@@ -102,12 +102,7 @@ const OPTIONS = {
   arch: { type: 'string' },
   plat: { type: 'string' },
   kconfig: { type: 'string', multiple: true },
-  user: { type: 'string', short: 'u' },
-  password: { type: 'string', short: 'p' },
-  'password-stdin': { type: 'boolean' },
-  'plain-http': { type: 'boolean' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...COMMON_OPTIONS,
 } as const;
 
 function parse(args: string[]) {
@@ -122,17 +117,9 @@ export async function variantsCommand(args: string[]): Promise<number> {
     return 0;
   }
   const target = targetArgument(positionals, { plainHttp: values['plain-http'] }, usage);
-  let creds;
-  try {
-    creds = await resolveCredentials({
-      host: target.host,
-      user: values.user,
-      password: values.password,
-      passwordStdin: values['password-stdin'] ? process.stdin : undefined,
-    });
-  } catch (err) {
+  const creds = await commandCredentials(target.host, values).catch((err: unknown) => {
     throw new ClientError((err as Error).message, 2);
-  }
+  });
   const authorization = await authorize(target, creds, `repository:${target.repo}:pull`);
   const kconfig = (values.kconfig ?? []).filter((k) => k.trim() !== '');
   const query = new URLSearchParams();

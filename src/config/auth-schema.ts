@@ -47,7 +47,7 @@ const rule = z
 
 export type AccessRule = z.infer<typeof rule>;
 
-export const DEFAULT_ACCESS: AccessRule[] = [{ repository: '**', grants: { authenticated: ['pull', 'push', 'delete', 'catalog'] } }];
+const DEFAULT_ACCESS: AccessRule[] = [{ repository: '**', grants: { authenticated: ['pull', 'push', 'delete', 'catalog'] } }];
 
 export const authSchema = z
   .object({

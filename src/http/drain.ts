@@ -8,8 +8,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-export const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
-export const DRAIN_MAX_MS = 5_000;
+const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+const DRAIN_MAX_MS = 5_000;
 
 /** Whether the request still has body bytes that no one has started to read. */
 export function hasUnreadBody(req: IncomingMessage): boolean {

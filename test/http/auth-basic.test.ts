@@ -4,7 +4,9 @@
  * htpasswd files and the logs.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
@@ -177,6 +179,28 @@ describe('auth: basic mode', () => {
     );
     await expectError(await fetch(`${srv.url}/v2/${privateRepo}/referrers/${sha256('x')}`), 401, 'UNAUTHORIZED');
     assert.equal((await fetch(`${srv.url}/v2/${privateRepo}/_unikraft/variants`, { headers: { Authorization: basic('bob') } })).status, 200);
+  });
+
+  test('a request refused before its body was read is answered after the body is taken in, not cut off', async () => {
+    const { port } = new URL(srv.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (d: string) => (answer += d));
+    const half = 256 * 1024;
+    socket.write(
+      `POST /v2/${privateRepo}/blobs/uploads/?digest=${sha256('x')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n` +
+        `Authorization: ${basic('bob')}\r\nContent-Length: ${2 * half}\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(half));
+    await new Promise((r) => setTimeout(r, 300));
+    // Refused (bob may not push) but not answered yet: answering and closing now would reset the connection
+    // under the rest of the body, and the client could lose the answer.
+    assert.equal(answer, '');
+    socket.end(Buffer.alloc(half));
+    await once(socket, 'close');
+    assert.match(answer, /^HTTP\/1\.1 403 /);
+    assert.match(answer, /"code":"DENIED"/);
   });
 
   test('credentials never reach the logs', async () => {

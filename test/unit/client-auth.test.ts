@@ -4,16 +4,11 @@
  * (a registry and a token issuer on another port), which record what they got.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { authorize, LOGIN_HINT, parseChallenges, requestFailure } from '../../src/client/auth.js';
 import type { Credentials } from '../../src/client/credentials.js';
 import type { Exchange } from '../../src/client/http.js';
-import { packCommand } from '../../src/client/pack-command.js';
 import { parseTarget, urlTarget } from '../../src/client/target.js';
 
 describe('parseChallenges', () => {
@@ -230,56 +225,5 @@ describe('requestFailure', () => {
     assert.equal(requestFailure(res(401, 'UNAUTHORIZED', 'invalid username or password'), creds), '401 UNAUTHORIZED: invalid username or password');
     assert.equal(requestFailure(res(403, 'DENIED', 'requested access to the resource is denied'), creds), '403 DENIED: requested access to the resource is denied (as user bob)');
     assert.equal(requestFailure(res(404, 'NAME_UNKNOWN', 'repository name not known to registry'), creds), '404 NAME_UNKNOWN: repository name not known to registry');
-  });
-});
-
-describe('pack when the registry drops the connection during the upload', () => {
-  let dir: string;
-  let kernel: string;
-  let registry: Server;
-  let host: string;
-  /** The status of a bodyless POST to the pack endpoint. */
-  let bodyless = 403;
-  const requests: Array<{ method: string; url: string; length: string | undefined }> = [];
-
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'unireg-client-auth-'));
-    kernel = join(dir, 'kernel');
-    await writeFile(kernel, randomBytes(2 * 1024 * 1024));
-    registry = createServer((req, res) => {
-      requests.push({ method: req.method ?? '', url: req.url ?? '', length: req.headers['content-length'] });
-      if (req.url === '/v2/') return json(res, 200, {});
-      if (Number(req.headers['content-length'] ?? 0) > 0) {
-        // What an early refusal can look like to the client: the connection goes, the answer with it.
-        req.socket.destroy();
-        return;
-      }
-      const code = bodyless === 403 ? 'DENIED' : 'BLOB_UPLOAD_INVALID';
-      json(res, bodyless, { errors: [{ code, message: bodyless === 403 ? 'requested access to the resource is denied' : 'no body' }] });
-    });
-    await new Promise<void>((ok) => registry.listen(0, '127.0.0.1', ok));
-    host = `127.0.0.1:${(registry.address() as { port: number }).port}`;
-  });
-  after(async () => {
-    await new Promise((ok) => registry?.close(ok));
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  const pack = (user?: string) =>
-    packCommand(['--kernel', kernel, '--arch', 'x86_64', '--plat', 'qemu', ...(user ? ['--user', user, '--password', 'pw'] : []), `${host}/apps/x:v1`]);
-
-  test('a bodyless request learns the refusal the lost answer carried', async () => {
-    bodyless = 403;
-    requests.length = 0;
-    await assert.rejects(pack('bob'), { name: 'ClientError', message: '403 DENIED: requested access to the resource is denied (as user bob)' });
-    assert.deepEqual(
-      requests.map((r) => `${r.method} ${r.url} ${r.length === undefined || r.length === '0' ? 'empty' : 'body'}`),
-      ['GET /v2/ empty', 'POST /v2/apps/x/_unikraft/pack body', 'POST /v2/apps/x/_unikraft/pack empty'],
-    );
-  });
-
-  test('when the bodyless request is not refused, the connection failure is reported as it was', async () => {
-    bodyless = 400;
-    await assert.rejects(pack(), { name: 'ClientError', message: new RegExp(`^connection to http://${host.replace(/\./g, '\\.')} closed unexpectedly`) });
   });
 });
