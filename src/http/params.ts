@@ -18,15 +18,16 @@ export function digestParam(ctx: Context, key = 'digest'): Digest {
   return parseDigest(String(ctx.params[key] ?? ''));
 }
 
-export function queryString(ctx: Context, key: string): string | undefined {
-  const value = ctx.query[key];
-  return Array.isArray(value) ? value[0] : value;
-}
-
+/** Every value of a repeated query parameter, in order. */
 export function queryList(ctx: Context, key: string): string[] {
   const value = ctx.query[key];
   if (value === undefined) return [];
   return Array.isArray(value) ? value : [value];
+}
+
+/** The first value of a query parameter. */
+export function queryString(ctx: Context, key: string): string | undefined {
+  return queryList(ctx, key)[0];
 }
 
 export function pageParams(ctx: Context): { n: number; last?: string } {

@@ -17,10 +17,35 @@ function page<T>(items: T[], limit: number, keyOf: (item: T) => string): Page<T>
   return { items: kept, next: kept.length > 0 ? keyOf(kept[kept.length - 1]!) : undefined };
 }
 
-/** The catalog is filtered by the caller's rights after the range scan, so scan in bounded batches. */
+/**
+ * A page of the entries `keep` accepts, for listings filtered after the range
+ * scan: scans from `last` in batches of at least `batch` (at least one page, so
+ * an unfiltered listing takes one read) until a page and one more are kept.
+ */
+async function filteredPage<T>(
+  fetch: (last: string | undefined, limit: number) => Promise<T[]>,
+  keyOf: (item: T) => string,
+  keep: (item: T) => boolean,
+  limit: number,
+  last: string | undefined,
+  batch: number,
+): Promise<Page<T>> {
+  const size = Math.max(batch, limit + 1);
+  const out: T[] = [];
+  let cursor = last;
+  while (out.length <= limit) {
+    const items = await fetch(cursor, size);
+    for (const item of items) if (keep(item)) out.push(item);
+    if (items.length < size) break;
+    cursor = keyOf(items[items.length - 1]!);
+  }
+  return page(out, limit, keyOf);
+}
+
+/** The catalog is filtered by the caller's rights after the range scan. */
 const REPOSITORY_SCAN_BATCH = 1024;
 
-/** Referrers are filtered after the range scan, so scan in bounded batches. */
+/** Referrers are filtered by artifactType after the range scan. */
 const REFERRER_SCAN_BATCH = 256;
 
 export class ListingService {
@@ -36,28 +61,24 @@ export class ListingService {
   /** Repositories in name order; only those `visible` accepts (the caller's pull rights). */
   async repositories(limit: number, last?: string, visible: (repo: string) => boolean = () => true): Promise<Page<string>> {
     if (limit === 0) return { items: [] };
-    const out: string[] = [];
-    let cursor = last;
-    while (out.length <= limit) {
-      const batch = await this.deps.meta.listRepositories({ last: cursor, limit: REPOSITORY_SCAN_BATCH });
-      for (const repo of batch) if (visible(repo)) out.push(repo);
-      if (batch.length < REPOSITORY_SCAN_BATCH) break;
-      cursor = batch[batch.length - 1];
-    }
-    return page(out, limit, (r) => r);
+    return filteredPage(
+      (cursor, n) => this.deps.meta.listRepositories({ last: cursor, limit: n }),
+      (r) => r,
+      visible,
+      limit,
+      last,
+      REPOSITORY_SCAN_BATCH,
+    );
   }
 
   async referrers(repo: string, subject: Digest, limit: number, artifactType?: string, last?: string): Promise<Page<Descriptor>> {
-    const out: Descriptor[] = [];
-    let cursor = last;
-    while (out.length <= limit) {
-      const batch = await this.deps.meta.listReferrers(repo, subject, { last: cursor, limit: REFERRER_SCAN_BATCH });
-      for (const d of batch) {
-        if (artifactType === undefined || d.artifactType === artifactType) out.push(d);
-      }
-      if (batch.length < REFERRER_SCAN_BATCH) break;
-      cursor = batch[batch.length - 1]!.digest;
-    }
-    return page(out, limit, (d) => d.digest);
+    return filteredPage(
+      (cursor, n) => this.deps.meta.listReferrers(repo, subject, { last: cursor, limit: n }),
+      (d) => d.digest,
+      (d) => artifactType === undefined || d.artifactType === artifactType,
+      limit,
+      last,
+      REFERRER_SCAN_BATCH,
+    );
   }
 }

@@ -22,6 +22,7 @@ import {
   UploadBusyError,
   UploadRangeError,
 } from '../storage/errors.js';
+import { syncPath } from '../storage/fs/fsync.js';
 import { hashFileInto } from '../storage/fs/hash-file.js';
 import { isUploadId, newUploadId } from '../storage/fs/layout.js';
 import { spool, SYNC_EVERY } from '../storage/fs/spool.js';
@@ -39,16 +40,6 @@ export interface Chunk {
 interface HashState {
   offset: number;
   hash: Hash;
-}
-
-/** fsyncs a finished upload before it is renamed into the blob directory. */
-async function syncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 function isNotFound(err: unknown): boolean {
@@ -96,7 +87,8 @@ export class UploadService {
         await this.remove(session);
         throw new DigestMismatchError(digest, actual);
       }
-      await syncFile(path);
+      // fsync the finished upload before it is renamed into the blob directory.
+      await syncPath(path);
       await this.deps.blobs.ingest(path, digest);
       await this.deps.meta.completeUpload(id, repo, digest, session.offset);
       this.states.delete(id);
@@ -251,15 +243,7 @@ export class UploadService {
    */
   private syncBehind(id: string): void {
     if (this.syncing.has(id)) return;
-    const path = this.deps.layout.uploadPath(id);
-    const job = (async () => {
-      const fh = await open(path, 'r');
-      try {
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-    })()
+    const job = syncPath(this.deps.layout.uploadPath(id), true)
       .catch(() => undefined)
       .finally(() => this.syncing.delete(id));
     this.syncing.set(id, job);

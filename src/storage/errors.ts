@@ -156,7 +156,4 @@ export class PaginationInvalidError extends RegistryError {
 /** A request whose shape is wrong (malformed multipart or JSON body, missing part). */
 export class RequestInvalidError extends RegistryError {
   override readonly name = 'RequestInvalidError';
-  constructor(reason: string, detail: Record<string, unknown> = {}) {
-    super(reason, detail);
-  }
 }

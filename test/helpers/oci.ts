@@ -66,12 +66,20 @@ export function abs(base: string, location: string | null): string {
   return new URL(location, base).toString();
 }
 
+/** POST an upload session; asserts 202. Returns its Location (as sent, possibly relative). */
+export async function startUpload(base: string, repo: string): Promise<string> {
+  const post = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  assert.equal(post.status, 202, `POST upload for ${repo}`);
+  const location = post.headers.get('location');
+  assert.ok(location, 'expected a Location header');
+  return location;
+}
+
 /** POST a session and PUT the whole blob with ?digest=; asserts 201. Returns the digest. */
 export async function pushBlob(base: string, repo: string, data: Uint8Array | string): Promise<string> {
   const digest = sha256(data);
-  const post = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  assert.equal(post.status, 202, `POST upload for ${repo}`);
-  const put = await fetch(abs(base, withQuery(post.headers.get('location')!, { digest })), {
+  const location = await startUpload(base, repo);
+  const put = await fetch(abs(base, withQuery(location, { digest })), {
     method: 'PUT',
     headers: { 'Content-Type': 'application/octet-stream' },
     body: bin(data),

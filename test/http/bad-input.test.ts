@@ -14,6 +14,7 @@ import {
   rawOk,
   repoName,
   sha256,
+  startUpload,
   type Image,
 } from '../helpers/oci.js';
 
@@ -37,11 +38,7 @@ describe('bad input', () => {
     await srv.destroy();
   });
 
-  const start = async (repo: string) => {
-    const res = await fetch(`${srv.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-    assert.equal(res.status, 202);
-    return res.headers.get('location')!;
-  };
+  const start = (repo: string) => startUpload(srv.url, repo);
   const rangeOf = async (location: string) => {
     const res = await fetch(abs(srv.url, location));
     assert.equal(res.status, 204);

@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { abs, bin, prepareImage, pushBlob, putManifest, randomBlob, randomConfig, buildImage, sha256 } from '../helpers/oci.js';
+import { abs, bin, prepareImage, pushBlob, putManifest, randomBlob, randomConfig, buildImage, sha256, startUpload } from '../helpers/oci.js';
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -25,11 +25,7 @@ describe('concurrency', () => {
     await srv.destroy();
   });
 
-  const start = async (repo: string) => {
-    const res = await fetch(`${srv.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-    assert.equal(res.status, 202);
-    return res.headers.get('location')!;
-  };
+  const start = (repo: string) => startUpload(srv.url, repo);
   const patch = (location: string, data: Buffer, range: string) =>
     fetch(abs(srv.url, location), { method: 'PATCH', headers: { 'Content-Range': range }, body: bin(data) });
 

@@ -7,7 +7,7 @@ import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { abs, bin, expectError, prepareImage, pushBlob, pushImage, putManifest, randomBlob, repoName, sha256, sha512 } from '../helpers/oci.js';
+import { abs, bin, expectError, prepareImage, pushBlob, pushImage, putManifest, randomBlob, repoName, sha256, sha512, startUpload } from '../helpers/oci.js';
 
 describe('restart', () => {
   let srv: TestServer;
@@ -19,11 +19,7 @@ describe('restart', () => {
     await srv.stop();
     srv = await startTestServer({}, srv.root);
   };
-  const start = async (repo: string) => {
-    const res = await fetch(`${srv.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-    assert.equal(res.status, 202);
-    return res.headers.get('location')!;
-  };
+  const start = (repo: string) => startUpload(srv.url, repo);
   const patch = (location: string, data: Buffer, range?: string) =>
     fetch(abs(srv.url, location), { method: 'PATCH', headers: range ? { 'Content-Range': range } : {}, body: bin(data) });
   const status = async (location: string) => {
@@ -156,9 +152,7 @@ describe('upload expiry', () => {
   });
 
   test('a session untouched for longer than uploads.expiry is gone', async () => {
-    const res = await fetch(`${srv.url}/v2/${repoName('exp')}/blobs/uploads/`, { method: 'POST' });
-    assert.equal(res.status, 202);
-    const location = abs(srv.url, res.headers.get('location'));
+    const location = abs(srv.url, await startUpload(srv.url, repoName('exp')));
     assert.equal((await fetch(location)).status, 204);
     await new Promise((r) => setTimeout(r, 1200));
     await expectError(await fetch(location), 404, 'BLOB_UPLOAD_UNKNOWN');

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { abs, bin, expectError, randomBlob, rawOk, repoName, sha256, sha512, withQuery } from '../helpers/oci.js';
+import { abs, bin, expectError, randomBlob, rawOk, repoName, sha256, sha512, withQuery, startUpload } from '../helpers/oci.js';
 
 describe('blob uploads', () => {
   let srv: TestServer;
@@ -13,11 +13,7 @@ describe('blob uploads', () => {
     await srv.destroy();
   });
 
-  const start = async (repo: string): Promise<string> => {
-    const res = await fetch(`${srv.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-    assert.equal(res.status, 202);
-    return res.headers.get('location')!;
-  };
+  const start = (repo: string) => startUpload(srv.url, repo);
   const patch = (location: string, data: Buffer, range?: string) =>
     fetch(abs(srv.url, location), {
       method: 'PATCH',

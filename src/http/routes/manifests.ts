@@ -12,23 +12,16 @@ export const manifestRoutes: RouteGroup = (router, { registry, config, guard }) 
     ctx.status = 200;
     const query = { arch: queryString(ctx, 'arch'), plat: queryString(ctx, 'plat'), kconfig: queryList(ctx, 'kconfig') };
     const filtered = hasVariantQuery(query) ? filterRecord(record, query, reference) : undefined;
-    if (filtered) {
-      ctx.set('Docker-Content-Digest', filtered.digest);
-      ctx.set('ETag', `"${filtered.digest}"`);
-      ctx.set('OCI-Filters-Applied', filtered.applied.join(','));
-      ctx.type = record.mediaType;
-      ctx.length = filtered.bytes.length;
-      if (ctx.method !== 'HEAD') ctx.body = filtered.bytes;
-      return;
-    }
-    ctx.set('Docker-Content-Digest', record.digest);
-    ctx.set('ETag', `"${record.digest}"`);
+    const served = filtered ?? record;
+    ctx.set('Docker-Content-Digest', served.digest);
+    ctx.set('ETag', `"${served.digest}"`);
+    if (filtered) ctx.set('OCI-Filters-Applied', filtered.applied.join(','));
     ctx.type = record.mediaType;
     if (ctx.method === 'HEAD') {
-      ctx.length = record.bytes.length;
+      ctx.length = served.bytes.length;
       return;
     }
-    ctx.body = record.bytes;
+    ctx.body = served.bytes;
   });
 
   router.put('/v2/*name/manifests/:reference', guard.repo('pull', 'push'), async (ctx) => {

@@ -33,14 +33,18 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
-    let fh;
+  /** The blob's file handle; BlobUnknownError when absent. */
+  private async openFile(digest: Digest): Promise<FileHandle> {
     try {
-      fh = await open(this.layout.blobPath(digest), 'r');
+      return await open(this.layout.blobPath(digest), 'r');
     } catch (err) {
       if (isNotFound(err)) throw new BlobUnknownError(digest);
       throw err;
     }
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const fh = await this.openFile(digest);
     return fh.createReadStream({
       highWaterMark: READ_CHUNK,
       ...(range ? { start: range.start, end: range.end } : {}),
@@ -48,13 +52,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async open(digest: Digest): Promise<BlobFile> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.layout.blobPath(digest), 'r');
-    } catch (err) {
-      if (isNotFound(err)) throw new BlobUnknownError(digest);
-      throw err;
-    }
+    const fh = await this.openFile(digest);
     return {
       read: async (buffer, length, position) => (await fh.read(buffer, 0, length, position)).bytesRead,
       close: () => fh.close(),

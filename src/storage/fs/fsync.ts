@@ -2,14 +2,19 @@
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-/** fsyncs a directory so that a rename or create inside it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+/** fsyncs a file or directory by path (fdatasync with `dataOnly`). */
+export async function syncPath(path: string, dataOnly = false): Promise<void> {
+  const fh = await open(path, 'r');
   try {
-    await fh.sync();
+    await (dataOnly ? fh.datasync() : fh.sync());
   } finally {
     await fh.close();
   }
+}
+
+/** fsyncs a directory so that a rename or create inside it survives a crash. */
+export function syncDir(dir: string): Promise<void> {
+  return syncPath(dir);
 }
 
 export function syncParent(file: string): Promise<void> {

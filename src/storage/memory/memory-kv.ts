@@ -23,7 +23,7 @@ export class MemoryKv implements SortedKv {
     return this.values.get(key);
   }
 
-  async batch(ops: KvOp[], _options?: { durable?: boolean }): Promise<void> {
+  async batch(ops: KvOp[]): Promise<void> {
     for (const op of ops) {
       const i = lowerBound(this.sorted, op.key);
       const present = this.sorted[i] === op.key;
