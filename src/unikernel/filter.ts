@@ -10,8 +10,9 @@
  */
 import type { Descriptor } from '../oci/descriptor.js';
 import { UnikernelInputError } from './errors.js';
+import { KEY_SYNTAX } from './kconfig.js';
 import { Annotation, normalizeArch, normalizePlat, tryNormalizeArch, tryNormalizePlat } from './names.js';
-import type { IndexJson } from './platform.js';
+import { featureList, type IndexJson } from './platform.js';
 
 export interface VariantQuery {
   arch?: string | undefined;
@@ -29,8 +30,6 @@ export interface FilterResult {
   applied: FilterName[];
 }
 
-const KEY_SYNTAX = /^[A-Za-z0-9_]+$/;
-
 type KconfigTest = (feature: string) => boolean;
 
 function kconfigTest(filter: string): KconfigTest {
@@ -45,8 +44,7 @@ function kconfigTest(filter: string): KconfigTest {
 }
 
 function featuresOf(d: Descriptor): string[] {
-  const list = d.platform?.['os.features'];
-  return Array.isArray(list) ? list.filter((f): f is string => typeof f === 'string') : [];
+  return featureList(d.platform?.['os.features']);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -16,7 +16,7 @@ export const DEFAULT_SKIP_KEYS: readonly string[] = ['CONFIG_UK_APP', 'CONFIG_UK
 export const FULLVERSION_KEY = 'CONFIG_UK_FULLVERSION';
 
 /** A kconfig symbol name as Kconfig writes it. */
-const KEY_SYNTAX = /^[A-Za-z0-9_]+$/;
+export const KEY_SYNTAX = /^[A-Za-z0-9_]+$/;
 
 export interface KconfigEntry {
   key: string;

@@ -43,8 +43,7 @@ export function normalizeArch(input: string): Arch {
   return arch;
 }
 
-/** Platforms with aliases (OCI `os`). Others are free-form (`kraftcloud`, `linuxu`, ...). */
-export const KNOWN_PLATFORMS = ['qemu', 'fc', 'xen', 'kraftcloud', 'linuxu'] as const;
+/** Platform aliases (OCI `os`); other names are free-form (`kraftcloud`, `linuxu`, ...). */
 const PLAT_ALIASES: Readonly<Record<string, string>> = { kvm: 'qemu', firecracker: 'fc' };
 const PLAT_SYNTAX = /^[a-z0-9][a-z0-9_-]*$/;
 const PLAT_MAX_LENGTH = 64;
@@ -70,7 +69,6 @@ export function normalizePlat(input: string): string {
 /** Well-known absolute paths (kraft's oci/wellknown.go); inside the tar the leading `/` is dropped. */
 export const KERNEL_PATH = '/unikraft/bin/kernel';
 export const INITRD_PATH = '/unikraft/bin/initrd';
-export const KERNEL_DBG_PATH = '/unikraft/bin/kernel.dbg';
 
 /** Default file modes of the layer entries (format doc §3). */
 export const KERNEL_MODE = 0o755;

@@ -9,7 +9,7 @@
 import type { Descriptor, Platform } from '../oci/descriptor.js';
 import { isObject } from '../oci/descriptor.js';
 import { MediaType } from '../oci/media-types.js';
-import { compareBytes } from './kconfig.js';
+import { sortFeatures } from './kconfig.js';
 import { Annotation, tryNormalizeArch, tryNormalizePlat } from './names.js';
 
 /** An OCI image index as unireg handles it. */
@@ -40,7 +40,8 @@ export interface PlatformIdentity {
   features: string[];
 }
 
-function featureList(value: unknown): string[] {
+/** The strings of an `os.features` value (anything else dropped). */
+export function featureList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((f): f is string => typeof f === 'string') : [];
 }
 
@@ -54,7 +55,7 @@ export function platformIdentity(platform: Platform | undefined): PlatformIdenti
     architecture: tryNormalizeArch(architecture) ?? architecture,
     os: tryNormalizePlat(os) ?? os,
     osVersion: typeof version === 'string' ? version : '',
-    features: [...new Set(featureList(platform['os.features']))].sort(compareBytes),
+    features: sortFeatures(featureList(platform['os.features'])),
   };
 }
 

@@ -37,21 +37,20 @@ export class UnikernelTagMerger implements TagMerger {
     const { repo, tag, parsed, record } = request;
     const json = parsed.json;
     const pushedIndex = isImageIndex(json) && (await this.variants.isUnikernelIndex(repo, json)) ? json : undefined;
-    const pushedManifest = pushedIndex === undefined && isUnikernelManifest(json);
-    if (pushedIndex === undefined && !pushedManifest) return undefined;
+    const pushedManifest = pushedIndex === undefined && isUnikernelManifest(json) ? json : undefined;
+    if (pushedIndex === undefined && pushedManifest === undefined) return undefined;
 
     const strategy = parseStrategy(request.strategy, this.deps.config.unikernel.defaultStrategy);
-    const currentDigest = await this.deps.meta.getTag(repo, tag);
-    if (strategy === 'abort' && currentDigest !== undefined) throw new TagExistsError(tag);
-    const current = currentDigest === undefined ? undefined : (await this.variants.ofTag(repo, tag))?.index;
+    if (strategy === 'abort' && (await this.deps.meta.getTag(repo, tag)) !== undefined) throw new TagExistsError(tag);
+    const current = (await this.variants.ofTag(repo, tag))?.index;
 
     let incoming: Descriptor[];
     if (pushedIndex) {
       incoming = pushedIndex.manifests;
     } else {
       // A single variant pushed by tag merges only into a tag that already holds variants.
-      if (current === undefined || !isUnikernelManifest(json)) return undefined;
-      const descriptor = await this.variants.descriptorOf(repo, record, json);
+      if (current === undefined || pushedManifest === undefined) return undefined;
+      const descriptor = await this.variants.descriptorOf(repo, record, pushedManifest);
       if (descriptor === undefined) return undefined; // no platform anywhere: nothing to merge by
       incoming = [descriptor];
     }

@@ -4,6 +4,7 @@
  * manifest, seen as an index of one. A manifest's platform comes from its
  * config descriptor, as kraft writes it, else from its config blob.
  */
+import { buffer } from 'node:stream/consumers';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor, Platform } from '../oci/descriptor.js';
 import { isObject } from '../oci/descriptor.js';
@@ -11,7 +12,7 @@ import type { RegistryDeps } from '../registry/deps.js';
 import type { ManifestRecord } from '../storage/types.js';
 import { indexAnnotations, indexDescriptor } from './image.js';
 import { Annotation, UnikernelMediaType } from './names.js';
-import { isImageIndex, isUnikernelIndex, isUnikernelManifest, type IndexJson, type ManifestJson } from './platform.js';
+import { featureList, isImageIndex, isUnikernelIndex, isUnikernelManifest, type IndexJson, type ManifestJson } from './platform.js';
 
 /** Config blobs are small JSON; a larger one is not read. */
 const MAX_CONFIG = 1 << 20;
@@ -80,10 +81,7 @@ export class TagVariants {
     const size = await this.deps.meta.getBlobLink(repo, config.digest);
     if (size === undefined || size > MAX_CONFIG) return undefined;
     try {
-      const stream = await this.deps.blobs.read(config.digest);
-      const chunks: Buffer[] = [];
-      for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-      const json = parseJson(Buffer.concat(chunks));
+      const json = parseJson(await buffer(await this.deps.blobs.read(config.digest)));
       return isObject(json) ? json : undefined;
     } catch {
       return undefined;
@@ -95,7 +93,7 @@ export class TagVariants {
     if (json === undefined || typeof json.architecture !== 'string' || typeof json.os !== 'string') return undefined;
     const platform: Platform = { architecture: json.architecture, os: json.os };
     if (typeof json['os.version'] === 'string') platform['os.version'] = json['os.version'];
-    if (Array.isArray(json['os.features'])) platform['os.features'] = json['os.features'].filter((f): f is string => typeof f === 'string');
+    if (Array.isArray(json['os.features'])) platform['os.features'] = featureList(json['os.features']);
     return platform;
   }
 }

@@ -3,12 +3,14 @@
  * with their platform, features and sizes, read from the stored index, manifests
  * and config blobs. Paged over tags.
  */
+import { buffer } from 'node:stream/consumers';
 import type { Digest } from '../oci/digest.js';
 import { NameUnknownError } from '../storage/errors.js';
 import type { Registry } from '../registry/registry.js';
 import { filterIndex, type VariantQuery } from './filter.js';
+import { BLOCK_SIZE } from './layer.js';
 import { Annotation } from './names.js';
-import { isImageManifest } from './platform.js';
+import { featureList, isImageManifest } from './platform.js';
 import { parseJson, TagVariants } from './tag-variants.js';
 
 export interface VariantInfo {
@@ -82,7 +84,7 @@ export class VariantsService {
         manifest: d.digest,
         arch: String(platform?.architecture ?? config?.architecture ?? ''),
         plat: String(platform?.os ?? config?.os ?? ''),
-        features: (platform?.['os.features'] as string[] | undefined) ?? [],
+        features: featureList(platform?.['os.features']),
         kernelSize: await this.fileSize(repo, kernel.digest, kernel.size),
         cmd: config?.config?.Cmd ?? [],
         env: config?.config?.Env ?? [],
@@ -99,12 +101,10 @@ export class VariantsService {
 
   /** The size of the file inside a one-entry layer tar, from the size field of its header. */
   private async fileSize(repo: string, digest: Digest, layerSize: number): Promise<number | undefined> {
-    if (layerSize < 512) return undefined;
+    if (layerSize < BLOCK_SIZE) return undefined;
     try {
-      const { stream } = await this.registry.blobs.read(repo, digest, { start: 0, end: 511 });
-      const chunks: Buffer[] = [];
-      for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-      const field = Buffer.concat(chunks).subarray(124, 136).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+      const { stream } = await this.registry.blobs.read(repo, digest, { start: 0, end: BLOCK_SIZE - 1 });
+      const field = (await buffer(stream)).subarray(124, 136).toString('latin1').replace(/[\0 ]+$/g, '').trim();
       return /^[0-7]+$/.test(field) ? parseInt(field, 8) : undefined;
     } catch {
       return undefined;

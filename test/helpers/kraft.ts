@@ -6,7 +6,6 @@
  * (HEAD probes, POST + PATCH + PUT uploads, children by digest, index by tag).
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import type { Digest } from '../../src/oci/digest.js';
 import type { Descriptor as OciDescriptor } from '../../src/oci/descriptor.js';
 import { buildVariant, imageIndex, rfc3339, type Variant } from '../../src/unikernel/image.js';
@@ -14,6 +13,7 @@ import { features, parseKconfig } from '../../src/unikernel/kconfig.js';
 import { layerBytes } from '../../src/unikernel/layer.js';
 import { INITRD_PATH, KERNEL_PATH, normalizeArch, normalizePlat } from '../../src/unikernel/names.js';
 import type { IndexJson } from '../../src/unikernel/platform.js';
+import { seededBytes } from './images.js';
 import { abs, bin, MT, sha256, withQuery } from './oci.js';
 
 export const KMT = {
@@ -34,12 +34,7 @@ export const VECTOR = {
 export const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 
 /** `n` pseudo-random bytes determined by `seed`. */
-export function bytesOf(seed: string, n: number): Buffer {
-  const out = Buffer.alloc(n);
-  let off = 0;
-  for (let i = 0; off < n; i++) off += createHash('sha256').update(`${seed}\0${i}`).digest().copy(out, off);
-  return out;
-}
+export const bytesOf = seededBytes;
 
 /** A Unikraft `.config` as `make` writes it, with host paths, quotes and "is not set" lines. */
 export function dotConfig(extra: string[] = [], version = '0.18.0~a1b2c3'): string {

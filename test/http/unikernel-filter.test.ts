@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { kraftSelect } from '../../src/unikernel/filter.js';
 import type { IndexJson } from '../../src/unikernel/platform.js';
+import type { VariantInfo as Variant } from '../../src/unikernel/variants-service.js';
 import { bytesOf, dotConfig, inspect, KMT, kraftVariant, packOk, putTag, replayChildren, tagState, type PackResult, type TagView } from '../helpers/kraft.js';
 import { expectError, nextLink, pushImage, repoName, sha256 } from '../helpers/oci.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -19,21 +20,6 @@ interface Served {
   length: string | null;
   bytes: Buffer;
   index: IndexJson;
-}
-
-interface Variant {
-  tag: string;
-  index: string;
-  manifest: string;
-  arch: string;
-  plat: string;
-  version?: string;
-  features: string[];
-  kernelSize?: number;
-  initrdSize?: number;
-  cmd: string[];
-  env: string[];
-  created?: string;
 }
 
 describe('kconfig filtering and the variants listing', () => {

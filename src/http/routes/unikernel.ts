@@ -5,7 +5,7 @@
  * (kconfig filtering of manifest GETs lives with the manifest routes.)
  */
 import type { Context } from 'koa';
-import { RequestInvalidError } from '../../storage/errors.js';
+import { ManifestTooLargeError, RequestInvalidError } from '../../storage/errors.js';
 import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
 import { manifestLocation } from '../locations.js';
@@ -37,11 +37,17 @@ function optionalString(value: unknown, field: string): string | undefined {
 
 /** The JSON form: kernel and initrd are digests of blobs uploaded to the repository beforehand. */
 async function jsonRequest(ctx: Context, repo: string): Promise<PackRequest> {
+  let bytes: Buffer;
+  try {
+    bytes = await readLimited(ctx, MAX_JSON);
+  } catch (err) {
+    if (err instanceof ManifestTooLargeError) throw new RequestInvalidError('JSON body too large');
+    throw err;
+  }
   let body: unknown;
   try {
-    body = JSON.parse((await readLimited(ctx, MAX_JSON)).toString('utf8'));
-  } catch (err) {
-    if ((err as Error).name === 'ManifestTooLargeError') throw new RequestInvalidError('JSON body too large');
+    body = JSON.parse(bytes.toString('utf8'));
+  } catch {
     throw new RequestInvalidError('body is not valid JSON');
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestInvalidError('body must be a JSON object');
@@ -128,25 +134,19 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard }) => {
     const repo = repoParam(ctx);
     const { n, last } = pageParams(ctx);
     const tag = queryString(ctx, 'tag') || undefined;
-    const page = await variants.list(repo, {
-      tag,
-      arch: queryString(ctx, 'arch'),
-      plat: queryString(ctx, 'plat'),
-      kconfig: queryList(ctx, 'kconfig'),
-      n,
-      last,
-    });
+    const arch = queryString(ctx, 'arch');
+    const plat = queryString(ctx, 'plat');
+    const kconfig = queryList(ctx, 'kconfig');
+    const page = await variants.list(repo, { tag, arch, plat, kconfig, n, last });
     if (page.next !== undefined) {
       // The next page keeps every filter, kconfig repeated as given.
       const params: [string, string][] = [
         ['n', String(n)],
         ['last', page.next],
       ];
-      for (const key of ['arch', 'plat']) {
-        const v = queryString(ctx, key);
-        if (v) params.push([key, v]);
-      }
-      for (const k of queryList(ctx, 'kconfig')) params.push(['kconfig', k]);
+      if (arch) params.push(['arch', arch]);
+      if (plat) params.push(['plat', plat]);
+      for (const k of kconfig) params.push(['kconfig', k]);
       setNextLink(ctx, `/v2/${repo}/_unikraft/variants`, params);
     }
     jsonBody(ctx, { repository: repo, variants: page.variants });

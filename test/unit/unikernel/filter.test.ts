@@ -101,6 +101,7 @@ describe('kraftSelect (what a kraft client picks)', () => {
 
   test('agrees with filterIndex on exact KEY=VALUE filters for well-formed variants', () => {
     const query = { arch: 'x86_64', plat: 'fc', kconfig: ['CONFIG_HZ=1000'] };
+    assert.equal(picked(kraftSelect(INDEX, query)), 'b');
     assert.deepEqual(kraftSelect(INDEX, query), filterIndex(INDEX, query).index.manifests);
   });
 });

@@ -16,13 +16,17 @@ import { RegistryError } from '../../../src/storage/errors.js';
 
 describe('unikernel names', () => {
   test('architectures and their aliases', () => {
-    assert.equal(normalizeArch('x86_64'), 'x86_64');
-    assert.equal(normalizeArch('amd64'), 'x86_64');
-    assert.equal(normalizeArch('arm64'), 'arm64');
-    assert.equal(normalizeArch('aarch64'), 'arm64');
-    assert.equal(normalizeArch('arm'), 'arm');
-    assert.equal(normalizeArch('arm32'), 'arm');
-    assert.equal(normalizeArch(' AMD64 '), 'x86_64', 'case and surrounding blanks do not matter');
+    for (const [input, arch] of [
+      ['x86_64', 'x86_64'],
+      ['amd64', 'x86_64'],
+      ['arm64', 'arm64'],
+      ['aarch64', 'arm64'],
+      ['arm', 'arm'],
+      ['arm32', 'arm'],
+      [' AMD64 ', 'x86_64'], // case and surrounding blanks do not matter
+    ]) {
+      assert.equal(normalizeArch(input!), arch, input);
+    }
   });
 
   test('an unknown architecture is an input error naming the field', () => {
@@ -40,20 +44,24 @@ describe('unikernel names', () => {
   });
 
   test('platforms: qemu/kvm, fc/firecracker, xen and free-form names', () => {
-    assert.equal(normalizePlat('qemu'), 'qemu');
-    assert.equal(normalizePlat('kvm'), 'qemu');
-    assert.equal(normalizePlat('fc'), 'fc');
-    assert.equal(normalizePlat('Firecracker'), 'fc');
-    assert.equal(normalizePlat('xen'), 'xen');
-    assert.equal(normalizePlat('kraftcloud'), 'kraftcloud');
-    assert.equal(normalizePlat('linuxu'), 'linuxu');
-    assert.equal(normalizePlat('my_plat-2'), 'my_plat-2');
+    for (const [input, plat] of [
+      ['qemu', 'qemu'],
+      ['kvm', 'qemu'],
+      ['fc', 'fc'],
+      ['Firecracker', 'fc'],
+      ['xen', 'xen'],
+      ['kraftcloud', 'kraftcloud'],
+      ['linuxu', 'linuxu'],
+      ['my_plat-2', 'my_plat-2'],
+    ]) {
+      assert.equal(normalizePlat(input!), plat, input);
+    }
   });
 
   test('insane platform names are rejected', () => {
     for (const bad of ['', '-qemu', '_x', 'qe mu', 'qemu/../x', 'a'.repeat(65), 'ü', 'a.b']) {
       assert.equal(tryNormalizePlat(bad), undefined, bad);
-      assert.throws(() => normalizePlat(bad), UnikernelInputError);
+      assert.throws(() => normalizePlat(bad), (err: unknown) => err instanceof UnikernelInputError && err.field === 'plat');
     }
   });
 
@@ -75,13 +83,17 @@ describe('unikernel names', () => {
   });
 
   test('merge strategies: exit is the older name of abort, absent gives the fallback', () => {
-    assert.equal(parseStrategy('merge'), 'merge');
-    assert.equal(parseStrategy('overwrite'), 'overwrite');
-    assert.equal(parseStrategy('abort'), 'abort');
-    assert.equal(parseStrategy('exit'), 'abort');
-    assert.equal(parseStrategy('EXIT'), 'abort');
-    assert.equal(parseStrategy(undefined), 'merge');
-    assert.equal(parseStrategy(''), 'merge');
+    for (const [input, strategy] of [
+      ['merge', 'merge'],
+      ['overwrite', 'overwrite'],
+      ['abort', 'abort'],
+      ['exit', 'abort'],
+      ['EXIT', 'abort'],
+      [undefined, 'merge'],
+      ['', 'merge'],
+    ] as const) {
+      assert.equal(parseStrategy(input), strategy, String(input));
+    }
     assert.equal(parseStrategy(undefined, 'abort'), 'abort');
     for (const bad of ['prompt', 'replace', 'x']) {
       assert.throws(() => parseStrategy(bad), (err: unknown) => err instanceof UnikernelInputError && err.field === 'strategy');
