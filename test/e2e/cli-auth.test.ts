@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcryptjs';
 import type { AccessRule } from '../../src/config/auth-schema.js';
+import { basic } from '../helpers/auth-http.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { describeRun, run, type RunResult } from '../helpers/tools.js';
 
@@ -36,7 +37,6 @@ const authConfig = (mode: 'basic' | 'token') => ({
   failedLogins: { limit: 1000 },
 });
 
-const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 /** The `index:` digest of a pack summary. */
 function indexOf(r: RunResult): string {

@@ -12,6 +12,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type Agent } from 'node:https';
 import bcrypt from 'bcryptjs';
 import type { AccessRule } from '../../src/config/auth-schema.js';
+import { basic, claimsOf } from './auth-http.js';
 import { MANIFEST_ACCEPT, referenced, sha256 } from './images.js';
 import { startTestServer, type TestServer } from './server.js';
 import { tlsServerConfig, type TestPKI } from './tls.js';
@@ -52,9 +53,9 @@ export function testAccess(): AccessRule[] {
 
 /**
  * The `auth` overrides for startTestServer. Every client in a test comes from
- * 127.0.0.1, and failed logins are counted per client address: with the default
- * limit (5 a minute) the tests' deliberate wrong passwords would hold back every
- * later request, alice's included, so the limit is raised here.
+ * 127.0.0.1, and failed logins are counted per address and name: with the default
+ * limit (5 a minute) the tests' deliberate wrong passwords for alice would hold
+ * back her later requests, so the limit is raised here.
  */
 export function authConfig(
   mode: 'basic' | 'token',
@@ -66,7 +67,7 @@ export function authConfig(
 /** `user:password` as the clients' --creds options take it. */
 export const credsArg = (c: Creds) => `${c.user}:${c.password}`;
 
-export const basicHeader = (c: Creds) => `Basic ${Buffer.from(`${c.user}:${c.password}`).toString('base64')}`;
+export const basicHeader = (c: Creds) => basic(c.user, c.password);
 
 // ---------------------------------------------------------------------------
 // HTTP(S)
@@ -133,16 +134,9 @@ export interface TokenResponse {
   refresh_token?: string;
 }
 
-/** The claims of a JWT (not verified: the server under test checks signatures). */
-export function jwtClaims(token: string): Record<string, unknown> {
-  const part = token.split('.')[1];
-  assert.ok(part, `not a JWT: ${token.slice(0, 40)}…`);
-  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
-}
-
 /** The actions a token's `access` claim grants on repository `name`. */
 export function grantedActions(token: string, name: string): string[] {
-  const access = (jwtClaims(token).access ?? []) as Array<{ type: string; name: string; actions: string[] }>;
+  const access = (claimsOf(token).access ?? []) as Array<{ type: string; name: string; actions: string[] }>;
   return access.filter((a) => a.type === 'repository' && a.name === name).flatMap((a) => a.actions).sort();
 }
 

@@ -8,6 +8,7 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import { after, before, describe, test } from 'node:test';
 import { authorize, LOGIN_HINT, parseChallenges, requestFailure } from '../../src/client/auth.js';
 import type { Credentials } from '../../src/client/credentials.js';
+import { basic } from '../helpers/auth-http.js';
 import type { Exchange } from '../../src/client/http.js';
 import { parseTarget, urlTarget } from '../../src/client/target.js';
 
@@ -100,7 +101,7 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
 describe('authorize', () => {
   const PASSWORD = 'p@ss:wörd, "quoted"';
   const creds: Credentials = { username: 'alice', password: PASSWORD, source: '--user' };
-  const basic = `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}`;
+  const basicAlice = basic('alice', PASSWORD);
   const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
   let registry: Awaited<ReturnType<typeof standIn>>;
   let issuer: Awaited<ReturnType<typeof standIn>>;
@@ -130,7 +131,7 @@ describe('authorize', () => {
     hello = (res) => json(res, 200, {});
     reset();
     assert.equal(await authorize(target(), undefined, 'repository:apps/hello:pull'), undefined);
-    assert.equal(await authorize(target(), creds, 'repository:apps/hello:pull'), basic);
+    assert.equal(await authorize(target(), creds, 'repository:apps/hello:pull'), basicAlice);
     assert.deepEqual(registry.seen.map((s) => [s.url, s.headers.authorization]), [['/v2/', undefined], ['/v2/', undefined]]);
   });
 
@@ -141,7 +142,7 @@ describe('authorize', () => {
       (res: ServerResponse) => json(res, 404, {}),
     ]) {
       hello = answer;
-      assert.equal(await authorize(target(), creds, 'repository:apps/hello:pull'), basic);
+      assert.equal(await authorize(target(), creds, 'repository:apps/hello:pull'), basicAlice);
       assert.equal(await authorize(target(), undefined, 'repository:apps/hello:pull'), undefined);
     }
   });
@@ -158,7 +159,7 @@ describe('authorize', () => {
     assert.equal(req.searchParams.get('service'), 'unireg test');
     assert.deepEqual(req.searchParams.getAll('scope'), ['repository:apps/hello:pull,push'], 'the scope asked for, not the challenge\'s');
     assert.equal(req.searchParams.get('account'), 'alice');
-    assert.equal(issuer.seen[0]!.headers.authorization, basic);
+    assert.equal(issuer.seen[0]!.headers.authorization, basicAlice);
 
     // Anonymous: no Authorization and no account on the token request; access_token when token is missing.
     tokenAnswer = (res) => json(res, 200, { access_token: 'anon.token.value' });
