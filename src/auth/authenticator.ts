@@ -74,7 +74,7 @@ class PolicyCaller implements Caller {
     private readonly policy: AccessPolicy,
   ) {}
   allows(need: Need): boolean {
-    if (need.type === 'registry') return this.policy.mayListCatalog(this.principal);
+    if (need.type === 'registry') return this.policy.mayUseRegistry(this.principal, need.name);
     return need.actions.every((a) => this.policy.can(this.principal, need.name, a));
   }
   visible(repo: string): boolean {

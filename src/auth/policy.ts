@@ -16,7 +16,7 @@
  * rule grants it `catalog`, and the listing holds only what it may pull.
  */
 import { isUserName, type AccessRule, type Action } from '../config/auth-schema.js';
-import type { AccessEntry } from './scope.js';
+import type { AccessEntry, RegistryResource } from './scope.js';
 
 /** Who is calling: a user name, or undefined for an anonymous caller. */
 export interface Principal {
@@ -116,6 +116,7 @@ export class AccessPolicy {
       const rule = this.ruleFor(repo);
       const granted = rule ? this.grantsIn(rule, who) : new Set<Action>();
       granted.delete('catalog');
+      granted.delete('admin');
       actions = granted;
       if (perUser.size > 10_000) perUser.clear();
       perUser.set(repo, actions);
@@ -131,6 +132,16 @@ export class AccessPolicy {
     return this.rules.some((r) => this.grantsIn(r.rule, who).has('catalog'));
   }
 
+  /** `admin` counts only in a rule for every repository (`**`): it is the right to maintain the whole registry. */
+  mayAdminister(who: Principal): boolean {
+    return this.rules.some((r) => r.rule.repository === '**' && this.grantsIn(r.rule, who).has('admin'));
+  }
+
+  /** Whether `who` holds a registry-wide right. */
+  mayUseRegistry(who: Principal, resource: RegistryResource): boolean {
+    return resource === 'catalog' ? this.mayListCatalog(who) : this.mayAdminister(who);
+  }
+
   /** What a token for `who` may carry: each requested entry cut down to what the rules allow. */
   grant(who: Principal, requested: readonly AccessEntry[]): AccessEntry[] {
     const out: AccessEntry[] = [];
@@ -139,7 +150,7 @@ export class AccessPolicy {
       if (entry.type === 'repository') {
         const actions = this.actionsOn(who, entry.name);
         allowed = entry.actions.includes('*') ? [...actions] : entry.actions.filter((a) => actions.has(a as Action));
-      } else if (entry.type === 'registry' && entry.name === 'catalog' && this.mayListCatalog(who)) {
+      } else if (entry.type === 'registry' && (entry.name === 'catalog' || entry.name === 'admin') && this.mayUseRegistry(who, entry.name)) {
         allowed = entry.actions.filter((a) => a === '*');
       }
       if (allowed.length > 0) out.push({ type: entry.type, name: entry.name, actions: allowed });

@@ -11,8 +11,13 @@ export interface AccessEntry {
   actions: string[];
 }
 
-/** What a request needs: actions on one repository, or the catalog. */
-export type Need = { type: 'repository'; name: string; actions: readonly Action[] } | { type: 'registry'; name: 'catalog'; actions: readonly ['*'] };
+/** What a request needs: actions on one repository, the catalog, or the registry's maintenance endpoints. */
+export type Need =
+  | { type: 'repository'; name: string; actions: readonly Action[] }
+  | { type: 'registry'; name: RegistryResource; actions: readonly ['*'] };
+
+/** Registry-wide resources, as token scopes name them: `registry:catalog:*`, `registry:admin:*`. */
+export type RegistryResource = 'catalog' | 'admin';
 
 /** Parses `type[(class)]:name:actions`; undefined for anything else. Names may hold `:` (a port), actions may not. */
 export function parseScope(text: string): AccessEntry | undefined {

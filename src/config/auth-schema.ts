@@ -10,7 +10,12 @@
 import { z } from 'zod';
 import { duration } from './duration.js';
 
-export const ACTIONS = ['pull', 'push', 'delete', 'catalog'] as const;
+/**
+ * `catalog` and `admin` are registry-wide: `catalog` lists what the caller may pull; `admin` runs the
+ * maintenance endpoints (`/_unireg/*`: garbage collection, retention, usage) and is granted only by a
+ * rule whose repository is `**`.
+ */
+export const ACTIONS = ['pull', 'push', 'delete', 'catalog', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** A bcrypt hash as `htpasswd -B` or any bcrypt library writes it. */

@@ -5,6 +5,7 @@
  *
  *   hello          GET /v2/: any caller the mode admits
  *   catalog        GET /v2/_catalog (the listing is then cut to what the caller may pull)
+ *   admin          the maintenance endpoints under /_unireg/ (GC, retention, usage)
  *   repo(actions)  actions on the repository named in the path
  */
 import type { Context, Middleware } from 'koa';
@@ -16,6 +17,7 @@ import { repoParam } from './params.js';
 export interface Guard {
   hello: Middleware;
   catalog: Middleware;
+  admin: Middleware;
   repo(...actions: Action[]): Middleware;
   /** The caller of a request that passed a guard. */
   callerOf(ctx: Context): Caller;
@@ -54,6 +56,7 @@ export function createGuard(auth: Authenticator): Guard {
       await next();
     },
     catalog: check(() => ({ type: 'registry', name: 'catalog', actions: ['*'] })),
+    admin: check(() => ({ type: 'registry', name: 'admin', actions: ['*'] })),
     repo: (...actions) => check((ctx) => ({ type: 'repository', name: repoParam(ctx), actions })),
     callerOf(ctx) {
       const caller = ctx.state[CALLER] as Caller | undefined;

@@ -237,6 +237,22 @@ describe('AccessPolicy: catalog', () => {
   });
 });
 
+describe('AccessPolicy: admin', () => {
+  test('admin counts only from a ** rule, is never a repository action, and no default grants it', () => {
+    const p = policy([
+      { repository: 'team/**', grants: { alice: ['pull', 'admin'] } },
+      { repository: '**', grants: { bob: ['admin'], authenticated: ['pull'] } },
+    ]);
+    assert.equal(p.mayAdminister(alice), false, 'a team rule cannot make an administrator');
+    assert.equal(p.mayAdminister(bob), true);
+    assert.equal(p.mayAdminister(ANONYMOUS), false);
+    assert.equal(p.can(bob, 'x', 'admin' as Action), false, 'admin is not a repository action');
+    assert.deepEqual(p.grant(bob, [{ type: 'registry', name: 'admin', actions: ['*'] }]), [{ type: 'registry', name: 'admin', actions: ['*'] }]);
+    assert.deepEqual(p.grant(alice, [{ type: 'registry', name: 'admin', actions: ['*'] }]), []);
+    assert.equal(p.mayUseRegistry(bob, 'catalog'), false, 'admin does not imply catalog');
+  });
+});
+
 describe('AccessPolicy.grant: what a token may carry', () => {
   const p = policy(
     [
