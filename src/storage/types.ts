@@ -30,8 +30,18 @@ export interface PageRequest {
 export interface ManifestWrite {
   record: ManifestRecord;
   tag?: string;
+  /** When `tag` was pushed, in ms since the epoch (default: now). */
+  tagPushedAt?: number;
   /** How the manifest is listed under its subject's referrers. */
   referrer?: Descriptor;
+}
+
+/** A tag, what it points at, and when it was last pushed. */
+export interface TagRecord {
+  tag: string;
+  digest: Digest;
+  /** ms since the epoch of the last push to the tag; 0 for tags written before push times were recorded. */
+  pushedAt: number;
 }
 
 /**
@@ -74,6 +84,13 @@ export interface MetadataStore {
   listUploads(): Promise<UploadSession[]>;
   /** Atomically ends an upload session and links its blob. */
   completeUpload(id: string, repo: string, digest: Digest, size: number): Promise<void>;
+
+  /** The tag with its digest and push time. */
+  getTagRecord(repo: string, tag: string): Promise<TagRecord | undefined>;
+  /** The repository's tags with digest and push time, in tag byte order, paged like listTags. */
+  listTagRecords(repo: string, page: PageRequest): Promise<TagRecord[]>;
+  /** The tags of the repository that point at `digest`, in byte order. */
+  tagsOf(repo: string, digest: Digest): Promise<string[]>;
 }
 
 export interface ByteRange {

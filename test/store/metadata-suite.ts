@@ -166,5 +166,57 @@ export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHan
       assert.deepEqual(Buffer.from((await store.getManifest('durable/r', m.digest))!.bytes), m.bytes);
       assert.equal(await store.getBlobLink('durable/r', digest('durable-blob')), 3);
     });
+
+    test('a tag records when it was pushed; a push refreshes it, moving or not', async () => {
+      const a = manifest('{"pushed":"a"}');
+      const b = manifest('{"pushed":"b"}');
+      await store.putManifest('tags/time', { record: a, tag: 'v1', tagPushedAt: 1000 });
+      assert.deepEqual(await store.getTagRecord('tags/time', 'v1'), { tag: 'v1', digest: a.digest, pushedAt: 1000 });
+      await store.putManifest('tags/time', { record: a, tag: 'v1', tagPushedAt: 2000 });
+      assert.deepEqual(await store.getTagRecord('tags/time', 'v1'), { tag: 'v1', digest: a.digest, pushedAt: 2000 });
+      await store.putManifest('tags/time', { record: b, tag: 'v1', tagPushedAt: 3000 });
+      assert.deepEqual(await store.getTagRecord('tags/time', 'v1'), { tag: 'v1', digest: b.digest, pushedAt: 3000 });
+      assert.equal(await store.getTag('tags/time', 'v1'), b.digest);
+      assert.equal(await store.getTagRecord('tags/time', 'nope'), undefined);
+      // Without an explicit time, the time of the write.
+      const before = Date.now();
+      await store.putManifest('tags/time', { record: a, tag: 'now' });
+      const now = await store.getTagRecord('tags/time', 'now');
+      assert.ok(now && now.pushedAt >= before && now.pushedAt <= Date.now(), `pushedAt ${now?.pushedAt}`);
+      // A manifest written without a tag leaves the tags' times alone.
+      await store.putManifest('tags/time', { record: b });
+      assert.equal((await store.getTagRecord('tags/time', 'v1'))?.pushedAt, 3000);
+    });
+
+    test('tag records list in tag order with digest and push time, paged, never crossing repositories', async () => {
+      const m = manifest('{"records":1}');
+      const n = manifest('{"records":2}');
+      await store.putManifest('tags/list', { record: m, tag: 'b', tagPushedAt: 20 }, { record: n, tag: 'a', tagPushedAt: 30 });
+      await store.putManifest('tags/list', { record: m, tag: 'c', tagPushedAt: 10 });
+      await store.putManifest('tags/list/sub', { record: m, tag: 'z', tagPushedAt: 1 });
+      const all = await store.listTagRecords('tags/list', { limit: 100 });
+      assert.deepEqual(all, [
+        { tag: 'a', digest: n.digest, pushedAt: 30 },
+        { tag: 'b', digest: m.digest, pushedAt: 20 },
+        { tag: 'c', digest: m.digest, pushedAt: 10 },
+      ]);
+      assert.deepEqual(await store.listTagRecords('tags/list', { limit: 2 }), all.slice(0, 2));
+      assert.deepEqual(await store.listTagRecords('tags/list', { limit: 2, last: 'b' }), all.slice(2));
+      assert.deepEqual(await store.listTagRecords('tags/list', { limit: 0 }), []);
+      assert.deepEqual(await store.listTagRecords('tags/none', { limit: 10 }), []);
+    });
+
+    test('the tags pointing at a manifest, following moves and deletes', async () => {
+      const m = manifest('{"of":1}');
+      const n = manifest('{"of":2}');
+      await store.putManifest('tags/of', { record: m, tag: 'x' }, { record: m, tag: 'y' }, { record: n, tag: 'z' });
+      assert.deepEqual(await store.tagsOf('tags/of', m.digest), ['x', 'y']);
+      await store.putManifest('tags/of', { record: n, tag: 'x' });
+      assert.deepEqual(await store.tagsOf('tags/of', m.digest), ['y']);
+      assert.deepEqual(await store.tagsOf('tags/of', n.digest), ['x', 'z']);
+      await store.deleteTag('tags/of', 'y');
+      assert.deepEqual(await store.tagsOf('tags/of', m.digest), []);
+      assert.deepEqual(await store.tagsOf('tags/other', n.digest), []);
+    });
   });
 }

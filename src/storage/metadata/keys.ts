@@ -7,7 +7,9 @@
  *   l \0 <repo> \0 <digest>                  blob linked to repo    → size (decimal)
  *   b \0 <digest> \0 <repo>                  reverse link           → ''   (mount without from, GC)
  *   m \0 <repo> \0 <digest>                  manifest               → u32 header length, header JSON, exact bytes
- *   t \0 <repo> \0 <tag>                     tag                    → digest
+ *   t \0 <repo> \0 <tag>                     tag                    → JSON { digest, pushedAt } (ms since the epoch);
+ *                                                                     a plain digest (written before push times
+ *                                                                     were kept) reads as pushedAt 0
  *   T \0 <repo> \0 <digest> \0 <tag>         reverse tag            → ''   (delete by digest)
  *   f \0 <repo> \0 <subject> \0 <digest>     referrer of subject    → descriptor JSON
  *   u \0 <uuid>                              upload session         → JSON session

@@ -2,9 +2,10 @@
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
-import type { ManifestRecord, ManifestWrite, MetadataStore, PageRequest, UploadSession } from '../types.js';
+import type { ManifestRecord, ManifestWrite, MetadataStore, PageRequest, TagRecord, UploadSession } from '../types.js';
 import { keys, type KeyRange } from './keys.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
+import { decodeTag, encodeTag } from './tag-codec.js';
 
 /** How many repositories holding a blob a mount without `from` looks through for one the caller may read. */
 const FIND_SCAN_LIMIT = 1000;
@@ -89,13 +90,9 @@ export class KvMetadataStore implements MetadataStore {
 
   async putManifest(repo: string, ...writes: ManifestWrite[]): Promise<void> {
     const ops = await this.ensureRepo(repo);
-    for (const { record, tag, referrer } of writes) {
+    for (const { record, tag, tagPushedAt, referrer } of writes) {
       ops.push(put(keys.manifest(repo, record.digest), encodeManifest(record)));
-      if (tag !== undefined) {
-        const previous = await this.getTag(repo, tag);
-        if (previous !== undefined && previous !== record.digest) ops.push(del(keys.tagRev(repo, previous, tag)));
-        ops.push(put(keys.tag(repo, tag), record.digest), put(keys.tagRev(repo, record.digest, tag), EMPTY));
-      }
+      if (tag !== undefined) ops.push(...(await this.tagOps(repo, tag, record.digest, tagPushedAt ?? Date.now())));
       if (referrer !== undefined && record.subject !== undefined) {
         ops.push(put(keys.referrer(repo, record.subject, record.digest), json(referrer)));
       }
@@ -123,8 +120,7 @@ export class KvMetadataStore implements MetadataStore {
   }
 
   async getTag(repo: string, tag: string): Promise<Digest | undefined> {
-    const value = await this.kv.get(keys.tag(repo, tag));
-    return value === undefined ? undefined : (value.toString() as Digest);
+    return (await this.getTagRecord(repo, tag))?.digest;
   }
 
   listTags(repo: string, page: PageRequest): Promise<string[]> {
@@ -166,5 +162,33 @@ export class KvMetadataStore implements MetadataStore {
 
   async completeUpload(id: string, repo: string, digest: Digest, size: number): Promise<void> {
     await this.kv.batch([del(keys.upload(id)), ...(await this.linkOps(repo, digest, size))]);
+  }
+
+  /** The tag (with its push time) and its reverse entry; a moved tag loses its old reverse entry. */
+  private async tagOps(repo: string, tag: string, digest: Digest, pushedAt: number): Promise<KvOp[]> {
+    const ops: KvOp[] = [];
+    const previous = await this.getTag(repo, tag);
+    if (previous !== undefined && previous !== digest) ops.push(del(keys.tagRev(repo, previous, tag)));
+    ops.push(put(keys.tag(repo, tag), encodeTag({ digest, pushedAt })), put(keys.tagRev(repo, digest, tag), EMPTY));
+    return ops;
+  }
+
+  async getTagRecord(repo: string, tag: string): Promise<TagRecord | undefined> {
+    const value = await this.kv.get(keys.tag(repo, tag));
+    return value === undefined ? undefined : { tag, ...decodeTag(value) };
+  }
+
+  listTagRecords(repo: string, page: PageRequest): Promise<TagRecord[]> {
+    return this.collect(keys.tags(repo, page.last), page.limit, (key, value) => ({ tag: keys.tagOf(key), ...decodeTag(value) }));
+  }
+
+  async tagsOf(repo: string, digest: Digest): Promise<string[]> {
+    const tags: string[] = [];
+    for (const key of await this.kv.keys(keys.tagRevs(repo, digest))) {
+      const tag = keys.tagOf(key);
+      // The reverse entry may be stale; only a tag that still points here counts.
+      if ((await this.getTag(repo, tag)) === digest) tags.push(tag);
+    }
+    return tags;
   }
 }
