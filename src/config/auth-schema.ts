@@ -23,7 +23,7 @@ const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const USER = /^[A-Za-z0-9._@-]{1,128}$/;
 const RESERVED = new Set(['anonymous', 'authenticated']);
 /** Repository names with `*` (one path component) and `**` (any depth) wildcards. */
-const REPO_GLOB = /^[a-z0-9._\-/*]{1,255}$/;
+export const REPO_GLOB = /^[a-z0-9._\-/*]{1,255}$/;
 
 /** Whether `name` is a user name that rules may name (not a group or reserved principal). */
 export function isUserName(name: string): boolean {

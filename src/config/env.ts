@@ -4,6 +4,7 @@
  * The list of names comes from the schema's defaults, so a new setting gets
  * its variable with no extra code; an unknown UNIREG_ variable is an error.
  */
+import { z } from 'zod';
 import { configSchema } from './schema.js';
 
 export const ENV_PREFIX = 'UNIREG_';
@@ -24,13 +25,32 @@ export function envName(path: string[]): string {
   return ENV_PREFIX + path.map(screamingSnake).join('_');
 }
 
-/** Structured lists (the access rules) and maps (users, groups) are set in the config file only. */
-function fileOnly(value: unknown): boolean {
-  return Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null);
+/** The schema as JSON Schema: tells lists of objects from lists of strings even when the default is empty. */
+const SHAPE = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
+
+interface JsonSchemaNode {
+  type?: string;
+  properties?: Record<string, JsonSchemaNode>;
+  items?: JsonSchemaNode;
+}
+
+function schemaAt(path: string[]): JsonSchemaNode | undefined {
+  let node: JsonSchemaNode | undefined = SHAPE;
+  for (const key of path) node = node?.properties?.[key];
+  return node;
+}
+
+/**
+ * Structured lists (the access, retention and immutable-tag rules) and maps (users, groups) are set in the
+ * config file only.
+ */
+function fileOnly(value: unknown, path: string[]): boolean {
+  if (!Array.isArray(value)) return false;
+  return value.some((v) => typeof v === 'object' && v !== null) || schemaAt(path)?.items?.type === 'object';
 }
 
 function leaves(value: unknown, path: string[], out: EnvSetting[]): EnvSetting[] {
-  if (fileOnly(value)) return out;
+  if (fileOnly(value, path)) return out;
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) leaves(v, [...path, k], out);
   } else {

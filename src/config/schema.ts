@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { authSchema } from './auth-schema.js';
 import { duration } from './duration.js';
+import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
 
 export { durationMs } from './duration.js';
 
@@ -80,6 +81,10 @@ export const configSchema = z
       .strict()
       .prefault({}),
     auth: authSchema,
+    /** Which tags are deleted, per repository glob (file only; docs/retention.md). */
+    retention: retentionSchema,
+    /** Tags that can be pushed once and then neither moved nor deleted, per repository glob (file only). */
+    immutableTags: immutableTagsSchema,
   })
   .strict()
   .superRefine((config, ctx) => {
