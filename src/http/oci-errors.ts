@@ -40,6 +40,7 @@ const TABLE: Record<string, Mapping> = {
   AccessDeniedError: { code: 'DENIED', status: 403 },
   TooManyAttemptsError: { code: 'TOOMANYREQUESTS', status: 429 },
   TokenRequestError: { code: 'BAD_REQUEST', status: 400 },
+  TagImmutableError: { code: 'DENIED', status: 409 },
 };
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */

@@ -8,13 +8,15 @@ import type { Descriptor } from '../oci/descriptor.js';
 import { parseManifest, referrerDescriptor, type ParsedManifest } from '../oci/manifest.js';
 import { isForeignLayer } from '../oci/media-types.js';
 import { isValidTag, parseTag } from '../oci/names.js';
+import { ImmutableTags } from '../policy/immutable-tags.js';
 import {
   DigestMismatchError,
   ManifestBlobUnknownError,
   ManifestUnknownError,
+  TagImmutableError,
   UnsupportedError,
 } from '../storage/errors.js';
-import type { ManifestRecord } from '../storage/types.js';
+import type { ManifestRecord, TagRecord } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
 
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
@@ -65,10 +67,15 @@ export interface TagMerger {
 }
 
 export class ManifestService {
+  /** The `immutableTags` rules, enforced on every push, merge and delete. */
+  readonly immutable: ImmutableTags;
+
   constructor(
     private readonly deps: RegistryDeps,
     private readonly merger?: TagMerger,
-  ) {}
+  ) {
+    this.immutable = new ImmutableTags(deps.config.immutableTags);
+  }
 
   async get(repo: string, reference: string): Promise<ManifestRecord> {
     const ref = parseReference(reference);
@@ -116,8 +123,10 @@ export class ManifestService {
     const referrer = parsed.subject ? referrerDescriptor(parsed, digest, bytes.length) : undefined;
     const { locks, cache, meta } = this.deps;
     const tagTarget = await locks.run(repo, async () => {
+      // An immutable tag takes only the manifest it already holds (an idempotent re-push): no merge, no move.
+      const unchanged = tag !== undefined && (await this.checkMutable(repo, tag, record.digest));
       const resolution =
-        tag && this.merger
+        tag && this.merger && !unchanged
           ? await this.merger.resolve({ repo, tag, parsed, record, strategy: options.strategy })
           : undefined;
       const target = resolution?.record ?? record;
@@ -141,14 +150,54 @@ export class ManifestService {
     const { locks, cache, meta } = this.deps;
     await locks.run(repo, async () => {
       if (ref.kind === 'tag') {
+        const rule = this.immutable.ruleFor(repo, ref.tag);
+        const current = rule ? await meta.getTag(repo, ref.tag) : undefined;
+        if (rule && current !== undefined) throw new TagImmutableError(repo, ref.tag, current, 'delete', rule);
         cache.invalidate(repo, { tags: [ref.tag] });
         if ((await meta.deleteTag(repo, ref.tag)) === undefined) throw new ManifestUnknownError(reference);
         return;
+      }
+      if (this.immutable.governs(repo)) {
+        for (const tag of await meta.tagsOf(repo, ref.digest)) {
+          const rule = this.immutable.ruleFor(repo, tag);
+          if (rule) throw new TagImmutableError(repo, tag, ref.digest, 'delete-manifest', rule);
+        }
       }
       cache.invalidate(repo, { digests: [ref.digest] });
       const tags = await meta.deleteManifest(repo, ref.digest);
       if (tags === undefined) throw new ManifestUnknownError(reference);
       cache.invalidate(repo, { tags, digests: [ref.digest] });
+    });
+  }
+
+  /**
+   * Refuses to point an existing immutable tag at anything but `digest` (without `digest`: at
+   * anything); true when it already points there. Callers that write hold the repository lock;
+   * a pack calls it early, before storing layers, and its push checks again under the lock.
+   */
+  async checkMutable(repo: string, tag: string, digest?: Digest): Promise<boolean> {
+    const rule = this.immutable.ruleFor(repo, tag);
+    if (rule === undefined) return false;
+    const current = await this.deps.meta.getTag(repo, tag);
+    if (current !== undefined && current !== digest) throw new TagImmutableError(repo, tag, current, 'overwrite', rule);
+    return current === digest;
+  }
+
+  /**
+   * Deletes `tag` if it still is what `expected` says (same digest, same push time), under the
+   * repository lock: a push that moved or refreshed the tag meanwhile wins. Immutable tags are
+   * never deleted. Used by retention (config `retention`), whatever `deletes.enabled` says.
+   */
+  async deleteTagIfUnchanged(repo: string, expected: TagRecord): Promise<boolean> {
+    const { locks, cache, meta } = this.deps;
+    return locks.run(repo, async () => {
+      if (this.immutable.ruleFor(repo, expected.tag)) return false;
+      const current = await meta.getTagRecord(repo, expected.tag);
+      if (current === undefined || current.digest !== expected.digest || current.pushedAt !== expected.pushedAt) return false;
+      cache.invalidate(repo, { tags: [expected.tag] });
+      await meta.deleteTag(repo, expected.tag);
+      cache.invalidate(repo, { tags: [expected.tag] });
+      return true;
     });
   }
 

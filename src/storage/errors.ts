@@ -157,3 +157,34 @@ export class PaginationInvalidError extends RegistryError {
 export class RequestInvalidError extends RegistryError {
   override readonly name = 'RequestInvalidError';
 }
+
+/** The immutableTags rule that protects a tag, as the error detail shows it. */
+export interface ImmutableRuleRef {
+  repository: string;
+  tags: readonly string[];
+}
+
+/**
+ * A push, pack, merge or delete that would move or remove an immutable tag
+ * (config `immutableTags`). `action` says what was refused: moving the tag,
+ * deleting it, or deleting by digest the manifest it points at.
+ */
+export class TagImmutableError extends RegistryError {
+  override readonly name = 'TagImmutableError';
+  constructor(
+    readonly repo: string,
+    readonly tag: string,
+    readonly digest: string,
+    readonly action: 'overwrite' | 'delete' | 'delete-manifest',
+    readonly rule: ImmutableRuleRef,
+  ) {
+    const why = `immutableTags rule for ${JSON.stringify(rule.repository)}`;
+    const message =
+      action === 'overwrite'
+        ? `tag ${tag} of ${repo} is immutable (${why}): it points at ${digest} and cannot be moved to another manifest`
+        : action === 'delete'
+          ? `tag ${tag} of ${repo} is immutable (${why}): it cannot be deleted`
+          : `manifest ${digest} of ${repo} is the target of immutable tag ${tag} (${why}): it cannot be deleted`;
+    super(message, { repository: repo, tag, digest, action, rule: { repository: rule.repository, tags: [...rule.tags] } });
+  }
+}

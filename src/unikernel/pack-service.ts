@@ -92,6 +92,8 @@ export class PackService {
     const kernelSize = await this.sourceSize(request.repo, request.kernel, 'kernel');
     const initrdSize = request.initrd ? await this.sourceSize(request.repo, request.initrd, 'initrd') : undefined;
     if (strategy === 'abort' && (await deps.meta.getTag(request.repo, tag)) !== undefined) throw new TagExistsError(tag);
+    // A pack always gives the tag a new index: refused on an immutable tag that exists, before anything is stored.
+    await this.registry.manifests.checkMutable(request.repo, tag);
 
     // 2. Layers, then config and manifest, then the index by tag (merged by strategy).
     const layers: LayerRef[] = [
