@@ -5,17 +5,21 @@ import { ListingService } from './listings.js';
 import { ManifestService } from './manifests.js';
 import { UploadService } from './uploads.js';
 import { UnikernelTagMerger } from '../unikernel/tag-merger.js';
+import { RetentionService } from '../retention/service.js';
 
 export class Registry {
   readonly blobs: BlobService;
   readonly uploads: UploadService;
   readonly manifests: ManifestService;
   readonly listings: ListingService;
+  /** The `retention` rules; run on demand (`POST /_unireg/retention`) and before each GC. */
+  readonly retention: RetentionService;
 
   constructor(readonly deps: RegistryDeps) {
     this.blobs = new BlobService(deps);
     this.uploads = new UploadService(deps);
     this.manifests = new ManifestService(deps, new UnikernelTagMerger(deps));
     this.listings = new ListingService(deps);
+    this.retention = new RetentionService(deps, this.manifests);
   }
 }
