@@ -89,3 +89,13 @@ test('the commented retention and immutableTags examples in deploy/unireg.exampl
     assert.ok(rules.length >= 2, key);
   }
 });
+
+test('every yaml example in docs/retention.md is a valid configuration', () => {
+  const text = readFileSync(join(repoRoot(), 'docs', 'retention.md'), 'utf8');
+  const blocks = [...text.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+  assert.ok(blocks.length >= 2, 'docs/retention.md has yaml examples');
+  for (const block of blocks) {
+    const parsed = configSchema.safeParse(parseYaml(block));
+    assert.ok(parsed.success, `${block}\n${parsed.success ? '' : parsed.error.message}`);
+  }
+});
