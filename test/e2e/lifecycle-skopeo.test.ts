@@ -33,7 +33,7 @@ describe('immutable tags and retention with skopeo', { concurrency: false }, () 
     srv = await startTestServer({
       immutableTags: [{ repository: 'rel/**', tags: ['v\\d+'] }],
       retention: [{ repository: 'rel/**', keepLast: 1 }],
-    } as never);
+    });
     work = await mkdtemp(join(tmpdir(), 'unireg-lifecycle-'));
     first = await writeOciLayout(join(work, 'first'), 'latest', makeImage(`${seed}/first`));
     second = await writeOciLayout(join(work, 'second'), 'latest', makeImage(`${seed}/second`));

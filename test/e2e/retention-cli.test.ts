@@ -34,8 +34,8 @@ describe('unireg retention against registries that require credentials', { concu
   before(async () => {
     const lifecycle = { retention: [{ repository: 'ci/**', keepLast: 1 }] };
     [basicSrv, tokenSrv] = await Promise.all([
-      startTestServer({ auth: authConfig('basic'), ...lifecycle } as never),
-      startTestServer({ auth: authConfig('token'), ...lifecycle } as never),
+      startTestServer({ auth: authConfig('basic'), ...lifecycle }),
+      startTestServer({ auth: authConfig('token'), ...lifecycle }),
     ]);
     home = await mkdtemp(join(tmpdir(), 'unireg-retention-cli-'));
   });

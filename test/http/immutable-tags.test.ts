@@ -40,11 +40,10 @@ describe('immutable tags', () => {
   let base: string;
   before(async () => {
     srv = await startTestServer({
-      // Parsed by the schema, as from a config file.
       immutableTags: [
         { repository: 'imm/**', tags: ['v\\d+(\\.\\d+)*', 'stable'] },
         { repository: 'imm/free/**', tags: [] },
-      ] as never,
+      ],
     });
     base = srv.url;
   });

@@ -26,7 +26,7 @@ describe('retention', () => {
   let srv: TestServer;
   let base: string;
   before(async () => {
-    srv = await startTestServer({ retention: RULES, immutableTags: [{ repository: 'ret/imm/**', tags: ['v.*'] }] } as never);
+    srv = await startTestServer({ retention: RULES, immutableTags: [{ repository: 'ret/imm/**', tags: ['v.*'] }] });
     base = srv.url;
   });
   after(() => srv.destroy());
@@ -194,7 +194,7 @@ describe('retention', () => {
 
 describe('retention: counts, and a registry without rules', () => {
   test('counts cover every repository; without rules nothing is governed', async () => {
-    const srv = await startTestServer({ retention: [{ repository: 'a/**', keepLast: 1 }] } as never);
+    const srv = await startTestServer({ retention: [{ repository: 'a/**', keepLast: 1 }] });
     const plain = await startTestServer();
     try {
       for (const tag of ['x', 'y', 'z']) await pushImage(srv.url, 'a/one', tag);
