@@ -40,6 +40,10 @@ const TABLE: Record<string, Mapping> = {
   AccessDeniedError: { code: 'DENIED', status: 403 },
   TooManyAttemptsError: { code: 'TOOMANYREQUESTS', status: 429 },
   TokenRequestError: { code: 'BAD_REQUEST', status: 400 },
+  // No OCI code fits a storage failure; UNAVAILABLE is Distribution's registered code for 503
+  // ("service unavailable"), which docker and containerd print as "unavailable: <message>".
+  StorageFullError: { code: 'UNAVAILABLE', status: 507 },
+  StorageUnavailableError: { code: 'UNAVAILABLE', status: 503 },
 };
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */
@@ -55,7 +59,7 @@ export interface OciErrorResponse {
   status: number;
   headers: Record<string, string>;
   body: { errors: { code: string; message: string; detail?: unknown }[] };
-  /** Whether this is the server's fault (logged as an error). */
+  /** Whether this is the server's fault (logged as an error): a 5xx, mapped or not. */
   internal: boolean;
 }
 
@@ -93,7 +97,7 @@ export function toOciError(err: unknown): OciErrorResponse {
       status: mapped.status,
       headers: headersFor(e),
       body: envelope(mapped.code, e.message, detail && Object.keys(detail).length > 0 ? detail : undefined),
-      internal: false,
+      internal: mapped.status >= 500,
     };
   }
   if (isClientAbort(err)) {

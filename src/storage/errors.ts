@@ -157,3 +157,34 @@ export class PaginationInvalidError extends RegistryError {
 export class RequestInvalidError extends RegistryError {
   override readonly name = 'RequestInvalidError';
 }
+
+/**
+ * The storage volume is full (ENOSPC) or the quota is used up (EDQUOT): nothing
+ * was stored, writes fail until space is freed, reads keep working. Raised by
+ * the storage layer only (src/storage/io-errors.ts); answered 507.
+ */
+export class StorageFullError extends RegistryError {
+  override readonly name = 'StorageFullError';
+  /** Seconds a client should wait: freeing space is an operator's job, not a moment's. */
+  static readonly RETRY_AFTER_S = 60;
+  readonly responseHeaders: Record<string, string> = { 'Retry-After': String(StorageFullError.RETRY_AFTER_S) };
+  constructor(readonly reason: string, options: { cause?: unknown } = {}) {
+    super('no space left on the storage volume', { reason });
+    if (options.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/**
+ * The storage could not do its job for a reason that is not the request's
+ * fault and may pass (I/O error, read-only or unreadable volume, out of file
+ * descriptors, a LevelDB that failed or is closed). Answered 503.
+ */
+export class StorageUnavailableError extends RegistryError {
+  override readonly name = 'StorageUnavailableError';
+  static readonly RETRY_AFTER_S = 10;
+  readonly responseHeaders: Record<string, string> = { 'Retry-After': String(StorageUnavailableError.RETRY_AFTER_S) };
+  constructor(readonly reason: string, options: { cause?: unknown } = {}) {
+    super('storage temporarily unavailable', { reason });
+    if (options.cause !== undefined) this.cause = options.cause;
+  }
+}
