@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { RequestInvalidError } from '../storage/errors.js';
+import { asStorageError } from '../storage/io-errors.js';
 
 export interface MultipartSpec {
   /** File parts streamed to disk. */
@@ -53,7 +54,8 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
     if (spec.fileParts.includes(name) && !files.has(name)) {
       const path = spec.tmpPath();
       files.set(name, path);
-      writes.push(pipeline(stream, createWriteStream(path, { highWaterMark: 1 << 20 })).catch(fail));
+      // A write that fails (full disk) is a storage error, not a malformed request.
+      writes.push(pipeline(stream, createWriteStream(path, { highWaterMark: 1 << 20 })).catch((err: Error) => fail(asStorageError(err) as Error)));
     } else if (spec.textParts.includes(name) && !texts.has(name)) {
       const chunks: Buffer[] = [];
       let size = 0;
