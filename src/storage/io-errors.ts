@@ -67,7 +67,3 @@ export async function storageIo<T>(fn: () => Promise<T>): Promise<T> {
     throw asStorageError(err);
   }
 }
-
-export function isStorageFull(err: unknown): boolean {
-  return err instanceof StorageFullError || fullReason(err) !== undefined;
-}

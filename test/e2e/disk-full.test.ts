@@ -152,6 +152,18 @@ describe('a full storage volume', { concurrency: false }, () => {
     assert.equal((await fetch(`${url}/v2/${REPO}/blobs/${digest}`, { method: 'HEAD' })).status, 404, 'no partial blob');
     assert.deepEqual(await readdir(join(root, 'tmp')), [], 'the spooled temp file is removed');
 
+    // A server-side pack: the kernel part spools to tmp/ and is refused the same way.
+    const form = new FormData();
+    form.set('arch', 'x86_64');
+    form.set('plat', 'qemu');
+    form.set('tag', 'packed');
+    form.set('kernel', new Blob([bin(refused)]), 'kernel');
+    await expectFull(
+      await fetch(`${url}/v2/${REPO}/_unikraft/pack`, { method: 'POST', body: form, signal: AbortSignal.timeout(30_000) }),
+      'pack',
+    );
+    assert.deepEqual(await readdir(join(root, 'tmp')), [], 'the kernel part is removed');
+
     // A chunk into the session: refused, and the session stands where it stood.
     await expectFull(
       await fetch(abs(url, session), { method: 'PATCH', body: bin(sessionData.subarray(firstChunk)) }),
