@@ -30,6 +30,9 @@ export class LevelKv implements SortedKv {
   /** The failure of the last write, until the database has been reopened. */
   private damaged: unknown;
   private recovering: Promise<void> | undefined;
+  /** Operations running on the database, and who waits for there to be none. */
+  private inflight = 0;
+  private readonly idle: (() => void)[] = [];
   /** close() was called: no reopening. */
   private closed = false;
 
@@ -51,58 +54,57 @@ export class LevelKv implements SortedKv {
     await this.db.close();
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
-    await this.ready(false);
-    try {
-      return (await this.db.get(key)) ?? undefined;
-    } catch (err) {
-      throw asStorageError(err);
-    }
+  get(key: string): Promise<Buffer | undefined> {
+    return this.run(false, async () => (await this.db.get(key)) ?? undefined);
   }
 
   async batch(ops: KvOp[], options: { durable?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return;
-    await this.ready(true);
+    const entries = ops.map((op) => (op.type === 'put' ? op : { type: 'del' as const, key: op.key }));
+    await this.run(true, () => this.db.batch(entries, { sync: options.durable ?? true }));
+  }
+
+  entries(range: KvRange): Promise<[string, Buffer][]> {
+    return this.run(false, () => this.db.iterator({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all());
+  }
+
+  keys(range: KvRange): Promise<string[]> {
+    return this.run(false, () => this.db.keys({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all());
+  }
+
+  /** Runs one operation on the database, failures as storage errors; a failed write marks the database for reopening. */
+  private async run<T>(write: boolean, op: () => Promise<T>): Promise<T> {
+    await this.enter(write);
     try {
-      await this.db.batch(ops.map((op) => (op.type === 'put' ? op : { type: 'del' as const, key: op.key })), {
-        sync: options.durable ?? true,
-      });
+      return await op();
     } catch (err) {
       const failure = storageFailure(err);
       if (failure === undefined) throw err;
-      if (!this.closed && this.damaged === undefined) {
+      if (write && !this.closed && this.damaged === undefined) {
         this.damaged = err;
         this.log?.error({ err, reason: failure.reason }, 'metadata write failed: LevelDB is reopened before the next write');
       }
       throw failure;
+    } finally {
+      if (--this.inflight === 0) for (const wake of this.idle.splice(0)) wake();
     }
   }
 
-  async entries(range: KvRange): Promise<[string, Buffer][]> {
-    await this.ready(false);
-    try {
-      return await this.db.iterator({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all();
-    } catch (err) {
-      throw asStorageError(err);
+  /**
+   * Waits out a reopen in progress; reopens first when the database is closed, or
+   * damaged and about to be written; then counts the caller as in flight.
+   */
+  private async enter(write: boolean): Promise<void> {
+    for (;;) {
+      while (this.recovering) await this.recovering.catch(() => undefined);
+      if (this.closed) throw new StorageUnavailableError('LEVEL_DATABASE_NOT_OPEN');
+      if (this.db.status === 'open' && !(write && this.damaged !== undefined)) {
+        this.inflight++;
+        return;
+      }
+      this.recovering ??= this.reopen().finally(() => (this.recovering = undefined));
+      await this.recovering;
     }
-  }
-
-  async keys(range: KvRange): Promise<string[]> {
-    await this.ready(false);
-    try {
-      return await this.db.keys({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all();
-    } catch (err) {
-      throw asStorageError(err);
-    }
-  }
-
-  /** Waits out a reopen in progress; reopens first when the database is closed, or damaged and about to be written. */
-  private async ready(write: boolean): Promise<void> {
-    while (this.recovering) await this.recovering.catch(() => undefined);
-    if (this.closed) throw new StorageUnavailableError('LEVEL_DATABASE_NOT_OPEN');
-    if (this.db.status === 'open' && !(write && this.damaged !== undefined)) return;
-    this.recovering ??= this.reopen().finally(() => (this.recovering = undefined));
-    await this.recovering;
   }
 
   private async reopen(): Promise<void> {
@@ -112,6 +114,8 @@ export class LevelKv implements SortedKv {
       // Reopening now would fail half-way and leave reads without a database too.
       throw new StorageFullError('ENOSPC', { cause: this.damaged });
     }
+    // New operations wait for this reopen; the ones already running finish first.
+    while (this.inflight > 0) await new Promise<void>((wake) => this.idle.push(wake));
     try {
       if (this.db.status === 'open') await this.db.close();
       await this.db.open();
