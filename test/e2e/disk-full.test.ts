@@ -6,6 +6,9 @@
  * nothing half-written shows. After the filler is deleted: pushes work again in
  * the same process, and after a restart everything acknowledged is still there.
  *
+ * Also: upload directories made read-only (a read-only bind mount) answer 503
+ * UNAVAILABLE (EROFS) with Retry-After, and work again once writable.
+ *
  * Needs root (mount); skipped with a printed reason otherwise (fails under CI).
  */
 import assert from 'node:assert/strict';
@@ -240,5 +243,67 @@ describe('a full storage volume', { concurrency: false }, () => {
     for (const image of acknowledged) await manifestOk(image.digest, image);
     await blobOk(sha256(sessionData), sessionData);
     await blobOk(sha256(refused), refused);
+  });
+});
+
+/** Asserts a 503 with the OCI envelope and Retry-After. */
+async function expectUnavailable(res: Response, what: string): Promise<void> {
+  const text = await res.text();
+  assert.equal(res.status, 503, `${what}: expected 503, got ${res.status}: ${text}`);
+  const body = JSON.parse(text) as { errors: OciError[] };
+  assert.equal(body.errors[0]?.code, 'UNAVAILABLE', `${what}: ${text}`);
+  assert.equal(body.errors[0]?.detail?.reason, 'EROFS', what);
+  assert.match(res.headers.get('retry-after') ?? '', /^\d+$/, `${what}: Retry-After`);
+}
+
+describe('read-only upload directories (EROFS)', { concurrency: false }, () => {
+  let gate: Gate;
+  let mnt: string | undefined;
+  const mounts: string[] = [];
+  let srv: TestServer | undefined;
+
+  before(async () => {
+    gate = await gateFor({ root: true });
+    if (gate.blocked) return;
+    mnt = await mkdtemp(join(tmpdir(), 'unireg-ro-'));
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt], { timeout: 15_000 });
+    mounts.push(mnt);
+    await mkdir(join(mnt, 'root'));
+    srv = await startTestServer({}, join(mnt, 'root'));
+  });
+
+  after(async () => {
+    await srv?.stop().catch(() => undefined);
+    for (const point of mounts.reverse()) await run('umount', [point], { timeout: 15_000, allowFailure: true });
+    if (mnt) await rm(mnt, { recursive: true, force: true });
+  });
+
+  /** Makes `dir` read-only by bind-mounting it read-only onto itself. */
+  const readOnly = async (dir: string) => {
+    await run('mount', ['--bind', dir, dir], { timeout: 15_000 });
+    mounts.push(dir);
+    await run('mount', ['-o', 'remount,bind,ro', dir], { timeout: 15_000 });
+  };
+
+  test('uploads are 503 UNAVAILABLE with Retry-After; reads work; writable again: pushes work', async (t) => {
+    if (!gate.check(t)) return;
+    const url = srv!.url;
+    const root = join(mnt!, 'root');
+    const image = await pushImage(url, REPO, 'v1');
+    const session = await startUpload(url, REPO);
+    for (const dir of ['tmp', 'uploads']) await readOnly(join(root, dir));
+
+    const blob = randomBlob(100_000);
+    const post = (data: Buffer) =>
+      fetch(`${url}/v2/${REPO}/blobs/uploads/?digest=${sha256(data)}`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bin(data) });
+    await expectUnavailable(await post(blob), 'monolithic blob');
+    await expectUnavailable(await fetch(`${url}/v2/${REPO}/blobs/uploads/`, { method: 'POST' }), 'new session');
+    await expectUnavailable(await fetch(abs(url, session), { method: 'PATCH', body: bin(blob) }), 'chunk');
+    const res = await fetch(`${url}/v2/${REPO}/manifests/v1`, { headers: { Accept: MT.ociManifest } });
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(image.bytes), 'reads work');
+
+    for (const dir of mounts.splice(1).reverse()) await run('umount', [dir], { timeout: 15_000 });
+    assert.equal((await post(blob)).status, 201);
+    assert.equal((await fetch(abs(url, session), { method: 'PATCH', body: bin(blob) })).status, 202);
   });
 });
