@@ -46,8 +46,10 @@ interface Proc {
 }
 
 function serve(config: string, root: string): Proc {
+  // The parent's UNIREG_* variables (UNIREG_TEST_LOG, ...) would be unknown settings to the server.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('UNIREG_')));
   const child = spawn(process.execPath, [CLI, 'serve', '--config', config], {
-    env: { ...process.env, UNIREG_STORAGE_ROOT: root, CI: process.env.CI ?? '' },
+    env: { ...env, UNIREG_STORAGE_ROOT: root },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
