@@ -46,6 +46,9 @@ const TABLE: Record<string, Mapping> = {
   StorageUnavailableError: { code: 'UNAVAILABLE', status: 503 },
 };
 
+/** Mapped errors an operator must hear about: logged as errors (with their cause), not as refusals. */
+const SERVER_FAULTS = new Set(['StorageFullError', 'StorageUnavailableError']);
+
 /** Codes for errors raised by Koa itself (http-errors), by status. */
 const BY_STATUS: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -59,7 +62,7 @@ export interface OciErrorResponse {
   status: number;
   headers: Record<string, string>;
   body: { errors: { code: string; message: string; detail?: unknown }[] };
-  /** Whether this is the server's fault (logged as an error): a 5xx, mapped or not. */
+  /** Whether this is the server's fault (logged as an error): a bug, or a storage failure. */
   internal: boolean;
 }
 
@@ -97,7 +100,7 @@ export function toOciError(err: unknown): OciErrorResponse {
       status: mapped.status,
       headers: headersFor(e),
       body: envelope(mapped.code, e.message, detail && Object.keys(detail).length > 0 ? detail : undefined),
-      internal: mapped.status >= 500,
+      internal: SERVER_FAULTS.has(e.name),
     };
   }
   if (isClientAbort(err)) {
