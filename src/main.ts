@@ -52,11 +52,15 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const tls = config.http.tls;
   const tlsFiles =
     tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
-  const auth = await setupAuth(config, layout, log);
   const blobs = new FsBlobStore(layout);
   await blobs.init();
-  const meta = new KvMetadataStore(new LevelKv(layout.metaDir));
+  const meta = new KvMetadataStore(new LevelKv(layout.metaDir, log));
   await meta.open();
+  // After LevelDB's lock is held: a second process on the same root stops above, before it can touch the signing key.
+  const auth = await setupAuth(config, layout, log).catch(async (err: unknown) => {
+    await meta.close();
+    throw err;
+  });
   const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache() });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();

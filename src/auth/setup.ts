@@ -29,12 +29,12 @@ export async function setupAuth(config: Config, layout: Layout, log: Logger): Pr
   const settings = { issuer: auth.token.issuer, service: auth.token.service };
   const challenge = { realm: auth.token.realm, service: auth.token.service };
   if (auth.token.jwks !== '') {
-    const verifier = await TokenVerifier.forJwksFile(auth.token.jwks, settings);
+    const verifier = await TokenVerifier.forJwksFile(auth.token.jwks, settings, log);
     log.info({ issuer: settings.issuer, jwks: auth.token.jwks }, 'trusting an external token issuer');
     return { authenticator: new TokenAuthenticator(verifier, policy, challenge) };
   }
   const key = await loadSigningKey(layout.tokenKeyPath, log);
-  const verifier = TokenVerifier.forLocalKey(key, settings);
+  const verifier = TokenVerifier.forLocalKey(key, settings, log);
   const seconds = (d: number | string) => Math.max(1, Math.round(durationMs(d) / 1000));
   const issuer = new TokenIssuer(key, settings, seconds(auth.token.expiry), seconds(auth.token.refreshExpiry));
   return {

@@ -1,10 +1,14 @@
 /**
  * The token service's signing key: an ES256 key pair kept as a private JWK
  * (with its `kid`) under the storage root, created on first start with mode
- * 0600 in a 0700 directory, written atomically (temp file, fsync, rename).
+ * 0600 in a 0700 directory, written atomically: a temp file, fsynced, then
+ * link()ed to its name, which fails for all but one of several processes
+ * creating it at once. Every process then reads back the key that won, so no
+ * server signs with a key that is not the one on disk. (The server also loads
+ * it only once it holds LevelDB's lock, see src/main.ts.)
  */
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Logger } from 'pino';
@@ -23,7 +27,11 @@ export class SigningKeyError extends Error {
   override readonly name = 'SigningKeyError';
 }
 
-async function create(path: string): Promise<void> {
+/** File systems without hard links say so with one of these. */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Creates the key file unless it exists by then; true when this call's key is the one on disk. */
+async function create(path: string): Promise<boolean> {
   const { privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
   const jwk = await exportJWK(privateKey);
   jwk.kid = await calculateJwkThumbprint(jwk);
@@ -39,10 +47,19 @@ async function create(path: string): Promise<void> {
     await fh.close();
   }
   try {
+    // Never replaces a key another process put there first (rename would).
+    await link(tmp, path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return false;
+    if (!NO_LINKS.has(code)) throw err;
+    // No hard links here: the LevelDB lock the server holds keeps other servers out.
     await rename(tmp, path);
-    await syncDir(dirname(path));
+    return true;
   } finally {
     await rm(tmp, { force: true });
+    await syncDir(dirname(path));
   }
 }
 
@@ -53,8 +70,8 @@ export async function loadSigningKey(path: string, log: Logger): Promise<Signing
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new SigningKeyError(`cannot read ${path}: ${(err as Error).message}`);
-    await create(path);
-    log.info({ path }, 'token signing key created');
+    if (await create(path)) log.info({ path }, 'token signing key created');
+    // Whichever key won is the one this process signs with.
     text = await readFile(path, 'utf8');
   }
   const mode = (await stat(path)).mode & 0o777;

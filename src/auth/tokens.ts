@@ -10,11 +10,13 @@
  *
  * TokenVerifier checks tokens against a key set (the local key, or an external
  * issuer's JWKS file): asymmetric algorithms only, issuer, audience, expiry and
- * not-before all required.
+ * not-before all required. A token it refuses is logged at debug with the reason
+ * (jose's code and message, the key id it names), never with the token itself.
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { SignJWT, createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { SignJWT, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Logger } from 'pino';
 import { isAccessList, type AccessEntry } from './scope.js';
 import { SIGNING_ALG, type SigningKey } from './signing-key.js';
 
@@ -36,6 +38,22 @@ export interface VerifiedRefresh {
 
 export class InvalidTokenError extends Error {
   override readonly name = 'InvalidTokenError';
+  /** jose's error code (ERR_JWT_EXPIRED, ERR_JWS_SIGNATURE_VERIFICATION_FAILED, ...) when jose refused it. */
+  readonly code: string | undefined;
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The `kid` a token names, for the log; undefined when its header does not decode. */
+function kidOf(token: string): string | undefined {
+  try {
+    const kid = decodeProtectedHeader(token).kid;
+    return typeof kid === 'string' ? kid.slice(0, 128) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface TokenSettings {
@@ -53,13 +71,14 @@ export class TokenVerifier {
     private readonly keys: JWTVerifyGetKey,
     private readonly settings: TokenSettings,
     private readonly algorithms: string[],
+    private readonly log: Logger | undefined,
   ) {}
 
-  static forLocalKey(key: SigningKey, settings: TokenSettings): TokenVerifier {
-    return new TokenVerifier(createLocalJWKSet({ keys: [key.publicJwk] }), settings, [SIGNING_ALG]);
+  static forLocalKey(key: SigningKey, settings: TokenSettings, log?: Logger): TokenVerifier {
+    return new TokenVerifier(createLocalJWKSet({ keys: [key.publicJwk] }), settings, [SIGNING_ALG], log);
   }
 
-  static async forJwksFile(path: string, settings: TokenSettings): Promise<TokenVerifier> {
+  static async forJwksFile(path: string, settings: TokenSettings, log?: Logger): Promise<TokenVerifier> {
     let set: JSONWebKeySet;
     try {
       set = JSON.parse(await readFile(path, 'utf8')) as JSONWebKeySet;
@@ -67,7 +86,7 @@ export class TokenVerifier {
     } catch (err) {
       throw new InvalidTokenError(`cannot use auth.token.jwks ${path}: ${(err as Error).message}`);
     }
-    return new TokenVerifier(createLocalJWKSet(set), settings, ASYMMETRIC);
+    return new TokenVerifier(createLocalJWKSet(set), settings, ASYMMETRIC, log);
   }
 
   private async payload(token: string, audience: string): Promise<JWTPayload> {
@@ -81,7 +100,20 @@ export class TokenVerifier {
       });
       return payload;
     } catch (err) {
-      throw new InvalidTokenError((err as Error).message);
+      const code = (err as { code?: unknown }).code;
+      throw new InvalidTokenError((err as Error).message, typeof code === 'string' ? code : undefined);
+    }
+  }
+
+  /** Runs a check of `token` as a `use` token, logging a refusal's reason at debug. */
+  private async checked<T>(use: 'access' | 'refresh', token: string, check: () => Promise<T>): Promise<T> {
+    try {
+      return await check();
+    } catch (err) {
+      if (err instanceof InvalidTokenError) {
+        this.log?.debug({ use, reason: err.message, code: err.code, kid: kidOf(token) }, 'token rejected');
+      }
+      throw err;
     }
   }
 
@@ -93,6 +125,10 @@ export class TokenVerifier {
   async verifyAccess(token: string): Promise<VerifiedToken> {
     const hit = this.verified.get(token);
     if (hit && hit.untilMs > Date.now()) return hit.token;
+    return this.checked('access', token, () => this.verifyAccessUncached(token));
+  }
+
+  private async verifyAccessUncached(token: string): Promise<VerifiedToken> {
     const payload = await this.payload(token, this.settings.service);
     if (payload.token_use !== undefined) throw new InvalidTokenError('not an access token');
     const access = payload.access ?? [];
@@ -104,7 +140,11 @@ export class TokenVerifier {
     return verified;
   }
 
-  async verifyRefresh(token: string): Promise<VerifiedRefresh> {
+  verifyRefresh(token: string): Promise<VerifiedRefresh> {
+    return this.checked('refresh', token, () => this.verifyRefreshUncached(token));
+  }
+
+  private async verifyRefreshUncached(token: string): Promise<VerifiedRefresh> {
     const payload = await this.payload(token, this.settings.service);
     if (payload.token_use !== REFRESH_USE) throw new InvalidTokenError('not a refresh token');
     if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.pwh !== 'string') {

@@ -8,7 +8,8 @@ import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { RequestInvalidError } from '../storage/errors.js';
+import { RegistryError, RequestInvalidError } from '../storage/errors.js';
+import { storageFailure } from '../storage/io-errors.js';
 
 export interface MultipartSpec {
   /** File parts streamed to disk. */
@@ -53,7 +54,15 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
     if (spec.fileParts.includes(name) && !files.has(name)) {
       const path = spec.tmpPath();
       files.set(name, path);
-      writes.push(pipeline(stream, createWriteStream(path, { highWaterMark: 1 << 20 })).catch(fail));
+      writes.push(
+        pipeline(stream, createWriteStream(path, { highWaterMark: 1 << 20 })).catch((err: Error) => {
+          // A write that failed (a full disk) is a storage error, not a malformed request; busboy
+          // would wait for the abandoned part forever, so parsing stops with it.
+          const storage = storageFailure(err);
+          fail(storage ?? err);
+          if (storage) parser.destroy(storage);
+        }),
+      );
     } else if (spec.textParts.includes(name) && !texts.has(name)) {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -73,7 +82,7 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
     await Promise.all(writes);
   } catch (err) {
     await cleanup();
-    if ((err as Error).name === 'RequestInvalidError') throw err;
+    if (err instanceof RegistryError) throw err;
     throw new RequestInvalidError(`malformed multipart request: ${(err as Error).message}`);
   }
   if (failure) {

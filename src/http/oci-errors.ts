@@ -41,7 +41,14 @@ const TABLE: Record<string, Mapping> = {
   TooManyAttemptsError: { code: 'TOOMANYREQUESTS', status: 429 },
   TokenRequestError: { code: 'BAD_REQUEST', status: 400 },
   TagImmutableError: { code: 'DENIED', status: 409 },
+  // No OCI code fits a storage failure; UNAVAILABLE is Distribution's registered code for 503
+  // ("service unavailable"), which docker and containerd print as "unavailable: <message>".
+  StorageFullError: { code: 'UNAVAILABLE', status: 507 },
+  StorageUnavailableError: { code: 'UNAVAILABLE', status: 503 },
 };
+
+/** Mapped errors an operator must hear about: logged as errors (with their cause), not as refusals. */
+const SERVER_FAULTS = new Set(['StorageFullError', 'StorageUnavailableError']);
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */
 const BY_STATUS: Record<number, string> = {
@@ -56,7 +63,7 @@ export interface OciErrorResponse {
   status: number;
   headers: Record<string, string>;
   body: { errors: { code: string; message: string; detail?: unknown }[] };
-  /** Whether this is the server's fault (logged as an error). */
+  /** Whether this is the server's fault (logged as an error): a bug, or a storage failure. */
   internal: boolean;
 }
 
@@ -94,7 +101,7 @@ export function toOciError(err: unknown): OciErrorResponse {
       status: mapped.status,
       headers: headersFor(e),
       body: envelope(mapped.code, e.message, detail && Object.keys(detail).length > 0 ? detail : undefined),
-      internal: false,
+      internal: SERVER_FAULTS.has(e.name),
     };
   }
   if (isClientAbort(err)) {

@@ -11,7 +11,6 @@
  * directory → link and end the session in one batch.
  */
 import type { Hash } from 'node:crypto';
-import { open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { durationMs } from '../config/schema.js';
 import { digestAlgorithm, finishDigest, newHash, type Digest } from '../oci/digest.js';
 import {
@@ -22,6 +21,7 @@ import {
   UploadBusyError,
   UploadRangeError,
 } from '../storage/errors.js';
+import { open, readdir, rm, stat, syncFile, truncateFile, writeFile } from '../storage/fs/files.js';
 import { syncPath } from '../storage/fs/fsync.js';
 import { hashFileInto } from '../storage/fs/hash-file.js';
 import { isUploadId, newUploadId } from '../storage/fs/layout.js';
@@ -135,7 +135,7 @@ export class UploadService {
         if (chunk.length !== undefined && size !== chunk.length) {
           throw new SizeInvalidError('body length differs from Content-Length', { expected: chunk.length, size });
         }
-        await fh.sync();
+        await syncFile(fh);
       } finally {
         await fh.close();
       }
@@ -268,7 +268,7 @@ export class UploadService {
         throw new BlobUploadUnknownError(session.id);
       }
       // Bytes past the durable offset come from a chunk that never completed.
-      if (size > session.offset) await fh.truncate(session.offset);
+      if (size > session.offset) await truncateFile(fh, session.offset);
       const hash = newHash();
       await hashFileInto(fh, session.offset, hash);
       const state = { offset: session.offset, hash };

@@ -186,5 +186,33 @@ export class TagImmutableError extends RegistryError {
           ? `tag ${tag} of ${repo} is immutable (${why}): it cannot be deleted`
           : `manifest ${digest} of ${repo} is the target of immutable tag ${tag} (${why}): it cannot be deleted`;
     super(message, { repository: repo, tag, digest, action, rule: { repository: rule.repository, tags: [...rule.tags] } });
+/**
+ * The storage volume is full (ENOSPC) or the quota is used up (EDQUOT): nothing
+ * was stored, writes fail until space is freed, reads keep working. Raised by
+ * the storage layer only (src/storage/io-errors.ts); answered 507.
+ */
+export class StorageFullError extends RegistryError {
+  override readonly name = 'StorageFullError';
+  /** Seconds a client should wait: freeing space is an operator's job, not a moment's. */
+  static readonly RETRY_AFTER_S = 60;
+  readonly responseHeaders: Record<string, string> = { 'Retry-After': String(StorageFullError.RETRY_AFTER_S) };
+  constructor(readonly reason: string, options: { cause?: unknown } = {}) {
+    super('no space left on the storage volume', { reason });
+    if (options.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/**
+ * The storage could not do its job for a reason that is not the request's
+ * fault and may pass (I/O error, read-only or unreadable volume, out of file
+ * descriptors, a LevelDB that failed or is closed). Answered 503.
+ */
+export class StorageUnavailableError extends RegistryError {
+  override readonly name = 'StorageUnavailableError';
+  static readonly RETRY_AFTER_S = 10;
+  readonly responseHeaders: Record<string, string> = { 'Retry-After': String(StorageUnavailableError.RETRY_AFTER_S) };
+  constructor(readonly reason: string, options: { cause?: unknown } = {}) {
+    super('storage temporarily unavailable', { reason });
+    if (options.cause !== undefined) this.cause = options.cause;
   }
 }

@@ -21,11 +21,14 @@ export function errorHandler(log: Logger): Middleware {
       if (mapped.internal) log.error({ err, reqId: ctx.state.requestId }, 'request failed');
       else log.debug({ err: (err as Error).message, reqId: ctx.state.requestId }, 'request refused');
       if (ctx.headerSent || !ctx.writable) return;
-      // Refused before its body was read: take the rest in so the answer is not lost to a reset.
-      if (hasUnreadBody(ctx.req)) await drainBody(ctx.req);
+      // Refused before its body was read, or failed half-way through it (a full disk): take the
+      // rest in so the answer is not lost to a reset.
+      if (hasUnreadBody(ctx.req) || (!ctx.req.complete && !ctx.req.destroyed)) await drainBody(ctx.req);
       if (!ctx.writable) return;
       for (const name of ctx.res.getHeaderNames()) if (!KEEP.has(name)) ctx.res.removeHeader(name);
       ctx.set(mapped.headers);
+      // Body bytes still on their way would be read as the next request: this connection ends here.
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
       ctx.status = mapped.status;
       ctx.type = 'application/json';
       ctx.body = JSON.stringify(mapped.body);

@@ -1,9 +1,13 @@
-/** BlobStore on a content-addressed directory (paths from ./layout.ts). */
+/**
+ * BlobStore on a content-addressed directory (paths from ./layout.ts). File
+ * system failures are storage domain errors (src/storage/io-errors.ts).
+ */
 import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { BlobUnknownError } from '../errors.js';
+import { asStorageError, storageIo } from '../io-errors.js';
 import type { BlobFile, BlobStore, ByteRange } from '../types.js';
 import { syncDir, syncParent } from './fsync.js';
 import type { Layout } from './layout.js';
@@ -20,7 +24,7 @@ export class FsBlobStore implements BlobStore {
 
   async init(): Promise<void> {
     for (const dir of [this.layout.blobsDir, this.layout.uploadsDir, this.layout.tmpDir]) {
-      await mkdir(dir, { recursive: true });
+      await storageIo(() => mkdir(dir, { recursive: true }));
     }
   }
 
@@ -29,7 +33,7 @@ export class FsBlobStore implements BlobStore {
       return (await stat(this.layout.blobPath(digest))).size;
     } catch (err) {
       if (isNotFound(err)) return undefined;
-      throw err;
+      throw asStorageError(err);
     }
   }
 
@@ -39,7 +43,7 @@ export class FsBlobStore implements BlobStore {
       return await open(this.layout.blobPath(digest), 'r');
     } catch (err) {
       if (isNotFound(err)) throw new BlobUnknownError(digest);
-      throw err;
+      throw asStorageError(err);
     }
   }
 
@@ -54,7 +58,7 @@ export class FsBlobStore implements BlobStore {
   async open(digest: Digest): Promise<BlobFile> {
     const fh = await this.openFile(digest);
     return {
-      read: async (buffer, length, position) => (await fh.read(buffer, 0, length, position)).bytesRead,
+      read: async (buffer, length, position) => (await storageIo(() => fh.read(buffer, 0, length, position))).bytesRead,
       close: () => fh.close(),
     };
   }
@@ -63,17 +67,19 @@ export class FsBlobStore implements BlobStore {
     const target = this.layout.blobPath(digest);
     if ((await this.size(digest)) !== undefined) {
       // Same digest, same content: keep the copy already in place.
-      await unlink(file);
+      await storageIo(() => unlink(file));
       return;
     }
     const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
-    await rename(file, target);
+    await storageIo(async () => {
+      await mkdir(dir, { recursive: true });
+      await rename(file, target);
+    });
     await syncDir(dir);
     await syncParent(dir);
   }
 
   async remove(digest: Digest): Promise<void> {
-    await rm(this.layout.blobPath(digest), { force: true });
+    await storageIo(() => rm(this.layout.blobPath(digest), { force: true }));
   }
 }

@@ -1,12 +1,13 @@
 /** Hashing a file's first `length` bytes in 1 MiB reads (rebuilding an upload's hash after a restart). */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { storageIo } from '../io-errors.js';
 
 export async function hashFileInto(fh: FileHandle, length: number, hash: Hash): Promise<void> {
   const buffer = Buffer.allocUnsafe(1 << 20);
   let position = 0;
   while (position < length) {
-    const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, length - position), position);
+    const { bytesRead } = await storageIo(() => fh.read(buffer, 0, Math.min(buffer.length, length - position), position));
     if (bytesRead === 0) throw new Error(`file ended at ${position} of ${length} bytes`);
     hash.update(buffer.subarray(0, bytesRead));
     position += bytesRead;

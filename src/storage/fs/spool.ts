@@ -2,10 +2,13 @@
  * Spooling a request body to a file while hashing it. Incoming chunks (~64 KiB)
  * are gathered into 1 MiB buffers, hashed, and written with positional writes
  * while the socket keeps filling the next buffer; memory stays at 2 MiB
- * whatever the body's size.
+ * whatever the body's size. A failed write is a storage domain error (a full
+ * volume: StorageFullError); errors of the source (a client going away) pass
+ * through as they are.
  */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { asStorageError } from '../io-errors.js';
 
 const BUFFER_SIZE = 1 << 20;
 
@@ -70,7 +73,7 @@ export async function spool(
     const write: Promise<void> = writeAll(fh, data, position + flushed)
       .then(
         () => void free.push(buffer),
-        (err: unknown) => void (failure ??= err),
+        (err: unknown) => void (failure ??= asStorageError(err)),
       )
       .finally(() => inflight.delete(write));
     inflight.add(write);
@@ -80,7 +83,7 @@ export async function spool(
       nextSync = flushed + (options.syncEvery ?? Infinity);
       syncing = Promise.all(inflight)
         .then(() => fh.datasync())
-        .catch((err: unknown) => void (failure ??= err))
+        .catch((err: unknown) => void (failure ??= asStorageError(err)))
         .finally(() => (syncing = undefined));
     }
     if (free.length === 0 && allocated < POOL) {

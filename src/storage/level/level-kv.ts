@@ -1,38 +1,151 @@
-/** SortedKv on LevelDB (`level`): one database directory, one process. */
+/**
+ * SortedKv on LevelDB (`level`): one database directory, one process.
+ *
+ * Failures become storage domain errors (src/storage/io-errors.ts): a full disk
+ * is StorageFullError, any other LevelDB or I/O failure StorageUnavailableError.
+ *
+ * A failed write leaves LevelDB unfit for the next one: its log may end in a torn
+ * record (LevelDB then keeps appending after it, and on the next open drops
+ * everything from the torn record on, acknowledged writes included), or a failed
+ * background compaction has made every later write fail until the database is
+ * reopened. So after a failed write the database is reopened before it takes
+ * another write; reopening replays the log and drops only the torn record, the
+ * write that was refused. Reads keep using the open handle meanwhile. Reopening
+ * rewrites the log's content into a table, so it waits until the volume has room
+ * for it; until then writes fail fast with StorageFullError.
+ */
+import { readdir, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Level } from 'level';
+import type { Logger } from 'pino';
+import { StorageFullError, StorageUnavailableError } from '../errors.js';
+import { asStorageError, storageFailure } from '../io-errors.js';
 import type { KvOp, KvRange, SortedKv } from '../kv.js';
+
+/** Room a reopen needs beyond the log it replays: a new MANIFEST, a new log, LevelDB's info LOG. */
+const REOPEN_MARGIN = 1 << 20;
 
 export class LevelKv implements SortedKv {
   private readonly db: Level<string, Buffer>;
+  /** The failure of the last write, until the database has been reopened. */
+  private damaged: unknown;
+  private recovering: Promise<void> | undefined;
+  /** Operations running on the database, and who waits for there to be none. */
+  private inflight = 0;
+  private readonly idle: (() => void)[] = [];
+  /** close() was called: no reopening. */
+  private closed = false;
 
-  constructor(location: string) {
+  constructor(
+    private readonly location: string,
+    private readonly log?: Logger,
+  ) {
     this.db = new Level<string, Buffer>(location, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
   }
 
   async open(): Promise<void> {
+    this.closed = false;
     await this.db.open();
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    while (this.recovering) await this.recovering.catch(() => undefined);
     await this.db.close();
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
-    return (await this.db.get(key)) ?? undefined;
+  get(key: string): Promise<Buffer | undefined> {
+    return this.run(false, async () => (await this.db.get(key)) ?? undefined);
   }
 
   async batch(ops: KvOp[], options: { durable?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return;
-    await this.db.batch(ops.map((op) => (op.type === 'put' ? op : { type: 'del' as const, key: op.key })), {
-      sync: options.durable ?? true,
-    });
+    const entries = ops.map((op) => (op.type === 'put' ? op : { type: 'del' as const, key: op.key }));
+    await this.run(true, () => this.db.batch(entries, { sync: options.durable ?? true }));
   }
 
   entries(range: KvRange): Promise<[string, Buffer][]> {
-    return this.db.iterator({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all();
+    return this.run(false, () => this.db.iterator({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all());
   }
 
   keys(range: KvRange): Promise<string[]> {
-    return this.db.keys({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all();
+    return this.run(false, () => this.db.keys({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all());
+  }
+
+  /** Runs one operation on the database, failures as storage errors; a failed write marks the database for reopening. */
+  private async run<T>(write: boolean, op: () => Promise<T>): Promise<T> {
+    await this.enter(write);
+    try {
+      return await op();
+    } catch (err) {
+      const failure = storageFailure(err);
+      if (failure === undefined) throw err;
+      if (write && !this.closed && this.damaged === undefined) {
+        this.damaged = err;
+        this.log?.error({ err, reason: failure.reason }, 'metadata write failed: LevelDB is reopened before the next write');
+      }
+      throw failure;
+    } finally {
+      if (--this.inflight === 0) for (const wake of this.idle.splice(0)) wake();
+    }
+  }
+
+  /**
+   * Waits out a reopen in progress; reopens first when the database is closed, or
+   * damaged and about to be written; then counts the caller as in flight.
+   */
+  private async enter(write: boolean): Promise<void> {
+    for (;;) {
+      while (this.recovering) await this.recovering.catch(() => undefined);
+      if (this.closed) throw new StorageUnavailableError('LEVEL_DATABASE_NOT_OPEN');
+      if (this.db.status === 'open' && !(write && this.damaged !== undefined)) {
+        this.inflight++;
+        return;
+      }
+      this.recovering ??= this.reopen().finally(() => (this.recovering = undefined));
+      await this.recovering;
+    }
+  }
+
+  private async reopen(): Promise<void> {
+    const needed = (await this.logBytes()) + REOPEN_MARGIN;
+    const available = await this.freeBytes();
+    if (available < needed) {
+      // Reopening now would fail half-way and leave reads without a database too.
+      throw new StorageFullError('ENOSPC', { cause: this.damaged });
+    }
+    // New operations wait for this reopen; the ones already running finish first.
+    while (this.inflight > 0) await new Promise<void>((wake) => this.idle.push(wake));
+    try {
+      if (this.db.status === 'open') await this.db.close();
+      await this.db.open();
+    } catch (err) {
+      this.log?.error({ err }, 'reopening LevelDB failed; the next request tries again');
+      throw asStorageError(err);
+    }
+    this.log?.warn({ location: this.location, after: (this.damaged as Error | undefined)?.message }, 'LevelDB reopened after a failed write');
+    this.damaged = undefined;
+  }
+
+  /** Bytes in LevelDB's write-ahead logs: what a reopen writes out as a table. */
+  private async logBytes(): Promise<number> {
+    let total = 0;
+    try {
+      for (const name of await readdir(this.location)) {
+        if (name.endsWith('.log')) total += (await stat(join(this.location, name)).catch(() => ({ size: 0 }))).size;
+      }
+    } catch (err) {
+      throw asStorageError(err);
+    }
+    return total;
+  }
+
+  private async freeBytes(): Promise<number> {
+    try {
+      const fs = await statfs(this.location);
+      return fs.bavail * fs.bsize;
+    } catch (err) {
+      throw asStorageError(err);
+    }
   }
 }
