@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { ENV_SETTINGS } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
+import { requireTool } from '../helpers/tools.js';
 
 /** The repository root: three levels up from dist/test/unit, else the working directory. */
 function repoRoot(): string {
@@ -145,14 +146,7 @@ function dockerfileEnv(): Record<string, string> {
 }
 
 test('docker-compose.yml validates with docker-compose config', async (t) => {
-  const probe = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
-  if (probe.error) {
-    const reason = `docker-compose is not available (${(probe.error as NodeJS.ErrnoException).code ?? probe.error.message})`;
-    if (process.env.CI === 'true') assert.fail(`${reason}, and CI=true requires this check`);
-    console.log(`skipping docker-compose check: ${reason}`);
-    t.skip(reason);
-    return;
-  }
+  if (!(await requireTool(t, 'docker-compose'))) return;
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('COMPOSE_') || key.startsWith('UNIREG_')) delete env[key];
   const run = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: ROOT, env, encoding: 'utf8' });
