@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -9,9 +8,12 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { envName, ENV_SETTINGS } from '../../src/config/env.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { durationMs } from '../../src/config/schema.js';
+import { scratchDirs } from '../helpers/scratch.js';
+
+const tmp = scratchDirs('unireg-config-');
 
 async function yamlFile(text: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'unireg-config-'));
+  const dir = await tmp();
   const file = join(dir, 'config.yaml');
   await writeFile(file, text);
   return file;
