@@ -188,6 +188,23 @@ describe('unireg serve', () => {
     assert.match(noFile.stderr.join(''), /cannot start: cannot read auth\.htpasswd \/nonexistent\/htpasswd/);
   });
 
+  test('--help, help and serve --help print the usage on stdout; a bad serve option exits 2 with one line and the usage', async () => {
+    for (const args of [['--help'], ['help'], ['-h'], []]) {
+      const r = run(args, {});
+      assert.equal(await r.exit, 0, args.join(' '));
+      assert.match(r.stdout.join(''), /^usage: unireg serve \[--config FILE\]\n {7}unireg pack /, args.join(' '));
+      assert.equal(r.stderr.join(''), '');
+    }
+    const serveHelp = run(['serve', '--help'], {});
+    assert.equal(await serveHelp.exit, 0, serveHelp.stderr.join(''));
+    assert.match(serveHelp.stdout.join(''), /^usage: unireg serve \[--config FILE\]\n[\s\S]*--config FILE/);
+    const bad = run(['serve', '--bogus'], {});
+    assert.equal(await bad.exit, 2);
+    const stderr = bad.stderr.join('');
+    assert.match(stderr, /^unireg: Unknown option '--bogus'.*\nusage: unireg serve/);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+  });
+
   test('unknown commands exit 2 with usage', async () => {
     const r = run(['frobnicate'], {});
     assert.equal(await r.exit, 2);
