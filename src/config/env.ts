@@ -88,7 +88,12 @@ function leaves(schema: z.ZodType, path: string[], out: EnvSetting[]): EnvSettin
   return out;
 }
 
-export const ENV_SETTINGS: readonly EnvSetting[] = leaves(configSchema, [], []);
+/** The environment settings of a schema; throws for a leaf type with no environment form. */
+export function envSettingsOf(schema: z.ZodType): EnvSetting[] {
+  return leaves(schema, [], []);
+}
+
+export const ENV_SETTINGS: readonly EnvSetting[] = envSettingsOf(configSchema);
 
 const NUMBER = /^-?\d+(\.\d+)?$/;
 

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { envName, ENV_SETTINGS } from '../../src/config/env.js';
+import { z } from 'zod';
+import { envName, envSettingsOf, ENV_SETTINGS } from '../../src/config/env.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { configSchema, durationMs } from '../../src/config/schema.js';
 import { scratchDirs } from '../helpers/scratch.js';
@@ -104,6 +105,31 @@ describe('configuration', () => {
     }
     const q = await problems({ file: await yamlFile('http:\n  addr: 5653\n'), env: {} });
     assert.ok(has(q, 'http.addr: expected host:port, not a bare port: write 127.0.0.1:5653'), q.join('\n'));
+  });
+
+  test('the kinds come from the schema types, whatever the defaults look like', () => {
+    const schema = z.object({
+      a: z.object({ digits: z.string().default('5000'), word: z.enum(['x', 'y']).default('x') }).prefault({}),
+      n: z.number().int().default(3),
+      b: z.boolean().optional(),
+      l: z.array(z.string()).default([]),
+      d: z.union([z.number(), z.string()]).default('1m'),
+      users: z.record(z.string(), z.string()).default({}),
+      rules: z.array(z.object({ x: z.string() })).default([]),
+    });
+    assert.deepEqual(
+      envSettingsOf(schema).map((s) => [s.env, s.kind]),
+      [
+        ['UNIREG_A_DIGITS', 'string'],
+        ['UNIREG_A_WORD', 'string'],
+        ['UNIREG_N', 'number'],
+        ['UNIREG_B', 'boolean'],
+        ['UNIREG_L', 'list'],
+        ['UNIREG_D', 'duration'],
+      ],
+    );
+    // A leaf type with no environment form is a programming error, found at start-up, not guessed.
+    assert.throws(() => envSettingsOf(z.object({ when: z.date() })), /config when: no environment form for date/);
   });
 
   test("each variable's kind is its schema leaf's type", () => {
