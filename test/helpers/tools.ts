@@ -43,6 +43,8 @@ export const TEST_TOOLS = {
   sha256sum: 'coreutils',
   /** removeScratch lazily unmounts what a daemon left behind. */
   umount: 'mount',
+  /** Storage-failure tests mount a small tmpfs or a read-only bind mount (on main: test/e2e/disk-full.test.ts). */
+  mount: 'mount',
   /** layer.test.ts builds the reference tar with a shell one-liner. */
   sh: 'dash',
   as: 'binutils',
