@@ -15,6 +15,26 @@ ${CLIENT_USAGE}
 
 See deploy/unireg.example.yaml for every setting.`;
 
+const SERVE_USAGE = `usage: unireg serve [--config FILE]
+
+Runs the registry. Settings come from --config FILE (or $UNIREG_CONFIG), then
+from UNIREG_* environment variables, which win: UNIREG_HTTP_ADDR=127.0.0.1:5000,
+UNIREG_STORAGE_ROOT=./storage, ... See deploy/unireg.example.yaml for every setting.
+
+  -c, --config FILE  a YAML configuration file
+  -h, --help         print this help`;
+
+/** A command line that cannot be parsed: one line and the usage, exit code 2. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message);
+  }
+}
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -24,7 +44,16 @@ function version(): string {
 const STARTUP_ERRORS = new Set(['StartupError', 'HtpasswdError', 'SigningKeyError', 'InvalidTokenError']);
 
 async function serve(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  let values: { config?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    throw new UsageError((err as Error).message, SERVE_USAGE);
+  }
+  if (values.help) {
+    process.stdout.write(`${SERVE_USAGE}\n`);
+    return;
+  }
   const config = await loadConfig({ file: values.config ?? process.env.UNIREG_CONFIG });
   // Imported here so that the client commands start without loading the server.
   const { startServer } = await import('./main.js');
@@ -73,6 +102,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`unireg: ${err.message}\n${err.usage}\n`);
+    process.exit(2);
+  }
   if (err instanceof ConfigError) {
     process.stderr.write(`unireg: ${err.message}\n`);
     process.exit(2);

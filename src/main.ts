@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
 import { durationMs, isLoopback, type Config } from './config/schema.js';
+import { trackConnections } from './http/connections.js';
 import { createLogger } from './log.js';
 import { KeyedMutex } from './registry/keyed-mutex.js';
 import { ManifestCache } from './registry/manifest-cache.js';
@@ -25,7 +26,7 @@ export interface RunningServer {
   registry: Registry;
   /** `http(s)://host:port` as actually bound (port 0 resolved). */
   url: string;
-  /** Stops accepting, lets in-flight requests finish (up to the grace period), closes LevelDB. */
+  /** Stops accepting, ends idle connections, lets in-flight requests finish (up to the grace period), closes LevelDB. */
   close(): Promise<void>;
 }
 
@@ -75,6 +76,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     throw new StartupError(`cannot use http.tls certificate and key: ${(err as Error).message}`);
   }
   server.headersTimeout = 60_000;
+  const connections = trackConnections(server, tlsFiles !== undefined);
   const { host, port } = splitAddr(config.http.addr);
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
@@ -98,8 +100,10 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const close = () =>
     (closing ??= (async () => {
       clearInterval(sweeper);
+      // Stop accepting; end idle connections now and the others after their last response,
+      // so shutdown takes as long as the slowest request (up to the grace period), not the whole grace.
       const closed = new Promise<void>((ok) => server.close(() => ok()));
-      server.closeIdleConnections();
+      connections.drain();
       const grace = setTimeout(() => {
         log.warn('shutdown grace period over: cutting open connections');
         server.closeAllConnections();

@@ -1,7 +1,7 @@
 /** Loading the configuration: YAML file (optional) → environment overrides → validation. */
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { applyEnv, UnknownEnvError } from './env.js';
+import { applyEnv, EnvValueError, UnknownEnvError } from './env.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -41,6 +41,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     fromEnv = applyEnv(raw, options.env ?? process.env);
   } catch (err) {
     if (err instanceof UnknownEnvError) throw new ConfigError([err.message]);
+    if (err instanceof EnvValueError) throw new ConfigError(err.problems);
     throw err;
   }
   const result = configSchema.safeParse(raw);

@@ -10,8 +10,14 @@ import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
 
 export { durationMs } from './duration.js';
 
+/** A bare port (`5653`, `:5653`, or a YAML number) is refused rather than guessed: 127.0.0.1:PORT and 0.0.0.0:PORT mean very different things. */
+const barePort = (input: unknown) =>
+  `expected host:port, not a bare port: write 127.0.0.1:${String(input).replace(/^:/, '')} (this machine only) ` +
+  `or 0.0.0.0:${String(input).replace(/^:/, '')} (every interface, needs auth.mode)`;
+
 const hostPort = z
-  .string()
+  .string({ error: (issue) => (typeof issue.input === 'number' ? barePort(issue.input) : undefined) })
+  .refine((v) => !/^:?\d+$/.test(v), { abort: true, error: (issue) => barePort(issue.input) })
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:5000')
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port out of range');
 

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { Agent, request } from 'node:http';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -105,6 +105,59 @@ describe('unireg serve', () => {
     assert.equal(await r.exit, 0);
   });
 
+  test('SIGTERM with idle keep-alive connections exits when the last request ends, not after the grace period', { timeout: 60_000 }, async () => {
+    // A grace period far longer than the test's timeout: waiting it out fails the test.
+    const dir = await tmp();
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const r = run(['serve'], { UNIREG_HTTP_ADDR: `127.0.0.1:${port}`, UNIREG_STORAGE_ROOT: dir, UNIREG_LOG_LEVEL: 'warn', UNIREG_HTTP_SHUTDOWN_GRACE: '10m' });
+    await waitForUp(`${base}/v2/`, r);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const slowAgent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // 1. A keep-alive connection, idle after its response.
+      const idle = await new Promise<Socket>((ok, fail) => {
+        const req = request(`${base}/v2/`, { agent }, (res) => {
+          assert.equal(res.headers.connection, 'keep-alive');
+          res.resume();
+          res.once('end', () => ok(req.socket!));
+        });
+        req.once('error', fail).end();
+      });
+      const idleClosed = new Promise<void>((ok) => idle.once('close', () => ok()));
+      // 2. A connection that has not sent a request yet.
+      const silent = connect(port, '127.0.0.1');
+      await new Promise<void>((ok, fail) => silent.once('connect', ok).once('error', fail));
+      const silentClosed = new Promise<void>((ok) => silent.once('close', () => ok()));
+      // 3. A request in flight on a keep-alive connection: its body ends after the SIGTERM.
+      const post = await fetch(`${base}/v2/slow/blobs/uploads/`, { method: 'POST' });
+      const slow = await new Promise<{ status: number; connection: string | undefined; closed: Promise<void> }>((ok, fail) => {
+        const req = request(`${base}${post.headers.get('location')!}`, { method: 'PATCH', agent: slowAgent, headers: { 'Content-Length': '8' } }, (res) => {
+          const socket = req.socket!;
+          const closed = socket.destroyed ? Promise.resolve() : new Promise<void>((done) => socket.once('close', () => done()));
+          res.resume();
+          res.once('end', () => ok({ status: res.statusCode!, connection: res.headers.connection, closed }));
+        });
+        req.once('error', fail);
+        req.write('1234');
+        setTimeout(() => {
+          r.child.kill('SIGTERM');
+          setTimeout(() => req.end('5678'), 300);
+        }, 200);
+      });
+      assert.equal(slow.status, 202, 'the request in flight finishes');
+      assert.equal(slow.connection, 'close', 'a response finished during shutdown closes its connection');
+      // The server ends every connection itself, and the process exits without waiting out the grace period.
+      await Promise.all([idleClosed, silentClosed, slow.closed]);
+      assert.equal(await r.exit, 0, r.stderr.join(''));
+      assert.doesNotMatch(r.stdout.join(''), /grace period over/, 'no connection had to be cut');
+    } finally {
+      agent.destroy();
+      slowAgent.destroy();
+      if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    }
+  });
+
   test('bad configuration exits 2 and names the key', async () => {
     const r = run(['serve'], { UNIREG_HTTP_ADDR: 'not-an-address', UNIREG_STORAGE_ROOT: await tmp() });
     assert.equal(await r.exit, 2);
@@ -133,6 +186,23 @@ describe('unireg serve', () => {
     const noFile = run(['serve'], { UNIREG_AUTH_MODE: 'basic', UNIREG_AUTH_HTPASSWD: '/nonexistent/htpasswd', UNIREG_STORAGE_ROOT: await tmp() });
     assert.equal(await noFile.exit, 1);
     assert.match(noFile.stderr.join(''), /cannot start: cannot read auth\.htpasswd \/nonexistent\/htpasswd/);
+  });
+
+  test('--help, help and serve --help print the usage on stdout; a bad serve option exits 2 with one line and the usage', async () => {
+    for (const args of [['--help'], ['help'], ['-h'], []]) {
+      const r = run(args, {});
+      assert.equal(await r.exit, 0, args.join(' '));
+      assert.match(r.stdout.join(''), /^usage: unireg serve \[--config FILE\]\n {7}unireg pack /, args.join(' '));
+      assert.equal(r.stderr.join(''), '');
+    }
+    const serveHelp = run(['serve', '--help'], {});
+    assert.equal(await serveHelp.exit, 0, serveHelp.stderr.join(''));
+    assert.match(serveHelp.stdout.join(''), /^usage: unireg serve \[--config FILE\]\n[\s\S]*--config FILE/);
+    const bad = run(['serve', '--bogus'], {});
+    assert.equal(await bad.exit, 2);
+    const stderr = bad.stderr.join('');
+    assert.match(stderr, /^unireg: Unknown option '--bogus'.*\nusage: unireg serve/);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
   });
 
   test('unknown commands exit 2 with usage', async () => {

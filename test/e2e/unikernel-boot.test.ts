@@ -4,8 +4,9 @@
  * prints its greeting on the serial port and exits QEMU through isa-debug-exit.
  * (The registry round trip, pack, push, pull, boot, builds on these helpers.)
  *
- * Needs `as`, `ld` and `qemu-system-x86_64`: skipped with a reason when they are
- * missing, failed when CI=true.
+ * Building needs only binutils (`as`, `ld`); booting also needs
+ * `qemu-system-x86_64`. Each test is skipped with a reason when what it needs is
+ * missing, and failed under CI.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -16,13 +17,15 @@ import { gateFor, removeScratch } from '../helpers/tools.js';
 import {
   HELLO_EXIT_STATUS,
   HELLO_GREETING,
+  KERNEL_BUILD_TOOLS,
   UNIKERNEL_TOOLS,
   bootKernel,
   buildHelloKernel,
   type BootResult,
 } from '../helpers/unikernel-boot.js';
 
-const gate = await gateFor(UNIKERNEL_TOOLS);
+const buildGate = await gateFor(KERNEL_BUILD_TOOLS);
+const bootGate = await gateFor(UNIKERNEL_TOOLS);
 
 function describeBoot(r: BootResult): string {
   const status = r.timedOut ? `killed after timeout (${r.ms} ms)` : `exit ${r.exitCode} signal ${r.signal} (${r.ms} ms)`;
@@ -37,7 +40,7 @@ describe('multiboot kernel in QEMU', { concurrency: false }, () => {
   });
 
   test('builds a 32-bit ELF with a multiboot header in its first 8 KiB', { timeout: 60_000 }, async (t) => {
-    if (!gate.check(t)) return;
+    if (!buildGate.check(t)) return;
     work ??= await mkdtemp(join(tmpdir(), 'unireg-multiboot-'));
     const kernel = await buildHelloKernel(join(work, 'build'));
     const bytes = await readFile(kernel);
@@ -58,7 +61,7 @@ describe('multiboot kernel in QEMU', { concurrency: false }, () => {
   });
 
   test('boots, greets on the serial port and exits through isa-debug-exit', { timeout: 60_000 }, async (t) => {
-    if (!gate.check(t)) return;
+    if (!bootGate.check(t)) return;
     work ??= await mkdtemp(join(tmpdir(), 'unireg-multiboot-'));
     const kernel = await buildHelloKernel(join(work, 'boot'));
     const result = await bootKernel(kernel, { timeoutMs: 15_000 });

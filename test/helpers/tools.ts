@@ -2,9 +2,14 @@
  * External tools for end-to-end tests (skopeo, podman, buildah, dockerd, ...).
  *
  * The rule: a test that needs a tool which is missing is **skipped with a printed
- * reason** on a developer machine, and **fails** when `CI=true` (the CI machine
- * installs everything, see `.ci/run`, so a missing tool there is a broken setup,
- * not something to skip silently).
+ * reason** on a developer machine, and **fails** under CI (`CI=true`, `1`, `yes`
+ * or `on`: the CI machine installs everything, see `.ci/run`, so a missing tool
+ * there is a broken setup, not something to skip silently).
+ *
+ * Every tool a test runs is named in TEST_TOOLS with the Debian package that
+ * provides it; `requireTool`/`gateFor` accept only those names, and a unit test
+ * (test/unit/ci-tools.test.ts) checks that `.ci/run` installs each package and
+ * checks for each tool after the install.
  *
  * Child processes run asynchronously (spawn, never execSync): the registry under
  * test listens in this same process and must keep serving while a client runs.
@@ -15,7 +20,47 @@ import { access, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
 
-export const inCI = process.env.CI === 'true';
+/**
+ * Executables the tests run, each with the Debian package that provides it.
+ * `.ci/run` must install every package listed here and check for every tool
+ * (test/unit/ci-tools.test.ts keeps the two in step). Tools only the benchmarks
+ * use (docker-registry) are not test dependencies and do not belong here.
+ */
+export const TEST_TOOLS = {
+  skopeo: 'skopeo',
+  podman: 'podman',
+  buildah: 'buildah',
+  dockerd: 'docker.io',
+  docker: 'docker.io',
+  ctr: 'containerd',
+  'docker-compose': 'docker-compose',
+  openssl: 'openssl',
+  curl: 'curl',
+  /** GNU tar, for the layer byte cross-check. */
+  tar: 'tar',
+  /** The README's Try-it block and test/fixtures/multiboot/build.sh. */
+  bash: 'bash',
+  sha256sum: 'coreutils',
+  /** removeScratch lazily unmounts what a daemon left behind. */
+  umount: 'mount',
+  /** Storage-failure tests mount a small tmpfs or a read-only bind mount (on main: test/e2e/disk-full.test.ts). */
+  mount: 'mount',
+  /** layer.test.ts builds the reference tar with a shell one-liner. */
+  sh: 'dash',
+  as: 'binutils',
+  ld: 'binutils',
+  'qemu-system-x86_64': 'qemu-system-x86',
+} as const;
+
+export type Tool = keyof typeof TEST_TOOLS;
+
+/** Whether a CI variable's value means "on" (true, 1, yes, on; any case). */
+export function truthy(value: string | undefined): boolean {
+  return /^(true|1|yes|on)$/i.test((value ?? '').trim());
+}
+
+/** Under CI a missing tool fails the test instead of skipping it. */
+export const inCI = truthy(process.env.CI);
 
 /** Full path of an executable found on PATH (or in the sbin directories), else undefined. */
 export async function which(name: string): Promise<string | undefined> {
@@ -43,7 +88,7 @@ async function isExecutable(path: string): Promise<boolean> {
 
 export interface Requirements {
   /** Executables that must be on PATH. */
-  tools?: string[];
+  tools?: readonly Tool[];
   /** The test needs uid 0 (podman/buildah/dockerd with private storage). */
   root?: boolean;
 }
@@ -52,16 +97,21 @@ export interface Requirements {
  * Why a test cannot run here, or undefined when everything it needs is present.
  * The reason names every missing piece and how to get it.
  */
-export async function missingReason(req: Requirements | string[]): Promise<string | undefined> {
-  const { tools = [], root = false } = Array.isArray(req) ? { tools: req } : req;
+export async function missingReason(req: Requirements | readonly Tool[]): Promise<string | undefined> {
+  const { tools = [], root = false }: Requirements = isToolList(req) ? { tools: req } : req;
   const problems: string[] = [];
-  const missing: string[] = [];
+  const missing: Tool[] = [];
   for (const tool of tools) if (!(await which(tool))) missing.push(tool);
   if (missing.length > 0) {
-    problems.push(`missing tool(s): ${missing.join(', ')} (Debian: run .ci/run, or apt-get install the packages it lists)`);
+    const packages = [...new Set(missing.map((tool) => TEST_TOOLS[tool]))];
+    problems.push(`missing tool(s): ${missing.join(', ')} (Debian: apt-get install ${packages.join(' ')}, or run .ci/run)`);
   }
   if (root && process.getuid?.() !== 0) problems.push('needs to run as root (uid 0)');
   return problems.length > 0 ? problems.join('; ') : undefined;
+}
+
+function isToolList(req: Requirements | readonly Tool[]): req is readonly Tool[] {
+  return Array.isArray(req);
 }
 
 /**
@@ -70,7 +120,7 @@ export async function missingReason(req: Requirements | string[]): Promise<strin
  */
 export function skipOrFail(t: TestContext, reason: string): void {
   if (inCI) {
-    throw new Error(`CI=true, so this cannot be skipped: ${reason}`);
+    throw new Error(`CI=${process.env.CI}, so this cannot be skipped: ${reason}`);
   }
   process.stderr.write(`# SKIP ${t.name}: ${reason}\n`);
   t.skip(reason);
@@ -82,7 +132,7 @@ export function skipOrFail(t: TestContext, reason: string): void {
  *
  *     test('push', async (t) => { if (!(await requireTool(t, 'skopeo'))) return; ... });
  */
-export async function requireTool(t: TestContext, ...tools: string[]): Promise<boolean> {
+export async function requireTool(t: TestContext, ...tools: Tool[]): Promise<boolean> {
   return requireAll(t, { tools });
 }
 
@@ -118,7 +168,7 @@ export class Gate {
   }
 }
 
-export async function gateFor(req: Requirements | string[]): Promise<Gate> {
+export async function gateFor(req: Requirements | readonly Tool[]): Promise<Gate> {
   return new Gate(await missingReason(req));
 }
 

@@ -2,8 +2,9 @@
  * Builds and boots the tiny multiboot kernel in `test/fixtures/multiboot/`
  * (hello.S: prints a greeting on COM1, then exits QEMU through isa-debug-exit).
  *
- * Needs binutils (`as`, `ld`) to build and `qemu-system-x86_64` to boot; callers
- * gate on them with `test/helpers/tools.ts` (see `UNIKERNEL_TOOLS`).
+ * Needs binutils (`as`, `ld`) to build and `qemu-system-x86_64` only to boot;
+ * callers gate on them with `test/helpers/tools.ts` (`KERNEL_BUILD_TOOLS`,
+ * `UNIKERNEL_TOOLS`).
  *
  * Child processes are asynchronous only (execFile/spawn, never execSync): the
  * registry under test may be serving from this same process.
@@ -12,9 +13,13 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Tool } from './tools.js';
 
-/** Tools the build and the boot need, for `gateFor` / `requireTool`. */
-export const UNIKERNEL_TOOLS = ['as', 'ld', 'qemu-system-x86_64'];
+/** Tools building the kernel needs (build.sh runs under bash), for `gateFor` / `requireTool`. */
+export const KERNEL_BUILD_TOOLS = ['bash', 'as', 'ld'] as const satisfies readonly Tool[];
+
+/** Tools the build and the boot need: booting adds QEMU. */
+export const UNIKERNEL_TOOLS = [...KERNEL_BUILD_TOOLS, 'qemu-system-x86_64'] as const satisfies readonly Tool[];
 
 /** The line hello.S prints on the serial port. */
 export const HELLO_GREETING = 'Hello from a unireg-packed unikernel!';

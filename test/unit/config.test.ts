@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { envName, ENV_SETTINGS } from '../../src/config/env.js';
+import { z } from 'zod';
+import { envName, envSettingsOf, ENV_SETTINGS } from '../../src/config/env.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { durationMs } from '../../src/config/schema.js';
+import { configSchema, durationMs } from '../../src/config/schema.js';
+import { scratchDirs } from '../helpers/scratch.js';
+
+const tmp = scratchDirs('unireg-config-');
+const configSchemaDefaults = () => configSchema.parse({});
 
 async function yamlFile(text: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'unireg-config-'));
+  const dir = await tmp();
   const file = join(dir, 'config.yaml');
   await writeFile(file, text);
   return file;
@@ -68,6 +72,79 @@ describe('configuration', () => {
     assert.ok(p.some((x) => x.startsWith('http.addr (from UNIREG_HTTP_ADDR)')), p.join('\n'));
     const q = await problems({ env: { UNIREG_LOG_LEVEL: 'loud' } });
     assert.ok(q.some((x) => x.startsWith('log.level')), q.join('\n'));
+  });
+
+  test('environment values are typed by the schema leaf, not by the default value', async () => {
+    // String leaves stay strings, whatever the text looks like.
+    const c = await loadConfig({ env: { UNIREG_STORAGE_ROOT: '5000', UNIREG_AUTH_BASIC_REALM: '42', UNIREG_AUTH_TOKEN_SERVICE: 'true' } });
+    assert.equal(c.storage.root, '5000');
+    assert.equal(c.auth.basicRealm, '42');
+    assert.equal(c.auth.token.service, 'true');
+    // Numbers, booleans and durations from their text.
+    const d = await loadConfig({ env: { UNIREG_MANIFESTS_MAX_SIZE: ' 2048 ', UNIREG_DELETES_ENABLED: 'OFF', UNIREG_HTTP_SHUTDOWN_GRACE: '2.5', UNIREG_UPLOADS_EXPIRY: '15m' } });
+    assert.equal(d.manifests.maxSize, 2048);
+    assert.equal(d.deletes.enabled, false);
+    assert.equal(durationMs(d.http.shutdownGrace), 2500);
+    assert.equal(durationMs(d.uploads.expiry), 15 * 60_000);
+    assert.deepEqual((await loadConfig({ env: { UNIREG_UNIKERNEL_KCONFIG_SKIP: 'CONFIG_A, CONFIG_B,' } })).unikernel.kconfigSkip, ['CONFIG_A', 'CONFIG_B']);
+  });
+
+  test('a number or boolean variable that is not one gets a message naming the variable and the text', async () => {
+    const p = await problems({ env: { UNIREG_MANIFESTS_MAX_SIZE: '4M', UNIREG_AUTH_FAILED_LOGINS_LIMIT: 'five', UNIREG_DELETES_ENABLED: 'nah' } });
+    assert.ok(has(p, 'manifests.maxSize (from UNIREG_MANIFESTS_MAX_SIZE): expected a number, got "4M"'), p.join('\n'));
+    assert.ok(has(p, 'auth.failedLogins.limit (from UNIREG_AUTH_FAILED_LOGINS_LIMIT): expected a number'), p.join('\n'));
+    assert.ok(has(p, 'deletes.enabled (from UNIREG_DELETES_ENABLED): expected true or false'), p.join('\n'));
+  });
+
+  test('a bare port in http.addr is refused with a message that says what to write', async () => {
+    for (const addr of ['5653', ':5653']) {
+      const p = await problems({ env: { UNIREG_HTTP_ADDR: addr } });
+      assert.deepEqual(p, [
+        'http.addr (from UNIREG_HTTP_ADDR): expected host:port, not a bare port: write 127.0.0.1:5653 (this machine only) or 0.0.0.0:5653 (every interface, needs auth.mode)',
+      ]);
+    }
+    const q = await problems({ file: await yamlFile('http:\n  addr: 5653\n'), env: {} });
+    assert.ok(has(q, 'http.addr: expected host:port, not a bare port: write 127.0.0.1:5653'), q.join('\n'));
+  });
+
+  test('the kinds come from the schema types, whatever the defaults look like', () => {
+    const schema = z.object({
+      a: z.object({ digits: z.string().default('5000'), word: z.enum(['x', 'y']).default('x') }).prefault({}),
+      n: z.number().int().default(3),
+      b: z.boolean().optional(),
+      l: z.array(z.string()).default([]),
+      d: z.union([z.number(), z.string()]).default('1m'),
+      users: z.record(z.string(), z.string()).default({}),
+      rules: z.array(z.object({ x: z.string() })).default([]),
+    });
+    assert.deepEqual(
+      envSettingsOf(schema).map((s) => [s.env, s.kind]),
+      [
+        ['UNIREG_A_DIGITS', 'string'],
+        ['UNIREG_A_WORD', 'string'],
+        ['UNIREG_N', 'number'],
+        ['UNIREG_B', 'boolean'],
+        ['UNIREG_L', 'list'],
+        ['UNIREG_D', 'duration'],
+      ],
+    );
+    // A leaf type with no environment form is a programming error, found at start-up, not guessed.
+    assert.throws(() => envSettingsOf(z.object({ when: z.date() })), /config when: no environment form for date/);
+  });
+
+  test("each variable's kind is its schema leaf's type", () => {
+    const defaults = configSchemaDefaults();
+    for (const s of ENV_SETTINGS) {
+      const value = s.path.reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], defaults);
+      const expected = { string: ['string'], number: ['number'], boolean: ['boolean'], list: ['array'], duration: ['number', 'string'] }[s.kind];
+      assert.ok(expected.includes(Array.isArray(value) ? 'array' : typeof value), `${s.env} is a ${s.kind} but its default is ${JSON.stringify(value)}`);
+    }
+    const kind = (env: string) => ENV_SETTINGS.find((s) => s.env === env)?.kind;
+    assert.equal(kind('UNIREG_HTTP_ADDR'), 'string');
+    assert.equal(kind('UNIREG_MANIFESTS_MAX_SIZE'), 'number');
+    assert.equal(kind('UNIREG_DELETES_ENABLED'), 'boolean');
+    assert.equal(kind('UNIREG_UNIKERNEL_KCONFIG_SKIP'), 'list');
+    assert.equal(kind('UNIREG_UPLOADS_EXPIRY'), 'duration');
   });
 
   test('an unknown UNIREG_ variable is an error', async () => {

@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { ENV_SETTINGS } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
+import { requireTool, run } from '../helpers/tools.js';
 
 /** The repository root: three levels up from dist/test/unit, else the working directory. */
 function repoRoot(): string {
@@ -145,14 +146,7 @@ function dockerfileEnv(): Record<string, string> {
 }
 
 test('docker-compose.yml validates with docker-compose config', async (t) => {
-  const probe = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
-  if (probe.error) {
-    const reason = `docker-compose is not available (${(probe.error as NodeJS.ErrnoException).code ?? probe.error.message})`;
-    if (process.env.CI === 'true') assert.fail(`${reason}, and CI=true requires this check`);
-    console.log(`skipping docker-compose check: ${reason}`);
-    t.skip(reason);
-    return;
-  }
+  if (!(await requireTool(t, 'docker-compose'))) return;
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('COMPOSE_') || key.startsWith('UNIREG_')) delete env[key];
   const run = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: ROOT, env, encoding: 'utf8' });
@@ -190,6 +184,26 @@ test('docker-compose.yml validates with docker-compose config', async (t) => {
 
   // The same health check as the image's (compose writes the exec form with a leading CMD).
   assert.deepEqual(service.healthcheck?.test, ['CMD', ...dockerfileHealthcheck()]);
+});
+
+test('the Dockerfile needs no frontend image and compiles src/ only', async () => {
+  const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
+  assert.doesNotMatch(dockerfile, /^#\s*syntax\s*=/im, 'a # syntax= line makes every build pull a frontend image (air-gapped builds fail)');
+  // The builder stage: what it copies and what it compiles.
+  const builder = dockerfile.split(/^FROM\s/m).find((stage) => /\bAS builder\b/i.test(stage.split('\n')[0]!));
+  assert.ok(builder, 'a stage named builder');
+  const copied = [...builder.matchAll(/^COPY\s+(?!--from)(.*)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).slice(0, -1));
+  for (const source of copied) assert.match(source, /^(package(-lock)?\.json|tsconfig(\.build)?\.json|src)$/, `the builder copies ${source}: only what the build of src/ needs`);
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const builds = [...builder.matchAll(/^RUN\s+npm run (\S+)/gm)].map((m) => m[1]!);
+  assert.deepEqual(builds, ['build:src']);
+  assert.equal(scripts['build:src'], 'tsc -p tsconfig.build.json');
+  // What that tsconfig compiles: src/ and nothing else of the repository.
+  const listed = await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json', '--listFilesOnly'], { cwd: ROOT, timeout: 60_000 });
+  const ours = listed.stdout.split('\n').filter((f) => f.startsWith(ROOT) && !f.includes('/node_modules/'));
+  assert.ok(ours.some((f) => f.endsWith('/src/cli.ts')), 'src/cli.ts is compiled');
+  const outside = ours.filter((f) => !f.startsWith(join(ROOT, 'src') + '/'));
+  assert.deepEqual(outside, [], 'tsconfig.build.json compiles only src/');
 });
 
 test('the image alone (no auth settings) is refused with a message that says how to enable auth', async () => {

@@ -4,8 +4,9 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import tar from 'tar-stream';
+import { requireTool, skipOrFail } from '../../helpers/tools.js';
 import { UnikernelInputError } from '../../../src/unikernel/errors.js';
 import { BLOCK_SIZE, layerBytes, layerSize, tarHeader, tarPadding } from '../../../src/unikernel/layer.js';
 import { INITRD_MODE, INITRD_PATH, KERNEL_MODE, KERNEL_PATH } from '../../../src/unikernel/names.js';
@@ -43,7 +44,14 @@ async function tarStreamPack(name: string, data: Buffer, mode: number): Promise<
   return Buffer.concat(chunks);
 }
 
-const hasGnuTar = spawnSync('tar', ['--version'], { encoding: 'utf8' }).stdout?.includes('GNU tar') === true;
+/** GNU tar is required (skipped with a reason on a developer machine without it, failed under CI). */
+async function requireGnuTar(t: TestContext): Promise<boolean> {
+  if (!(await requireTool(t, 'tar', 'sh'))) return false;
+  const version = spawnSync('tar', ['--version'], { encoding: 'utf8' });
+  if (version.stdout?.includes('GNU tar') === true) return true;
+  skipOrFail(t, `tar is not GNU tar (tar --version: ${JSON.stringify((version.stdout || version.stderr || '').split('\n')[0])}); Debian: apt-get install tar`);
+  return false;
+}
 
 describe('layer tar bytes', () => {
   test('the format test vector: 2048 bytes with the documented digest', () => {
@@ -121,7 +129,8 @@ describe('layer tar bytes', () => {
     assert.equal(ours.mtime.getTime(), theirs.mtime.getTime());
   });
 
-  test('GNU tar --format=ustar makes the same bytes, and tar -tvf lists the entry', { skip: !hasGnuTar && 'GNU tar not installed' }, async () => {
+  test('GNU tar --format=ustar makes the same bytes, and tar -tvf lists the entry', async (t) => {
+    if (!(await requireGnuTar(t))) return;
     const dir = await mkdtemp(join(tmpdir(), 'unireg-layer-'));
     try {
       const made = spawnSync('sh', ['-c', `mkdir -p unikraft/bin && printf 'hello unikernel\\n' > unikraft/bin/kernel && chmod 755 unikraft/bin/kernel && tar --format=ustar --mtime=@0 --owner=0 --group=0 --numeric-owner -b 1 -cf gnu.tar unikraft/bin/kernel`], { cwd: dir, encoding: 'utf8' });
