@@ -186,6 +186,9 @@ export class TagImmutableError extends RegistryError {
           ? `tag ${tag} of ${repo} is immutable (${why}): it cannot be deleted`
           : `manifest ${digest} of ${repo} is the target of immutable tag ${tag} (${why}): it cannot be deleted`;
     super(message, { repository: repo, tag, digest, action, rule: { repository: rule.repository, tags: [...rule.tags] } });
+  }
+}
+
 /**
  * The storage volume is full (ENOSPC) or the quota is used up (EDQUOT): nothing
  * was stored, writes fail until space is freed, reads keep working. Raised by
