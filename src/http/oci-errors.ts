@@ -40,6 +40,7 @@ const TABLE: Record<string, Mapping> = {
   AccessDeniedError: { code: 'DENIED', status: 403 },
   TooManyAttemptsError: { code: 'TOOMANYREQUESTS', status: 429 },
   TokenRequestError: { code: 'BAD_REQUEST', status: 400 },
+  UploadDataError: { code: 'BLOB_UPLOAD_INVALID', status: 500 },
 };
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */
@@ -93,7 +94,7 @@ export function toOciError(err: unknown): OciErrorResponse {
       status: mapped.status,
       headers: headersFor(e),
       body: envelope(mapped.code, e.message, detail && Object.keys(detail).length > 0 ? detail : undefined),
-      internal: false,
+      internal: mapped.status >= 500,
     };
   }
   if (isClientAbort(err)) {

@@ -11,7 +11,7 @@
  * directory → link and end the session in one batch.
  */
 import type { Hash } from 'node:crypto';
-import { open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { durationMs } from '../config/schema.js';
 import { digestAlgorithm, finishDigest, newHash, type Digest } from '../oci/digest.js';
 import {
@@ -20,6 +20,7 @@ import {
   DigestMismatchError,
   SizeInvalidError,
   UploadBusyError,
+  UploadDataError,
   UploadRangeError,
 } from '../storage/errors.js';
 import { syncPath } from '../storage/fs/fsync.js';
@@ -87,6 +88,9 @@ export class UploadService {
         await this.remove(session);
         throw new DigestMismatchError(digest, actual);
       }
+      // Only the session's bytes may become the blob: a longer file (a cut-off chunk whose
+      // truncate failed) is cut back first, and a shorter one has lost data.
+      await this.matchOffset(session);
       // fsync the finished upload before it is renamed into the blob directory.
       await syncPath(path);
       await this.deps.blobs.ingest(path, digest);
@@ -210,6 +214,8 @@ export class UploadService {
     }
     const state = await this.hashState(session);
     const hash = state.hash.copy();
+    // A chunk never lands on a file longer than the offset (an earlier cut-off chunk's tail).
+    await this.matchOffset(session);
     const fh = await open(this.deps.layout.uploadPath(session.id), 'r+');
     let written: number;
     try {
@@ -221,7 +227,10 @@ export class UploadService {
         });
       }
     } catch (err) {
-      await fh.truncate(session.offset).catch(() => undefined);
+      // If this fails too, the next chunk or the commit cuts the tail (matchOffset) or fails clearly.
+      await fh.truncate(session.offset).catch((truncateErr: unknown) =>
+        this.deps.log.warn({ err: truncateErr, upload: session.id }, 'could not truncate a failed chunk'),
+      );
       throw err;
     } finally {
       await fh.close();
@@ -277,6 +286,35 @@ export class UploadService {
     } finally {
       await fh.close();
     }
+  }
+
+  /**
+   * Makes the session file exactly `session.offset` bytes long: a longer file is
+   * truncated (UploadDataError if that fails), a shorter one has lost bytes the
+   * session counted, so the session is ended (BlobUploadUnknownError).
+   */
+  private async matchOffset(session: UploadSession): Promise<void> {
+    const path = this.deps.layout.uploadPath(session.id);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      if (!isNotFound(err)) throw new UploadDataError(session.id, 'cannot read the upload file', err);
+      await this.remove(session);
+      throw new BlobUploadUnknownError(session.id);
+    }
+    if (size < session.offset) {
+      await this.remove(session);
+      throw new BlobUploadUnknownError(session.id);
+    }
+    if (size === session.offset) return;
+    try {
+      await truncate(path, session.offset);
+      size = (await stat(path)).size;
+    } catch (err) {
+      throw new UploadDataError(session.id, 'cannot cut the upload file back to its offset', err);
+    }
+    if (size !== session.offset) throw new UploadDataError(session.id, 'the upload file is longer than its offset');
   }
 
   private async digestOf(session: UploadSession, algorithm: 'sha256' | 'sha512'): Promise<Digest> {

@@ -157,3 +157,11 @@ export class PaginationInvalidError extends RegistryError {
 export class RequestInvalidError extends RegistryError {
   override readonly name = 'RequestInvalidError';
 }
+
+/** The data file of an upload session cannot be brought to the session's offset (a storage failure). */
+export class UploadDataError extends RegistryError {
+  override readonly name = 'UploadDataError';
+  constructor(readonly id: string, readonly reason: string, readonly failure?: unknown) {
+    super(`upload data unusable: ${reason}`, { uuid: id });
+  }
+}
