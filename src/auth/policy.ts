@@ -3,7 +3,8 @@
  *
  * Which rule decides: of the rules whose glob matches the repository, the most
  * specific one, and only that one (a caller it does not name gets nothing there,
- * even if a broader rule would give more):
+ * even if a broader rule would give more). The precedence is the shared one of
+ * src/policy/globs.ts:
  *   1. a name without wildcards beats any glob;
  *   2. then the glob with more literal characters (`team/app-*` beats `team/*`);
  *   3. then the one with fewer `**` (`team/*` beats `team/**`);
@@ -16,7 +17,10 @@
  * rule grants it `catalog`, and the listing holds only what it may pull.
  */
 import { isUserName, type AccessRule, type Action } from '../config/auth-schema.js';
+import { GlobSelector } from '../policy/globs.js';
 import type { AccessEntry, RegistryResource } from './scope.js';
+
+export { globToRegExp } from '../policy/globs.js';
 
 /** Who is calling: a user name, or undefined for an anonymous caller. */
 export interface Principal {
@@ -25,55 +29,13 @@ export interface Principal {
 
 export const ANONYMOUS: Principal = Object.freeze({ name: undefined });
 
-interface CompiledRule {
-  rule: AccessRule;
-  pattern: RegExp;
-  exact: boolean;
-  literals: number;
-  deep: number;
-  order: number;
-}
-
-function escape(text: string): string {
-  return text.replace(/[.+?^${}()|[\]\\-]/g, '\\$&');
-}
-
-/** `*` matches within one path component, `**` across any number of them. */
-export function globToRegExp(glob: string): RegExp {
-  const source = glob
-    .split('**')
-    .map((part) => part.split('*').map(escape).join('[^/]*'))
-    .join('.*');
-  return new RegExp(`^${source}$`);
-}
-
-function compile(rule: AccessRule, order: number): CompiledRule {
-  const g = rule.repository;
-  return {
-    rule,
-    pattern: globToRegExp(g),
-    exact: !g.includes('*'),
-    literals: g.replace(/\*/g, '').length,
-    deep: (g.match(/\*\*/g) ?? []).length,
-    order,
-  };
-}
-
-/** Negative when `a` is more specific than `b`. */
-function bySpecificity(a: CompiledRule, b: CompiledRule): number {
-  if (a.exact !== b.exact) return a.exact ? -1 : 1;
-  if (a.literals !== b.literals) return b.literals - a.literals;
-  if (a.deep !== b.deep) return a.deep - b.deep;
-  return a.order - b.order;
-}
-
 export class AccessPolicy {
-  private readonly rules: CompiledRule[];
+  private readonly rules: GlobSelector<AccessRule>;
   private readonly groupsOf = new Map<string, string[]>();
   private readonly decided = new Map<string, Map<string, ReadonlySet<Action>>>();
 
   constructor(rules: readonly AccessRule[], groups: Readonly<Record<string, readonly string[]>>) {
-    this.rules = rules.map(compile).sort(bySpecificity);
+    this.rules = new GlobSelector(rules, (rule) => rule.repository);
     for (const [group, members] of Object.entries(groups)) {
       for (const member of members) this.groupsOf.set(member, [...(this.groupsOf.get(member) ?? []), group]);
     }
@@ -98,7 +60,7 @@ export class AccessPolicy {
 
   /** The rule that decides for `repo`, if any matches. */
   ruleFor(repo: string): AccessRule | undefined {
-    return this.rules.find((r) => r.pattern.test(repo))?.rule;
+    return this.rules.match(repo);
   }
 
   /** What `who` may do on `repo` (catalog aside). */
@@ -129,12 +91,12 @@ export class AccessPolicy {
   }
 
   mayListCatalog(who: Principal): boolean {
-    return this.rules.some((r) => this.grantsIn(r.rule, who).has('catalog'));
+    return this.rules.entries.some((rule) => this.grantsIn(rule, who).has('catalog'));
   }
 
   /** `admin` counts only in a rule for every repository (`**`): it is the right to maintain the whole registry. */
   mayAdminister(who: Principal): boolean {
-    return this.rules.some((r) => r.rule.repository === '**' && this.grantsIn(r.rule, who).has('admin'));
+    return this.rules.entries.some((rule) => rule.repository === '**' && this.grantsIn(rule, who).has('admin'));
   }
 
   /** Whether `who` holds a registry-wide right. */
