@@ -2,8 +2,17 @@
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
-import type { ManifestRecord, ManifestWrite, MetadataStore, PageRequest, UploadSession } from '../types.js';
+import type {
+  ManifestRecord,
+  ManifestWrite,
+  MetadataEntry,
+  MetadataStore,
+  PageRequest,
+  SizedDigest,
+  UploadSession,
+} from '../types.js';
 import { keys, type KeyRange } from './keys.js';
+import { decodeEntry, decodeLinkSize } from './entry-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 
 /** How many repositories holding a blob a mount without `from` looks through for one the caller may read. */
@@ -166,5 +175,33 @@ export class KvMetadataStore implements MetadataStore {
 
   async completeUpload(id: string, repo: string, digest: Digest, size: number): Promise<void> {
     await this.kv.batch([del(keys.upload(id)), ...(await this.linkOps(repo, digest, size))]);
+  }
+
+  listBlobLinks(repo: string, page: PageRequest): Promise<SizedDigest[]> {
+    return this.collect(keys.links(repo, page.last), page.limit, (key, value) => ({
+      digest: keys.parse(key).fields.at(-1) as Digest,
+      size: decodeLinkSize(value) ?? 0,
+    }));
+  }
+
+  listManifestSizes(repo: string, page: PageRequest): Promise<SizedDigest[]> {
+    return this.collect(keys.manifests(repo, page.last), page.limit, (key, value) => {
+      const digest = keys.parse(key).fields.at(-1) as Digest;
+      let size = 0;
+      try {
+        size = decodeManifest(digest, value).bytes.length;
+      } catch {
+        // An unreadable record holds no manifest anyone can pull: it counts nothing (verify reports it).
+      }
+      return { digest, size };
+    });
+  }
+
+  listAllRecords(page: PageRequest): Promise<MetadataEntry[]> {
+    return this.collect(keys.all(page.last), page.limit, decodeEntry);
+  }
+
+  async deleteRecords(recordKeys: readonly string[]): Promise<void> {
+    await this.kv.batch(recordKeys.map(del));
   }
 }
