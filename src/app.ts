@@ -2,6 +2,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { errorHandler, unmatched } from './http/middleware/errors.js';
+import { adminUsageRoutes } from './http/routes/admin-usage.js';
 import { requestLog } from './http/middleware/request-log.js';
 import { baseRoutes } from './http/routes/base.js';
 import { blobRoutes } from './http/routes/blobs.js';
@@ -17,7 +18,7 @@ import { tokenRoutes } from './http/routes/token.js';
 import { unikernelRoutes } from './http/routes/unikernel.js';
 import { uploadRoutes } from './http/routes/uploads.js';
 
-const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes, unikernelRoutes, tokenRoutes];
+const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes, unikernelRoutes, tokenRoutes, adminUsageRoutes];
 
 export interface AppDeps {
   registry: Registry;

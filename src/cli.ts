@@ -8,6 +8,8 @@ import { ConfigError, loadConfig } from './config/load.js';
 const USAGE = `usage: unireg serve [--config FILE]
        unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
        unireg variants [--arch A] [--plat P] [--kconfig K]... [--json] HOST[:PORT]/REPO[:TAG]
+       unireg usage [--json] HOST[:PORT]
+       unireg verify [--repair] [--json] [--config FILE | --root DIR]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
 ${CLIENT_USAGE}
@@ -52,6 +54,7 @@ async function main(argv: string[]): Promise<void> {
       return serve(rest);
     case 'pack':
     case 'variants':
+    case 'usage':
       process.exitCode = await runClientCommand(command, rest);
       return;
     case '--version':

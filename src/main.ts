@@ -14,11 +14,14 @@ import { durationMs, isLoopback, type Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { KeyedMutex } from './registry/keyed-mutex.js';
 import { ManifestCache } from './registry/manifest-cache.js';
+import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
 import { Layout } from './storage/fs/layout.js';
 import { LevelKv } from './storage/level/level-kv.js';
+import { changesOf } from './storage/metadata/changes.js';
 import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
+import { ObservedKv } from './storage/observed-kv.js';
 
 export interface RunningServer {
   server: Server;
@@ -55,9 +58,13 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const auth = await setupAuth(config, layout, log);
   const blobs = new FsBlobStore(layout);
   await blobs.init();
-  const meta = new KvMetadataStore(new LevelKv(layout.metaDir));
+  const kv = new ObservedKv(new LevelKv(layout.metaDir));
+  const meta = new KvMetadataStore(kv);
   await meta.open();
-  const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache() });
+  const quotas = new QuotaService(meta, config.quotas);
+  kv.onBatch((ops) => quotas.apply(changesOf(ops)));
+  quotas.start();
+  const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache(), quotas });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 

@@ -24,13 +24,16 @@ export function envName(path: string[]): string {
   return ENV_PREFIX + path.map(screamingSnake).join('_');
 }
 
+/** Lists of objects whose default is empty, so the sample below cannot show it: file only too. */
+const FILE_ONLY = new Set(['quotas']);
+
 /** Structured lists (the access rules) and maps (users, groups) are set in the config file only. */
-function fileOnly(value: unknown): boolean {
-  return Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null);
+function fileOnly(value: unknown, path: string[]): boolean {
+  return FILE_ONLY.has(path.join('.')) || (Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null));
 }
 
 function leaves(value: unknown, path: string[], out: EnvSetting[]): EnvSetting[] {
-  if (fileOnly(value)) return out;
+  if (fileOnly(value, path)) return out;
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) leaves(v, [...path, k], out);
   } else {

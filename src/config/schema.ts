@@ -6,8 +6,21 @@
 import { z } from 'zod';
 import { authSchema } from './auth-schema.js';
 import { duration } from './duration.js';
+import { REPOSITORY_GLOB } from '../policy/globs.js';
+import { byteSize } from './size.js';
 
 export { durationMs } from './duration.js';
+export { sizeBytes } from './size.js';
+
+/** A byte quota shared by every repository the glob governs (most specific glob wins, as in access rules). */
+const quota = z
+  .object({
+    repository: z.string().regex(REPOSITORY_GLOB, 'expected a repository name with optional * and ** wildcards'),
+    bytes: byteSize,
+  })
+  .strict();
+
+export type QuotaRule = z.infer<typeof quota>;
 
 const hostPort = z
   .string()
@@ -80,6 +93,11 @@ export const configSchema = z
       .strict()
       .prefault({}),
     auth: authSchema,
+    /** Byte quotas per repository glob (file only): `[{ repository: 'team/**', bytes: '10GiB' }]`. */
+    quotas: z
+      .array(quota)
+      .default([])
+      .refine((list) => new Set(list.map((q) => q.repository)).size === list.length, 'a repository glob appears twice'),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -41,6 +41,7 @@ const TABLE: Record<string, Mapping> = {
   TooManyAttemptsError: { code: 'TOOMANYREQUESTS', status: 429 },
   TokenRequestError: { code: 'BAD_REQUEST', status: 400 },
   UploadDataError: { code: 'BLOB_UPLOAD_INVALID', status: 500 },
+  QuotaExceededError: { code: 'DENIED', status: 403 },
 };
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */

@@ -13,6 +13,9 @@
  *   4. then the one written first.
  */
 
+/** What a repository glob may contain: a repository name's characters, `*` and `**`. */
+export const REPOSITORY_GLOB = /^[a-z0-9._\-/*]{1,255}$/;
+
 function escape(text: string): string {
   return text.replace(/[.+?^${}()|[\]\\-]/g, '\\$&');
 }

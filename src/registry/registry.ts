@@ -3,6 +3,7 @@ import { BlobService } from './blobs.js';
 import type { RegistryDeps } from './deps.js';
 import { ListingService } from './listings.js';
 import { ManifestService } from './manifests.js';
+import type { QuotaService } from './quotas.js';
 import { UploadService } from './uploads.js';
 import { UnikernelTagMerger } from '../unikernel/tag-merger.js';
 
@@ -11,11 +12,13 @@ export class Registry {
   readonly uploads: UploadService;
   readonly manifests: ManifestService;
   readonly listings: ListingService;
+  readonly quotas: QuotaService;
 
   constructor(readonly deps: RegistryDeps) {
     this.blobs = new BlobService(deps);
     this.uploads = new UploadService(deps);
     this.manifests = new ManifestService(deps, new UnikernelTagMerger(deps));
     this.listings = new ListingService(deps);
+    this.quotas = deps.quotas;
   }
 }

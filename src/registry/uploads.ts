@@ -60,6 +60,7 @@ export class UploadService {
   }
 
   async start(repo: string): Promise<UploadSession> {
+    await this.deps.quotas.checkBytes(repo, 0);
     const id = newUploadId();
     const now = Date.now();
     await writeFile(this.deps.layout.uploadPath(id), '');
@@ -93,8 +94,10 @@ export class UploadService {
       await this.matchOffset(session);
       // fsync the finished upload before it is renamed into the blob directory.
       await syncPath(path);
-      await this.deps.blobs.ingest(path, digest);
-      await this.deps.meta.completeUpload(id, repo, digest, session.offset);
+      await this.deps.quotas.admit(repo, [{ digest, size: session.offset }], async () => {
+        await this.deps.blobs.ingest(path, digest);
+        await this.deps.meta.completeUpload(id, repo, digest, session.offset);
+      });
       this.states.delete(id);
       return session.offset;
     });
@@ -106,21 +109,26 @@ export class UploadService {
 
   /** A single-request upload (POST ?digest=): nothing is stored unless the digest matches. */
   async monolithic(repo: string, digest: Digest, chunk: Chunk): Promise<number> {
+    if (chunk.length !== undefined) await this.deps.quotas.checkContent(repo, [{ digest, size: chunk.length }]);
     return this.viaTmp(chunk, digestAlgorithm(digest), async (actual, size, path) => {
       if (actual !== digest) throw new DigestMismatchError(digest, actual);
-      await this.deps.blobs.ingest(path, digest);
-      await this.deps.meta.linkBlob(repo, digest, size);
-      return size;
+      return this.deps.quotas.admit(repo, [{ digest, size }], async () => {
+        await this.deps.blobs.ingest(path, digest);
+        await this.deps.meta.linkBlob(repo, digest, size);
+        return size;
+      });
     });
   }
 
   /** Stores content whose digest is not known in advance (server-built blobs) and links it to `repo`. */
   async store(repo: string, body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ digest: Digest; size: number }> {
-    return this.viaTmp({ body }, 'sha256', async (digest, size, path) => {
-      await this.deps.blobs.ingest(path, digest);
-      await this.deps.meta.linkBlob(repo, digest, size);
-      return { digest, size };
-    });
+    return this.viaTmp({ body }, 'sha256', async (digest, size, path) =>
+      this.deps.quotas.admit(repo, [{ digest, size }], async () => {
+        await this.deps.blobs.ingest(path, digest);
+        await this.deps.meta.linkBlob(repo, digest, size);
+        return { digest, size };
+      }),
+    );
   }
 
   /** Spools a body to a fsynced file under tmp/, hands it with its digest to `use`, and cleans up. */
@@ -212,6 +220,8 @@ export class UploadService {
       }
       expected = rangeLength;
     }
+    // A chunk of known length that cannot fit the quota is refused before any byte is written.
+    if (expected !== undefined) await this.deps.quotas.checkBytes(session.repo, session.offset + expected);
     const state = await this.hashState(session);
     const hash = state.hash.copy();
     // A chunk never lands on a file longer than the offset (an earlier cut-off chunk's tail).

@@ -165,3 +165,16 @@ export class UploadDataError extends RegistryError {
     super(`upload data unusable: ${reason}`, { uuid: id });
   }
 }
+
+/** Storing this content would take a quota namespace over its limit. */
+export class QuotaExceededError extends RegistryError {
+  override readonly name = 'QuotaExceededError';
+  constructor(readonly namespace: string, readonly used: number, readonly limit: number, readonly requested: number) {
+    super(`quota exceeded: repositories ${namespace} use ${used} of ${limit} bytes; this needs ${requested} more`, {
+      namespace,
+      used,
+      limit,
+      requested,
+    });
+  }
+}
