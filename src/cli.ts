@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`, and the client commands `pack` and `variants`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, `unireg verify`, and the client commands `pack`, `variants`, `usage`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
@@ -12,6 +12,7 @@ const USAGE = `usage: unireg serve [--config FILE]
        unireg verify [--repair] [--json] [--config FILE | --root DIR]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
+  verify    check (--repair: fix) a stopped registry's data root; see unireg verify --help
 ${CLIENT_USAGE}
 
 See deploy/unireg.example.yaml for every setting.`;
@@ -57,6 +58,11 @@ async function main(argv: string[]): Promise<void> {
     case 'usage':
       process.exitCode = await runClientCommand(command, rest);
       return;
+    case 'verify': {
+      const { verifyCommand } = await import('./maintenance/verify-command.js');
+      process.exitCode = await verifyCommand(rest);
+      return;
+    }
     case '--version':
     case 'version':
       process.stdout.write(`${version()}\n`);

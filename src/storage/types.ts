@@ -103,8 +103,8 @@ export type MetadataEntry = { key: string } & (
   | { kind: 'reverseTag'; repo: string; tag: string; digest: Digest }
   | { kind: 'referrer'; repo: string; subject: Digest; digest: Digest }
   | { kind: 'upload'; session: UploadSession }
-  /** A record that cannot be decoded: `what` says which kind it claims to be, `reason` why it fails. */
-  | { kind: 'unreadable'; what: string; reason: string }
+  /** A record that cannot be decoded: `what` it claims to be, `reason` it fails, `record` its key shown readably. */
+  | { kind: 'unreadable'; what: string; reason: string; record: string }
 );
 
 export interface ByteRange {

@@ -1,8 +1,11 @@
-/** Hashing a file's first `length` bytes in 1 MiB reads (rebuilding an upload's hash after a restart). */
+/**
+ * Hashing a file's first `length` bytes in 1 MiB reads (rebuilding an upload's
+ * hash after a restart, rehashing blobs in `unireg verify`); `onRead` hears of each read.
+ */
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 
-export async function hashFileInto(fh: FileHandle, length: number, hash: Hash): Promise<void> {
+export async function hashFileInto(fh: FileHandle, length: number, hash: Hash, onRead?: (bytes: number) => void): Promise<void> {
   const buffer = Buffer.allocUnsafe(1 << 20);
   let position = 0;
   while (position < length) {
@@ -10,5 +13,6 @@ export async function hashFileInto(fh: FileHandle, length: number, hash: Hash): 
     if (bytesRead === 0) throw new Error(`file ended at ${position} of ${length} bytes`);
     hash.update(buffer.subarray(0, bytesRead));
     position += bytesRead;
+    onRead?.(bytesRead);
   }
 }

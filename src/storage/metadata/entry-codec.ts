@@ -99,14 +99,15 @@ function decode(kind: string, f: string[], value: Buffer): EntryBody {
 export function decodeEntry(key: string, value: Buffer): MetadataEntry {
   const { kind, fields } = keys.parse(key);
   const shape = KINDS[kind];
-  if (shape === undefined) return { key, kind: 'unreadable', what: 'unknown record', reason: `unknown key ${keys.printable(key)}` };
+  const record = keys.printable(key);
+  if (shape === undefined) return { key, kind: 'unreadable', what: 'unknown record', reason: 'unknown key', record };
   if (fields.length !== shape.fields || fields.some((field) => field === '')) {
-    return { key, kind: 'unreadable', what: shape.what, reason: `malformed key ${keys.printable(key)}` };
+    return { key, kind: 'unreadable', what: shape.what, reason: 'malformed key', record };
   }
   try {
     return { key, ...decode(kind, fields, value) } as MetadataEntry;
   } catch (err) {
     if (!(err instanceof Unreadable)) throw err;
-    return { key, kind: 'unreadable', what: shape.what, reason: `${err.message} (${keys.printable(key)})` };
+    return { key, kind: 'unreadable', what: shape.what, reason: err.message, record };
   }
 }
