@@ -9,6 +9,7 @@ import { access } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { parseDigest } from '../../src/oci/digest.js';
 import { Layout } from '../../src/storage/fs/layout.js';
+import { basic, HASH, PASSWORD } from '../helpers/auth-http.js';
 import { runCli } from '../helpers/cli.js';
 import { abs, bin, buildImage, MT, pushBlob, putManifest, randomBlob, raw, sha256, startUpload, withQuery } from '../helpers/oci.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -175,5 +176,35 @@ describe('quotas', () => {
     assert.deepEqual((JSON.parse(json.stdout) as { namespaces: Usage[] }).namespaces, Object.values(await usage()));
     const bad = await runCli(['usage', `${srv.host}/repo`]);
     assert.equal(bad.code, 2);
+  });
+});
+
+describe('quotas: the usage endpoint needs the admin action', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({
+      auth: {
+        mode: 'basic',
+        users: { root: HASH, dev: HASH },
+        access: [{ repository: '**', grants: { root: ['pull', 'push', 'admin'], dev: ['pull', 'push'] } }],
+      },
+      quotas: [{ repository: 'team/**', bytes: '1KB' }],
+    });
+  });
+  after(() => srv.destroy());
+
+  test('401 without credentials, 403 without admin, 200 for an administrator (HTTP and unireg usage)', async () => {
+    const get = (authorization?: string) => fetch(`${srv.url}/_unireg/usage`, { headers: authorization ? { Authorization: authorization } : {} });
+    assert.equal((await get()).status, 401);
+    assert.equal((await get(basic('dev'))).status, 403);
+    const ok = await get(basic('root'));
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { namespaces: [{ namespace: 'team/**', used: 0, limit: 1000, digests: 0 }] });
+    const asRoot = await runCli(['usage', '--json', '--user', 'root', '--password', PASSWORD, srv.host]);
+    assert.equal(asRoot.code, 0, asRoot.stderr);
+    assert.equal((JSON.parse(asRoot.stdout) as { namespaces: Usage[] }).namespaces[0]!.limit, 1000);
+    const asDev = await runCli(['usage', '--user', 'dev', '--password', PASSWORD, srv.host]);
+    assert.equal(asDev.code, 1);
+    assert.match(asDev.stderr, /usage failed: .*DENIED.*as user dev/);
   });
 });
