@@ -179,12 +179,15 @@ export async function scanMetadata(stores: VerifyStores, options: VerifyOptions)
   return checker.scan;
 }
 
+/** One read buffer for every rehash. */
+const READ_BUFFER = Buffer.allocUnsafe(1 << 20);
+
 async function rehash(path: string, digest: Digest, size: number, onRead: (bytes: number) => void): Promise<Digest> {
   const algorithm = digestAlgorithm(digest);
   const fh = await open(path, 'r');
   try {
     const hash = newHash(algorithm);
-    await hashFileInto(fh, size, hash, onRead);
+    await hashFileInto(fh, size, hash, { onRead, buffer: READ_BUFFER });
     return finishDigest(hash, algorithm);
   } finally {
     await fh.close();

@@ -5,8 +5,14 @@
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 
-export async function hashFileInto(fh: FileHandle, length: number, hash: Hash, onRead?: (bytes: number) => void): Promise<void> {
-  const buffer = Buffer.allocUnsafe(1 << 20);
+export interface HashFileOptions {
+  onRead?: (bytes: number) => void;
+  /** A buffer to read into (reused across many files), instead of a fresh 1 MiB one. */
+  buffer?: Buffer;
+}
+
+export async function hashFileInto(fh: FileHandle, length: number, hash: Hash, options: HashFileOptions = {}): Promise<void> {
+  const { onRead, buffer = Buffer.allocUnsafe(1 << 20) } = options;
   let position = 0;
   while (position < length) {
     const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, length - position), position);
