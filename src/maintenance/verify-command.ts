@@ -109,7 +109,8 @@ async function run(args: string[]): Promise<number> {
     await meta.open();
   } catch (err) {
     if (isLocked(err)) throw new UsageError(`the registry using ${layout.root} is running (its LevelDB is locked): stop it, then verify`);
-    throw err;
+    const cause = (err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : '';
+    throw new UsageError(`cannot open the metadata in ${layout.metaDir}: ${(err as Error).message}${cause}`);
   }
   try {
     const stores = { layout, meta, blobs: new FsBlobStore(layout) };
