@@ -79,6 +79,7 @@ describe('unireg verify', () => {
     const meta = new KvMetadataStore(kv);
     await meta.open();
     await meta.linkBlob('v/c', d(nothing), 5);
+    await meta.linkBlob('v/c', d(sha256(c.config)), c.config.length + 7);
     const header = Buffer.from('{"mediaType": oops');
     const len = Buffer.alloc(4);
     len.writeUInt32BE(header.length);
@@ -100,6 +101,7 @@ describe('unireg verify', () => {
       { kind: 'danglingLink', repo: 'v/c', digest: nothing },
       { kind: 'missingReference', repo: 'v/b', manifest: b.digest, digest: sha256(b.layers[0]!) },
       { kind: 'orphanBlob', digest: sha256(orphan), size: orphan.length },
+      { kind: 'sizeMismatch', repo: 'v/c', digest: sha256(c.config), linkSize: c.config.length + 7, fileSize: c.config.length },
       { kind: 'staleUpload', id: sessionId, repo: 'v/a', reason: 'file missing' },
       { kind: 'unreadableRecord', record: `m v/c ${badManifest}`, what: 'manifest', reason: unreadable.find((f) => f.what === 'manifest')?.reason },
       { kind: 'unreadableRecord', record: `u ${badUpload}`, what: 'upload session', reason: 'value is not JSON' },
@@ -110,7 +112,7 @@ describe('unireg verify', () => {
 
     const text = await verify();
     assert.equal(text.code, 1);
-    assert.match(text.stdout, /problems \(7\):/);
+    assert.match(text.stdout, /problems \(8\):/);
     assert.match(text.stdout, new RegExp(`corrupt blob ${sha256(a.layers[0]!)} .*hashes to ${sha256(garbage)}`));
     assert.match(text.stdout, /notices \(1\):\n {2}orphan blob/);
   });
@@ -138,6 +140,7 @@ describe('unireg verify', () => {
       [sha256(a.layers[0]!), sha256(b.layers[0]!), nothing].sort(),
     );
     assert.equal(did('removed record').length, 2);
+    assert.deepEqual(did('fixed link size').map((x) => x.finding.digest), [sha256(c.config)]);
     assert.equal(did('removed upload').length, 1);
     assert.deepEqual(did('left for GC').map((x) => x.finding.digest), [sha256(orphan)]);
 
@@ -161,6 +164,7 @@ describe('unireg verify', () => {
     for (const blob of [c.config, ...c.layers]) {
       const res = await get(`v/c/blobs/${sha256(blob)}`);
       assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-length'), String(blob.length));
       assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(blob));
     }
     // Sound blobs of repaired repositories stay; what went is unknown, not an error.
