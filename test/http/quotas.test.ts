@@ -165,6 +165,14 @@ describe('quotas', () => {
     assert.deepEqual(await usage(), live);
   });
 
+  test('a write that bypasses the services (as a GC sweeping a link does) is counted too', async () => {
+    const blob = randomBlob(50);
+    const digest = await pushBlob(srv.url, 'team/gc', blob);
+    const before = (await usage())['team/**']!.used;
+    assert.equal(await srv.registry.deps.meta.unlinkBlob('team/gc', parseDigest(digest)), true);
+    assert.equal((await usage())['team/**']!.used, before - 50);
+  });
+
   test('unireg usage prints the namespaces, and --json the answer', async () => {
     const table = await runCli(['usage', srv.host]);
     assert.equal(table.code, 0, table.stderr);
