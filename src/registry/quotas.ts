@@ -11,8 +11,9 @@
  * `recompute()` scans again (after a GC, or to correct anything); changes made
  * while it scans are replayed onto the fresh figures.
  *
- * Enforcement: `checkBytes` refuses early, before any byte is stored, when a
- * known length cannot fit; `admit` is the authoritative check, made under the
+ * Enforcement: `checkBytes` and `checkContent` refuse early, before any byte is
+ * stored, when a known length cannot fit (a chunk of unknown digest only when it
+ * cannot be a re-upload of counted content); `admit` is the authoritative check, made under the
  * namespace's lock around the write that makes content count (a commit, a mount,
  * a manifest put), so two pushes cannot both take the last bytes.
  */
@@ -60,6 +61,12 @@ class NamespaceUsage {
     const holder = `${change.what === 'link' ? 'l' : 'm'}${change.repo}`;
     if (change.op === 'put') this.add(holder, change.digest, change.size);
     else this.remove(holder, change.digest);
+  }
+
+  /** Whether a counted digest is at least `bytes` long: content of that length may be one already counted. */
+  mayBeCounted(bytes: number): boolean {
+    for (const held of this.digests.values()) if (held.size >= bytes) return true;
+    return false;
   }
 
   /** Bytes `items` would add: those whose digest the namespace does not count yet, each once. */
@@ -196,12 +203,18 @@ export class QuotaService {
     }
   }
 
-  /** Early refusal: `bytes` of content not yet known to the namespace would not fit. */
+  /**
+   * Early refusal of `bytes` of content whose digest is not known yet (a chunk):
+   * refused when they cannot fit, unless they may be a re-upload of content the
+   * namespace already counts (a counted digest at least that long), which costs
+   * nothing: then the commit decides.
+   */
   async checkBytes(repo: string, bytes: number): Promise<void> {
     const namespace = this.namespaceOf(repo);
     if (namespace === undefined) return;
     await this.ready;
-    this.refuse(this.usage.get(namespace)!, Math.max(bytes, 1));
+    const usage = this.usage.get(namespace)!;
+    if (usage.used + bytes > usage.limit && !usage.mayBeCounted(bytes)) this.refuse(usage, bytes);
   }
 
   /** Early refusal for content of a known digest (nothing to add if the namespace counts it already). */

@@ -60,7 +60,6 @@ export class UploadService {
   }
 
   async start(repo: string): Promise<UploadSession> {
-    await this.deps.quotas.checkBytes(repo, 0);
     const id = newUploadId();
     const now = Date.now();
     await writeFile(this.deps.layout.uploadPath(id), '');

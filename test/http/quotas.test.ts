@@ -143,15 +143,23 @@ describe('quotas', () => {
     await mount('team/b', sha256(config), 'team/a');
     assert.equal((await putManifest(srv.url, 'team/b', 'v1', fits.bytes, MT.ociManifest)).status, 201);
     assert.equal((await usage())['team/**']!.used, full);
-    // Full to the byte: a new upload session is refused at once.
+    // Full to the byte: a chunk longer than anything counted is refused at once; one that may be
+    // a re-upload of counted content (the shared blob, 400 bytes) goes on to the commit.
     await pushBlob(srv.url, 'team/a', randomBlob(5));
-    await expectQuotaError(await fetch(`${srv.url}/v2/team/z/blobs/uploads/`, { method: 'POST' }), 1000, 1);
+    const location = await startUpload(srv.url, 'team/z');
+    const longest = Math.max(shared.length, config.length, fits.bytes.length, filler.length) + 1;
+    const long = await fetch(abs(srv.url, location), { method: 'PATCH', body: bin(randomBlob(longest)) });
+    await expectQuotaError(long, 1000, longest);
+    const again = await fetch(abs(srv.url, location), { method: 'PATCH', body: bin(shared) });
+    assert.equal(again.status, 202);
+    const put = await fetch(abs(srv.url, withQuery(location, { digest: sha256(shared) })), { method: 'PUT' });
+    assert.equal(put.status, 201, 'a re-upload of counted content costs nothing');
   });
 
   test('usage falls when the last repository lets go of a digest; recompute() and a restart agree with the live figures', async () => {
     const digest = sha256(shared);
     const before = (await usage())['team/**']!;
-    for (const repo of ['team/b', 'team/sub/c', 'team/d']) {
+    for (const repo of ['team/b', 'team/sub/c', 'team/d', 'team/z']) {
       assert.equal((await fetch(`${srv.url}/v2/${repo}/blobs/${digest}`, { method: 'DELETE' })).status, 202);
     }
     assert.equal((await usage())['team/**']!.used, before.used, 'team/a still links it');
