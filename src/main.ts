@@ -62,7 +62,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const meta = new KvMetadataStore(kv);
   await meta.open();
   const quotas = new QuotaService(meta, config.quotas);
-  kv.onBatch((ops) => quotas.apply(changesOf(ops)));
+  if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
   const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache(), quotas });
   await registry.uploads.clearTmp();
