@@ -121,9 +121,11 @@ export class QuotaService {
     return this.selector.match(repo)?.repository;
   }
 
-  /** Starts the first computation; checks wait for it. */
+  /** Starts the first computation; checks wait for it (and fail with its error if it fails). */
   start(): void {
-    if (this.enabled) this.ready = this.recompute();
+    if (!this.enabled) return;
+    this.ready = this.recompute();
+    this.ready.catch(() => undefined);
   }
 
   /** Keeps usage current: called with every committed batch's changes. */
