@@ -1,10 +1,9 @@
 /**
  * The access rules: repository glob → principal → actions.
  *
- * Which rule decides: of the rules whose glob matches the repository, the most
+ * Which rule decides (src/policy/globs.ts): of the rules whose glob matches the repository, the most
  * specific one, and only that one (a caller it does not name gets nothing there,
- * even if a broader rule would give more). The precedence is the shared one of
- * src/policy/globs.ts:
+ * even if a broader rule would give more):
  *   1. a name without wildcards beats any glob;
  *   2. then the glob with more literal characters (`team/app-*` beats `team/*`);
  *   3. then the one with fewer `**` (`team/*` beats `team/**`);
@@ -17,10 +16,8 @@
  * rule grants it `catalog`, and the listing holds only what it may pull.
  */
 import { isUserName, type AccessRule, type Action } from '../config/auth-schema.js';
-import { GlobSelector } from '../policy/globs.js';
+import { GlobRules } from '../policy/globs.js';
 import type { AccessEntry, RegistryResource } from './scope.js';
-
-export { globToRegExp } from '../policy/globs.js';
 
 /** Who is calling: a user name, or undefined for an anonymous caller. */
 export interface Principal {
@@ -29,13 +26,16 @@ export interface Principal {
 
 export const ANONYMOUS: Principal = Object.freeze({ name: undefined });
 
+/** The globs and their precedence live in src/policy/globs.ts (shared with retention and immutable tags). */
+export { globToRegExp } from '../policy/globs.js';
+
 export class AccessPolicy {
-  private readonly rules: GlobSelector<AccessRule>;
+  private readonly rules: GlobRules<AccessRule>;
   private readonly groupsOf = new Map<string, string[]>();
   private readonly decided = new Map<string, Map<string, ReadonlySet<Action>>>();
 
   constructor(rules: readonly AccessRule[], groups: Readonly<Record<string, readonly string[]>>) {
-    this.rules = new GlobSelector(rules, (rule) => rule.repository);
+    this.rules = new GlobRules(rules);
     for (const [group, members] of Object.entries(groups)) {
       for (const member of members) this.groupsOf.set(member, [...(this.groupsOf.get(member) ?? []), group]);
     }
@@ -60,7 +60,7 @@ export class AccessPolicy {
 
   /** The rule that decides for `repo`, if any matches. */
   ruleFor(repo: string): AccessRule | undefined {
-    return this.rules.match(repo);
+    return this.rules.ruleFor(repo);
   }
 
   /** What `who` may do on `repo` (catalog aside). */
@@ -91,12 +91,12 @@ export class AccessPolicy {
   }
 
   mayListCatalog(who: Principal): boolean {
-    return this.rules.entries.some((rule) => this.grantsIn(rule, who).has('catalog'));
+    return this.rules.rules.some((rule) => this.grantsIn(rule, who).has('catalog'));
   }
 
   /** `admin` counts only in a rule for every repository (`**`): it is the right to maintain the whole registry. */
   mayAdminister(who: Principal): boolean {
-    return this.rules.entries.some((rule) => rule.repository === '**' && this.grantsIn(rule, who).has('admin'));
+    return this.rules.rules.some((rule) => rule.repository === '**' && this.grantsIn(rule, who).has('admin'));
   }
 
   /** Whether `who` holds a registry-wide right. */

@@ -9,7 +9,6 @@
  */
 import { z } from 'zod';
 import { duration } from './duration.js';
-import { REPOSITORY_GLOB } from '../policy/globs.js';
 
 /**
  * `catalog` and `admin` are registry-wide: `catalog` lists what the caller may pull; `admin` runs the
@@ -24,6 +23,7 @@ const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const USER = /^[A-Za-z0-9._@-]{1,128}$/;
 const RESERVED = new Set(['anonymous', 'authenticated']);
 /** Repository names with `*` (one path component) and `**` (any depth) wildcards. */
+export const REPO_GLOB = /^[a-z0-9._\-/*]{1,255}$/;
 
 /** Whether `name` is a user name that rules may name (not a group or reserved principal). */
 export function isUserName(name: string): boolean {
@@ -45,7 +45,7 @@ const principal = z
 
 const rule = z
   .object({
-    repository: z.string().regex(REPOSITORY_GLOB, 'expected a repository name with optional * and ** wildcards'),
+    repository: z.string().regex(REPO_GLOB, 'expected a repository name with optional * and ** wildcards'),
     grants: z.record(principal, z.array(z.enum(ACTIONS))),
   })
   .strict();

@@ -4,9 +4,8 @@
  * path (see ./env.ts): `http.addr` ↔ UNIREG_HTTP_ADDR.
  */
 import { z } from 'zod';
-import { authSchema } from './auth-schema.js';
+import { authSchema, REPO_GLOB } from './auth-schema.js';
 import { duration } from './duration.js';
-import { REPOSITORY_GLOB } from '../policy/globs.js';
 import { byteSize } from './size.js';
 
 export { durationMs } from './duration.js';
@@ -15,7 +14,7 @@ export { sizeBytes } from './size.js';
 /** A byte quota shared by every repository the glob governs (most specific glob wins, as in access rules). */
 const quota = z
   .object({
-    repository: z.string().regex(REPOSITORY_GLOB, 'expected a repository name with optional * and ** wildcards'),
+    repository: z.string().regex(REPO_GLOB, 'expected a repository name with optional * and ** wildcards'),
     bytes: byteSize,
   })
   .strict();

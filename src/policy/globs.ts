@@ -1,26 +1,21 @@
 /**
- * Repository globs and "the most specific glob wins": the one matching rule
- * used by the access rules (src/auth/policy.ts), quotas and the other per-glob
- * settings, so every setting keyed by a repository glob reads the same way.
+ * Repository globs and "the most specific glob wins": the one precedence used by
+ * the access rules (src/auth/policy.ts), retention rules and immutable tags.
  *
- * Glob syntax: `*` matches within one path component, `**` across any number
- * of them; everything else is literal.
- *
- * Of the entries whose glob matches a name, the most specific decides:
+ * `*` matches within one path component, `**` across any number of them
+ * (`team/**` does not match `team` itself). Of the rules whose glob matches a
+ * repository, exactly one decides, the most specific:
  *   1. a name without wildcards beats any glob;
  *   2. then the glob with more literal characters (`team/app-*` beats `team/*`);
  *   3. then the one with fewer `**` (`team/*` beats `team/**`);
  *   4. then the one written first.
  */
 
-/** What a repository glob may contain: a repository name's characters, `*` and `**`. */
-export const REPOSITORY_GLOB = /^[a-z0-9._\-/*]{1,255}$/;
-
 function escape(text: string): string {
   return text.replace(/[.+?^${}()|[\]\\-]/g, '\\$&');
 }
 
-/** `*` matches within one path component, `**` across any number of them. */
+/** The anchored regular expression of a repository glob. */
 export function globToRegExp(glob: string): RegExp {
   const source = glob
     .split('**')
@@ -30,8 +25,7 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 interface Compiled<T> {
-  entry: T;
-  glob: string;
+  rule: T;
   pattern: RegExp;
   exact: boolean;
   literals: number;
@@ -39,10 +33,9 @@ interface Compiled<T> {
   order: number;
 }
 
-function compile<T>(entry: T, glob: string, order: number): Compiled<T> {
+function compile<T>(rule: T, glob: string, order: number): Compiled<T> {
   return {
-    entry,
-    glob,
+    rule,
     pattern: globToRegExp(glob),
     exact: !glob.includes('*'),
     literals: glob.replace(/\*/g, '').length,
@@ -59,23 +52,19 @@ function bySpecificity<T>(a: Compiled<T>, b: Compiled<T>): number {
   return a.order - b.order;
 }
 
-/** Entries keyed by a repository glob; `match` gives the most specific entry for a name. */
-export class GlobSelector<T> {
-  private readonly compiled: Compiled<T>[];
-  /** Every entry, most specific first. */
-  readonly entries: readonly T[];
+/** Rules keyed by their `repository` glob; `ruleFor` picks the one that decides for a repository. */
+export class GlobRules<T extends { readonly repository: string }> {
+  private readonly sorted: Compiled<T>[];
+  /** Every rule, most specific first. */
+  readonly rules: readonly T[];
 
-  constructor(entries: readonly T[], globOf: (entry: T) => string) {
-    this.compiled = entries.map((e, i) => compile(e, globOf(e), i)).sort(bySpecificity);
-    this.entries = this.compiled.map((c) => c.entry);
+  constructor(rules: readonly T[]) {
+    this.sorted = rules.map((rule, i) => compile(rule, rule.repository, i)).sort(bySpecificity);
+    this.rules = this.sorted.map((r) => r.rule);
   }
 
-  /** The entry that decides for `name`, if any glob matches it. */
-  match(name: string): T | undefined {
-    return this.compiled.find((c) => c.pattern.test(name))?.entry;
-  }
-
-  get size(): number {
-    return this.compiled.length;
+  /** The most specific rule whose glob matches `repo`, if any. */
+  ruleFor(repo: string): T | undefined {
+    return this.sorted.find((r) => r.pattern.test(repo))?.rule;
   }
 }

@@ -19,7 +19,7 @@
  */
 import { sizeBytes, type QuotaRule } from '../config/schema.js';
 import type { Digest } from '../oci/digest.js';
-import { GlobSelector } from '../policy/globs.js';
+import { GlobRules } from '../policy/globs.js';
 import { QuotaExceededError } from '../storage/errors.js';
 import type { StoreChange } from '../storage/metadata/changes.js';
 import type { MetadataStore, SizedDigest } from '../storage/types.js';
@@ -92,7 +92,7 @@ export interface NamespaceReport {
 }
 
 export class QuotaService {
-  private readonly selector: GlobSelector<QuotaRule>;
+  private readonly selector: GlobRules<QuotaRule>;
   private usage = new Map<string, NamespaceUsage>();
   /** Changes seen while a recompute scans, replayed onto its result. */
   private replay: StoreChange[] | undefined;
@@ -104,21 +104,21 @@ export class QuotaService {
     private readonly meta: MetadataStore,
     rules: readonly QuotaRule[],
   ) {
-    this.selector = new GlobSelector(rules, (rule) => rule.repository);
+    this.selector = new GlobRules(rules);
     this.usage = this.empty();
   }
 
   get enabled(): boolean {
-    return this.selector.size > 0;
+    return this.selector.rules.length > 0;
   }
 
   private empty(): Map<string, NamespaceUsage> {
-    return new Map(this.selector.entries.map((r) => [r.repository, new NamespaceUsage(r.repository, sizeBytes(r.bytes))]));
+    return new Map(this.selector.rules.map((r) => [r.repository, new NamespaceUsage(r.repository, sizeBytes(r.bytes))]));
   }
 
   /** The quota namespace (its glob) governing `repo`, if any. */
   namespaceOf(repo: string): string | undefined {
-    return this.selector.match(repo)?.repository;
+    return this.selector.ruleFor(repo)?.repository;
   }
 
   /** Starts the first computation; checks wait for it (and fail with its error if it fails). */

@@ -1,4 +1,4 @@
-/** The quotas setting: sizes with units, file only, the example in deploy/unireg.example.yaml; the shared glob selector. */
+/** The quotas setting: sizes with units, file only, the example in deploy/unireg.example.yaml. */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,6 @@ import { parse as parseYaml } from 'yaml';
 import { ENV_SETTINGS } from '../../src/config/env.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { configSchema, sizeBytes } from '../../src/config/schema.js';
-import { GlobSelector } from '../../src/policy/globs.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../deploy/unireg.example.yaml', import.meta.url));
 
@@ -56,22 +55,5 @@ describe('quotas configuration', () => {
     const parsed = configSchema.parse(parseYaml(block.join('\n')));
     assert.equal(parsed.quotas.length, 2);
     assert.equal(sizeBytes(parsed.quotas[0]!.bytes), 10 * 2 ** 30);
-  });
-});
-
-describe('GlobSelector', () => {
-  const selector = new GlobSelector(['**', 'team/**', 'team/*', 'team/app-*', 'team/app', 'team/**/x'], (g) => g);
-  test('the most specific glob wins', () => {
-    assert.equal(selector.match('team/app'), 'team/app');
-    assert.equal(selector.match('team/app-1'), 'team/app-*');
-    assert.equal(selector.match('team/web'), 'team/*');
-    assert.equal(selector.match('team/a/b'), 'team/**');
-    assert.equal(selector.match('team/a/x'), 'team/**/x');
-    assert.equal(selector.match('other'), '**');
-    assert.equal(new GlobSelector(['a/*'], (g) => g).match('b'), undefined);
-  });
-  test('on a tie the first written wins', () => {
-    const tie = new GlobSelector([{ g: 'a/*', n: 1 }, { g: 'a/*', n: 2 }], (e) => e.g);
-    assert.equal(tie.match('a/b')?.n, 1);
   });
 });
