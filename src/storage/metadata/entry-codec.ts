@@ -24,6 +24,21 @@ export function decodeLinkSize(value: Buffer): number | undefined {
 
 class Unreadable extends Error {}
 
+/**
+ * The digest of a tag value: the plain digest, or JSON `{digest, pushedAt}` (the
+ * form tags take once push times are kept); undefined when it is neither.
+ */
+function tagDigest(value: Buffer): string | undefined {
+  const text = value.toString();
+  if (!text.startsWith('{')) return text;
+  try {
+    const parsed = JSON.parse(text) as { digest?: unknown };
+    return typeof parsed.digest === 'string' ? parsed.digest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function digestField(value: string | undefined, what: string): Digest {
   const digest = value === undefined ? undefined : tryParseDigest(value);
   if (digest === undefined) throw new Unreadable(`${what} is not a digest: ${String(value)}`);
@@ -82,7 +97,7 @@ function decode(kind: string, f: string[], value: Buffer): EntryBody {
       }
     }
     case 't':
-      return { kind: 'tag', repo: f[0]!, tag: f[1]!, digest: digestField(value.toString(), 'tagged digest') };
+      return { kind: 'tag', repo: f[0]!, tag: f[1]!, digest: digestField(tagDigest(value), 'tagged digest') };
     case 'T':
       return { kind: 'reverseTag', repo: f[0]!, digest: digestField(f[1], 'tagged digest'), tag: f[2]! };
     case 'f':
