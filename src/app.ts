@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { errorHandler, unmatched } from './http/middleware/errors.js';
 import { adminRetentionRoutes } from './http/routes/admin-retention.js';
+import { adminUsageRoutes } from './http/routes/admin-usage.js';
 import { requestLog } from './http/middleware/request-log.js';
 import { baseRoutes } from './http/routes/base.js';
 import { blobRoutes } from './http/routes/blobs.js';
@@ -27,6 +28,7 @@ const ROUTE_GROUPS: RouteGroup[] = [
   unikernelRoutes,
   tokenRoutes,
   adminRetentionRoutes,
+  adminUsageRoutes,
 ];
 
 export interface AppDeps {

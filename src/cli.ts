@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`, and the client commands `pack`, `variants` and `retention`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, `unireg verify`, and the client commands `pack`, `variants`, `retention`, `usage`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
@@ -9,8 +9,11 @@ const USAGE = `usage: unireg serve [--config FILE]
        unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
        unireg variants [--arch A] [--plat P] [--kconfig K]... [--json] HOST[:PORT]/REPO[:TAG]
        unireg retention [--dry-run] [--json] HOST[:PORT]
+       unireg usage [--json] HOST[:PORT]
+       unireg verify [--repair] [--json] [--config FILE | --root DIR]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
+  verify    check (--repair: fix) a stopped registry's data root; see unireg verify --help
 ${CLIENT_USAGE}
 
 See deploy/unireg.example.yaml for every setting.`;
@@ -83,8 +86,14 @@ async function main(argv: string[]): Promise<void> {
     case 'pack':
     case 'variants':
     case 'retention':
+    case 'usage':
       process.exitCode = await runClientCommand(command, rest);
       return;
+    case 'verify': {
+      const { verifyCommand } = await import('./maintenance/verify-command.js');
+      process.exitCode = await verifyCommand(rest);
+      return;
+    }
     case '--version':
     case 'version':
       process.stdout.write(`${version()}\n`);

@@ -15,11 +15,14 @@ import { trackConnections } from './http/connections.js';
 import { createLogger } from './log.js';
 import { KeyedMutex } from './registry/keyed-mutex.js';
 import { ManifestCache } from './registry/manifest-cache.js';
+import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
 import { Layout } from './storage/fs/layout.js';
 import { LevelKv } from './storage/level/level-kv.js';
+import { changesOf } from './storage/metadata/changes.js';
 import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
+import { ObservedKv } from './storage/observed-kv.js';
 
 export interface RunningServer {
   server: Server;
@@ -55,14 +58,18 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
   const blobs = new FsBlobStore(layout);
   await blobs.init();
-  const meta = new KvMetadataStore(new LevelKv(layout.metaDir, log));
+  const kv = new ObservedKv(new LevelKv(layout.metaDir, log));
+  const meta = new KvMetadataStore(kv);
   await meta.open();
   // After LevelDB's lock is held: a second process on the same root stops above, before it can touch the signing key.
   const auth = await setupAuth(config, layout, log).catch(async (err: unknown) => {
     await meta.close();
     throw err;
   });
-  const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache() });
+  const quotas = new QuotaService(meta, config.quotas);
+  if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
+  quotas.start();
+  const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache(), quotas });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 

@@ -4,11 +4,23 @@
  * path (see ./env.ts): `http.addr` ↔ UNIREG_HTTP_ADDR.
  */
 import { z } from 'zod';
-import { authSchema } from './auth-schema.js';
+import { authSchema, REPO_GLOB } from './auth-schema.js';
 import { duration } from './duration.js';
 import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
+import { byteSize } from './size.js';
 
 export { durationMs } from './duration.js';
+export { sizeBytes } from './size.js';
+
+/** A byte quota shared by every repository the glob governs (most specific glob wins, as in access rules). */
+const quota = z
+  .object({
+    repository: z.string().regex(REPO_GLOB, 'expected a repository name with optional * and ** wildcards'),
+    bytes: byteSize,
+  })
+  .strict();
+
+export type QuotaRule = z.infer<typeof quota>;
 
 /** A bare port (`5653`, `:5653`, or a YAML number) is refused rather than guessed: 127.0.0.1:PORT and 0.0.0.0:PORT mean very different things. */
 const barePort = (input: unknown) =>
@@ -91,6 +103,11 @@ export const configSchema = z
     retention: retentionSchema,
     /** Tags that can be pushed once and then neither moved nor deleted, per repository glob (file only). */
     immutableTags: immutableTagsSchema,
+    /** Byte quotas per repository glob (file only): `[{ repository: 'team/**', bytes: '10GiB' }]`. */
+    quotas: z
+      .array(quota)
+      .default([])
+      .refine((list) => new Set(list.map((q) => q.repository)).size === list.length, 'a repository glob appears twice'),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -45,10 +45,12 @@ const TABLE: Record<string, Mapping> = {
   // ("service unavailable"), which docker and containerd print as "unavailable: <message>".
   StorageFullError: { code: 'UNAVAILABLE', status: 507 },
   StorageUnavailableError: { code: 'UNAVAILABLE', status: 503 },
+  UploadDataError: { code: 'BLOB_UPLOAD_INVALID', status: 500 },
+  QuotaExceededError: { code: 'DENIED', status: 403 },
 };
 
 /** Mapped errors an operator must hear about: logged as errors (with their cause), not as refusals. */
-const SERVER_FAULTS = new Set(['StorageFullError', 'StorageUnavailableError']);
+const SERVER_FAULTS = new Set(['StorageFullError', 'StorageUnavailableError', 'UploadDataError']);
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */
 const BY_STATUS: Record<number, string> = {

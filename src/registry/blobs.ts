@@ -76,7 +76,7 @@ export class BlobService {
     if (source === undefined) return false;
     const size = await this.deps.meta.getBlobLink(source, digest);
     if (size === undefined || (await this.deps.blobs.size(digest)) !== size) return false;
-    await this.deps.meta.linkBlob(repo, digest, size);
+    await this.deps.quotas.admit(repo, [{ digest, size }], () => this.deps.meta.linkBlob(repo, digest, size));
     return true;
   }
 }

@@ -5,6 +5,7 @@ import type { Layout } from '../storage/fs/layout.js';
 import type { BlobStore, MetadataStore } from '../storage/types.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import type { ManifestCache } from './manifest-cache.js';
+import type { QuotaService } from './quotas.js';
 
 export interface RegistryDeps {
   meta: MetadataStore;
@@ -15,4 +16,6 @@ export interface RegistryDeps {
   /** Serialises metadata writes per repository. */
   locks: KeyedMutex;
   cache: ManifestCache;
+  /** Byte quotas per repository glob: usage, and the checks before content is stored. */
+  quotas: QuotaService;
 }

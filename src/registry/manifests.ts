@@ -130,9 +130,12 @@ export class ManifestService {
           ? await this.merger.resolve({ repo, tag, parsed, record, strategy: options.strategy })
           : undefined;
       const target = resolution?.record ?? record;
-      cache.invalidate(repo, { tags: tag ? [tag] : [] });
-      if (resolution) await meta.putManifest(repo, { record, referrer }, { record: target, tag });
-      else await meta.putManifest(repo, { record, tag, referrer });
+      const stored = [record, target].map((r) => ({ digest: r.digest, size: r.bytes.length }));
+      await this.deps.quotas.admit(repo, stored, async () => {
+        cache.invalidate(repo, { tags: tag ? [tag] : [] });
+        if (resolution) await meta.putManifest(repo, { record, referrer }, { record: target, tag });
+        else await meta.putManifest(repo, { record, tag, referrer });
+      });
       cache.invalidate(repo, {});
       cache.setManifest(repo, record);
       if (tag) {

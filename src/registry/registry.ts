@@ -3,6 +3,7 @@ import { BlobService } from './blobs.js';
 import type { RegistryDeps } from './deps.js';
 import { ListingService } from './listings.js';
 import { ManifestService } from './manifests.js';
+import type { QuotaService } from './quotas.js';
 import { UploadService } from './uploads.js';
 import { UnikernelTagMerger } from '../unikernel/tag-merger.js';
 import { RetentionService } from '../retention/service.js';
@@ -14,6 +15,7 @@ export class Registry {
   readonly listings: ListingService;
   /** The `retention` rules; run on demand (`POST /_unireg/retention`) and before each GC. */
   readonly retention: RetentionService;
+  readonly quotas: QuotaService;
 
   constructor(readonly deps: RegistryDeps) {
     this.blobs = new BlobService(deps);
@@ -21,5 +23,6 @@ export class Registry {
     this.manifests = new ManifestService(deps, new UnikernelTagMerger(deps));
     this.listings = new ListingService(deps);
     this.retention = new RetentionService(deps, this.manifests);
+    this.quotas = deps.quotas;
   }
 }

@@ -19,9 +19,10 @@ import {
   DigestMismatchError,
   SizeInvalidError,
   UploadBusyError,
+  UploadDataError,
   UploadRangeError,
 } from '../storage/errors.js';
-import { open, readdir, rm, stat, syncFile, truncateFile, writeFile } from '../storage/fs/files.js';
+import { open, readdir, rm, stat, syncFile, truncate, truncateFile, writeFile } from '../storage/fs/files.js';
 import { syncPath } from '../storage/fs/fsync.js';
 import { hashFileInto } from '../storage/fs/hash-file.js';
 import { isUploadId, newUploadId } from '../storage/fs/layout.js';
@@ -87,10 +88,15 @@ export class UploadService {
         await this.remove(session);
         throw new DigestMismatchError(digest, actual);
       }
+      // Only the session's bytes may become the blob: a longer file (a cut-off chunk whose
+      // truncate failed) is cut back first, and a shorter one has lost data.
+      await this.matchOffset(session);
       // fsync the finished upload before it is renamed into the blob directory.
       await syncPath(path);
-      await this.deps.blobs.ingest(path, digest);
-      await this.deps.meta.completeUpload(id, repo, digest, session.offset);
+      await this.deps.quotas.admit(repo, [{ digest, size: session.offset }], async () => {
+        await this.deps.blobs.ingest(path, digest);
+        await this.deps.meta.completeUpload(id, repo, digest, session.offset);
+      });
       this.states.delete(id);
       return session.offset;
     });
@@ -102,21 +108,26 @@ export class UploadService {
 
   /** A single-request upload (POST ?digest=): nothing is stored unless the digest matches. */
   async monolithic(repo: string, digest: Digest, chunk: Chunk): Promise<number> {
+    if (chunk.length !== undefined) await this.deps.quotas.checkContent(repo, [{ digest, size: chunk.length }]);
     return this.viaTmp(chunk, digestAlgorithm(digest), async (actual, size, path) => {
       if (actual !== digest) throw new DigestMismatchError(digest, actual);
-      await this.deps.blobs.ingest(path, digest);
-      await this.deps.meta.linkBlob(repo, digest, size);
-      return size;
+      return this.deps.quotas.admit(repo, [{ digest, size }], async () => {
+        await this.deps.blobs.ingest(path, digest);
+        await this.deps.meta.linkBlob(repo, digest, size);
+        return size;
+      });
     });
   }
 
   /** Stores content whose digest is not known in advance (server-built blobs) and links it to `repo`. */
   async store(repo: string, body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ digest: Digest; size: number }> {
-    return this.viaTmp({ body }, 'sha256', async (digest, size, path) => {
-      await this.deps.blobs.ingest(path, digest);
-      await this.deps.meta.linkBlob(repo, digest, size);
-      return { digest, size };
-    });
+    return this.viaTmp({ body }, 'sha256', async (digest, size, path) =>
+      this.deps.quotas.admit(repo, [{ digest, size }], async () => {
+        await this.deps.blobs.ingest(path, digest);
+        await this.deps.meta.linkBlob(repo, digest, size);
+        return { digest, size };
+      }),
+    );
   }
 
   /** Spools a body to a fsynced file under tmp/, hands it with its digest to `use`, and cleans up. */
@@ -208,8 +219,12 @@ export class UploadService {
       }
       expected = rangeLength;
     }
+    // A chunk of known length that cannot fit the quota is refused before any byte is written.
+    if (expected !== undefined) await this.deps.quotas.checkBytes(session.repo, session.offset + expected);
     const state = await this.hashState(session);
     const hash = state.hash.copy();
+    // A chunk never lands on a file longer than the offset (an earlier cut-off chunk's tail).
+    await this.matchOffset(session);
     const fh = await open(this.deps.layout.uploadPath(session.id), 'r+');
     let written: number;
     try {
@@ -221,7 +236,10 @@ export class UploadService {
         });
       }
     } catch (err) {
-      await fh.truncate(session.offset).catch(() => undefined);
+      // If this fails too, the next chunk or the commit cuts the tail (matchOffset) or fails clearly.
+      await fh.truncate(session.offset).catch((truncateErr: unknown) =>
+        this.deps.log.warn({ err: truncateErr, upload: session.id }, 'could not truncate a failed chunk'),
+      );
       throw err;
     } finally {
       await fh.close();
@@ -277,6 +295,35 @@ export class UploadService {
     } finally {
       await fh.close();
     }
+  }
+
+  /**
+   * Makes the session file exactly `session.offset` bytes long: a longer file is
+   * truncated (UploadDataError if that fails), a shorter one has lost bytes the
+   * session counted, so the session is ended (BlobUploadUnknownError).
+   */
+  private async matchOffset(session: UploadSession): Promise<void> {
+    const path = this.deps.layout.uploadPath(session.id);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      if (!isNotFound(err)) throw new UploadDataError(session.id, 'cannot read the upload file', err);
+      await this.remove(session);
+      throw new BlobUploadUnknownError(session.id);
+    }
+    if (size < session.offset) {
+      await this.remove(session);
+      throw new BlobUploadUnknownError(session.id);
+    }
+    if (size === session.offset) return;
+    try {
+      await truncate(path, session.offset);
+      size = (await stat(path)).size;
+    } catch (err) {
+      throw new UploadDataError(session.id, 'cannot cut the upload file back to its offset', err);
+    }
+    if (size !== session.offset) throw new UploadDataError(session.id, 'the upload file is longer than its offset');
   }
 
   private async digestOf(session: UploadSession, algorithm: 'sha256' | 'sha512'): Promise<Digest> {

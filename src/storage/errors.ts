@@ -219,3 +219,24 @@ export class StorageUnavailableError extends RegistryError {
     if (options.cause !== undefined) this.cause = options.cause;
   }
 }
+
+/** The data file of an upload session cannot be brought to the session's offset (a storage failure). */
+export class UploadDataError extends RegistryError {
+  override readonly name = 'UploadDataError';
+  constructor(readonly id: string, readonly reason: string, readonly failure?: unknown) {
+    super(`upload data unusable: ${reason}`, { uuid: id });
+  }
+}
+
+/** Storing this content would take a quota namespace over its limit. */
+export class QuotaExceededError extends RegistryError {
+  override readonly name = 'QuotaExceededError';
+  constructor(readonly namespace: string, readonly used: number, readonly limit: number, readonly requested: number) {
+    super(`quota exceeded: repositories ${namespace} use ${used} of ${limit} bytes; this needs ${requested} more`, {
+      namespace,
+      used,
+      limit,
+      requested,
+    });
+  }
+}

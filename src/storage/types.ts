@@ -91,7 +91,37 @@ export interface MetadataStore {
   listTagRecords(repo: string, page: PageRequest): Promise<TagRecord[]>;
   /** The tags of the repository that point at `digest`, in byte order. */
   tagsOf(repo: string, digest: Digest): Promise<string[]>;
+  /** The blob links of one repository with their sizes, ordered by digest; `last` is a digest (quotas, verify). */
+  listBlobLinks(repo: string, page: PageRequest): Promise<SizedDigest[]>;
+  /** The digests and byte lengths of one repository's manifests, ordered by digest; `last` is a digest (quotas). */
+  listManifestSizes(repo: string, page: PageRequest): Promise<SizedDigest[]>;
+  /**
+   * Every record of the store in key order, decoded, or `unreadable` with the reason
+   * (offline verification); `last` is an entry's `key`.
+   */
+  listAllRecords(page: PageRequest): Promise<MetadataEntry[]>;
+  /** Deletes records by the `key` listAllRecords gave them (verify --repair of unreadable or dangling records). */
+  deleteRecords(keys: readonly string[]): Promise<void>;
 }
+
+export interface SizedDigest {
+  digest: Digest;
+  size: number;
+}
+
+/** One record of the metadata store as listAllRecords sees it; `key` is opaque (for paging and deleteRecords). */
+export type MetadataEntry = { key: string } & (
+  | { kind: 'repository'; repo: string }
+  | { kind: 'link'; repo: string; digest: Digest; size: number }
+  | { kind: 'reverseLink'; repo: string; digest: Digest }
+  | { kind: 'manifest'; repo: string; record: ManifestRecord }
+  | { kind: 'tag'; repo: string; tag: string; digest: Digest }
+  | { kind: 'reverseTag'; repo: string; tag: string; digest: Digest }
+  | { kind: 'referrer'; repo: string; subject: Digest; digest: Digest }
+  | { kind: 'upload'; session: UploadSession }
+  /** A record that cannot be decoded: `what` it claims to be, `reason` it fails, `record` its key shown readably. */
+  | { kind: 'unreadable'; what: string; reason: string; record: string }
+);
 
 export interface ByteRange {
   start: number;

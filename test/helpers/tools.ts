@@ -45,6 +45,8 @@ export const TEST_TOOLS = {
   umount: 'mount',
   /** Storage-failure tests mount a small tmpfs or a read-only bind mount (on main: test/e2e/disk-full.test.ts). */
   mount: 'mount',
+  /** verify's progress bar needs a terminal: script(1) gives it one. */
+  script: 'bsdutils',
   /** layer.test.ts builds the reference tar with a shell one-liner. */
   sh: 'dash',
   as: 'binutils',

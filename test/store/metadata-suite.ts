@@ -218,5 +218,56 @@ export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHan
       assert.deepEqual(await store.tagsOf('tags/of', m.digest), []);
       assert.deepEqual(await store.tagsOf('tags/other', n.digest), []);
     });
+
+    test('listBlobLinks and listManifestSizes page one repository by digest', async () => {
+      const blobs = ['e1', 'e2', 'e3'].map((s) => digest(`enum-${s}`));
+      for (const [i, d] of blobs.entries()) await store.linkBlob('enum/a', d, i + 1);
+      await store.linkBlob('enum/a/sub', digest('enum-other'), 9);
+      const all = await store.listBlobLinks('enum/a', { limit: 100 });
+      const sorted = blobs.map((d, i) => ({ digest: d, size: i + 1 })).sort((x, y) => (x.digest < y.digest ? -1 : 1));
+      assert.deepEqual(all, sorted);
+      const first = await store.listBlobLinks('enum/a', { limit: 2 });
+      const rest = await store.listBlobLinks('enum/a', { limit: 100, last: first.at(-1)!.digest });
+      assert.deepEqual([...first, ...rest], sorted);
+      const m = manifest('{"enum":1}');
+      await store.putManifest('enum/a', { record: m, tag: 'x' });
+      assert.deepEqual(await store.listManifestSizes('enum/a', { limit: 10 }), [{ digest: m.digest, size: m.bytes.length }]);
+      assert.deepEqual(await store.listManifestSizes('enum/a/sub', { limit: 10 }), []);
+    });
+
+    test('listAllRecords decodes every record in key order and pages by key; deleteRecords removes by key', async () => {
+      const m = manifest('{"all":1}', digest('all-subject'));
+      await store.putManifest('all/r', {
+        record: m,
+        tag: 't',
+        referrer: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length },
+      });
+      await store.linkBlob('all/r', digest('all-blob'), 4);
+      const session = { id: '00000000-0000-4000-8000-0000000000a1', repo: 'all/r', offset: 1, startedAt: 1, updatedAt: 1 };
+      await store.putUpload(session);
+      const entries = [];
+      let last: string | undefined;
+      for (;;) {
+        const page = await store.listAllRecords({ limit: 3, last });
+        if (page.length === 0) break;
+        entries.push(...page);
+        last = page.at(-1)!.key;
+      }
+      const keys = entries.map((e) => e.key);
+      assert.deepEqual(keys, [...keys].sort());
+      assert.equal(new Set(keys).size, keys.length);
+      const mine = entries.filter((e) => ('repo' in e && e.repo === 'all/r') || (e.kind === 'upload' && e.session.id === session.id));
+      const kinds = mine.map((e) => e.kind).sort();
+      assert.deepEqual(kinds, ['link', 'manifest', 'referrer', 'repository', 'reverseLink', 'reverseTag', 'tag', 'upload']);
+      const link = mine.find((e) => e.kind === 'link');
+      assert.deepEqual(link && { digest: link.digest, size: link.size }, { digest: digest('all-blob'), size: 4 });
+      const rec = mine.find((e) => e.kind === 'manifest');
+      assert.ok(rec && Buffer.from(rec.record.bytes).equals(m.bytes));
+      assert.ok(entries.every((e) => e.kind !== 'unreadable'), 'nothing unreadable in a sound store');
+      await store.deleteRecords(mine.filter((e) => e.kind === 'tag' || e.kind === 'upload').map((e) => e.key));
+      assert.equal(await store.getTag('all/r', 't'), undefined);
+      assert.equal(await store.getUpload(session.id), undefined);
+      assert.ok(await store.getManifest('all/r', m.digest));
+    });
   });
 }

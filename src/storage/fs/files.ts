@@ -38,3 +38,8 @@ export function syncFile(fh: FileHandle): Promise<void> {
 export function truncateFile(fh: FileHandle, length: number): Promise<void> {
   return storageIo(() => fh.truncate(length));
 }
+
+/** Cuts a file back to `length` bytes, by path. */
+export function truncate(path: string, length: number): Promise<void> {
+  return storageIo(() => fsp.truncate(path, length));
+}

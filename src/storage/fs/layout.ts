@@ -7,12 +7,14 @@
  *     tmp/<random>                              single-request uploads before verification
  *     meta/                                     LevelDB (key layout: src/storage/metadata/keys.ts)
  *     auth/token-key.json                       the token service's ES256 signing key (JWK, mode 0600)
+ *     quarantine/<algorithm>/<hex>              a blob `unireg verify --repair` found corrupt (+ <hex>.note.json)
+ *     quarantine/manifests/<repo>/<alg>/<hex>   a manifest verify --repair removed (its exact bytes, + .note.json)
  *
  * Every component comes from a parsed Digest or a generated id, never raw input.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { digestAlgorithm, digestHex, type Digest } from '../../oci/digest.js';
+import { digestAlgorithm, digestHex, tryParseDigest, type Digest } from '../../oci/digest.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -63,5 +65,25 @@ export class Layout {
 
   tmpPath(): string {
     return join(this.tmpDir, randomUUID());
+  }
+
+  get quarantineDir(): string {
+    return join(this.root, 'quarantine');
+  }
+
+  /** Where a corrupt blob is moved; its note is `${path}.note.json`. */
+  quarantineBlobPath(digest: Digest): string {
+    return join(this.quarantineDir, digestAlgorithm(digest), digestHex(digest));
+  }
+
+  /** Where a removed manifest's bytes are kept; its note is `${path}.note.json`. */
+  quarantineManifestPath(repo: string, digest: Digest): string {
+    return join(this.quarantineDir, 'manifests', repo, digestAlgorithm(digest), digestHex(digest));
+  }
+
+  /** The digest a file at blobs/<algorithm>/<prefix>/<name> holds, if that is a well-formed blob path. */
+  blobDigestAt(algorithm: string, prefix: string, name: string): Digest | undefined {
+    const digest = tryParseDigest(`${algorithm}:${name}`);
+    return digest !== undefined && name.slice(0, 2) === prefix ? digest : undefined;
   }
 }

@@ -56,4 +56,16 @@ export const keys = {
 
   upload: (id: string) => `u${SEP}${id}`,
   uploads: (): KeyRange => prefixRange(`u${SEP}`),
+
+  links: (repo: string, after?: string): KeyRange => prefixRange(`l${SEP}${repo}${SEP}`, after),
+  manifests: (repo: string, after?: string): KeyRange => prefixRange(`m${SEP}${repo}${SEP}`, after),
+  /** Every key of the store (a full scan, for offline verification). */
+  all: (after?: string): KeyRange => ({ gt: after ?? '', lt: END }),
+  /** A key's kind letter and its fields; the last field of l/m/t/u keys is the digest, tag or id. */
+  parse: (key: string): { kind: string; fields: string[] } => {
+    const [kind = '', ...fields] = key.split(SEP);
+    return { kind, fields };
+  },
+  /** A key with its separators shown, for reports. */
+  printable: (key: string) => key.split(SEP).join(' '),
 };

@@ -2,8 +2,18 @@
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
-import type { ManifestRecord, ManifestWrite, MetadataStore, PageRequest, TagRecord, UploadSession } from '../types.js';
+import type {
+  ManifestRecord,
+  ManifestWrite,
+  MetadataEntry,
+  MetadataStore,
+  PageRequest,
+  SizedDigest,
+  TagRecord,
+  UploadSession,
+} from '../types.js';
 import { keys, type KeyRange } from './keys.js';
+import { decodeEntry, decodeLinkSize } from './entry-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 import { decodeTag, encodeTag } from './tag-codec.js';
 
@@ -190,5 +200,33 @@ export class KvMetadataStore implements MetadataStore {
       if ((await this.getTag(repo, tag)) === digest) tags.push(tag);
     }
     return tags;
+  }
+
+  listBlobLinks(repo: string, page: PageRequest): Promise<SizedDigest[]> {
+    return this.collect(keys.links(repo, page.last), page.limit, (key, value) => ({
+      digest: keys.parse(key).fields.at(-1) as Digest,
+      size: decodeLinkSize(value) ?? 0,
+    }));
+  }
+
+  listManifestSizes(repo: string, page: PageRequest): Promise<SizedDigest[]> {
+    return this.collect(keys.manifests(repo, page.last), page.limit, (key, value) => {
+      const digest = keys.parse(key).fields.at(-1) as Digest;
+      let size = 0;
+      try {
+        size = decodeManifest(digest, value).bytes.length;
+      } catch {
+        // An unreadable record holds no manifest anyone can pull: it counts nothing (verify reports it).
+      }
+      return { digest, size };
+    });
+  }
+
+  listAllRecords(page: PageRequest): Promise<MetadataEntry[]> {
+    return this.collect(keys.all(page.last), page.limit, decodeEntry);
+  }
+
+  async deleteRecords(recordKeys: readonly string[]): Promise<void> {
+    await this.kv.batch(recordKeys.map(del));
   }
 }
