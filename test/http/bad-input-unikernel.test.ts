@@ -212,6 +212,22 @@ describe('bad unikernel input', () => {
     assert.equal(ok.status, 201, await ok.clone().text());
   });
 
+  test('a multipart pack cut off inside a text or unexpected part: 400, and the server stays up', async () => {
+    const target = repoName('uk/cut');
+    for (const part of ['name="kconfig"; filename=".config"', 'name="other"; filename="x"']) {
+      const body = `--b0\r\nContent-Disposition: form-data; name="arch"\r\n\r\nx86_64\r\n--b0\r\nContent-Disposition: form-data; ${part}\r\n\r\nCONFIG_A=y\n`;
+      const res = await fetch(`${base}/v2/${target}/_unikraft/pack`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'multipart/form-data; boundary=b0' },
+        body,
+      });
+      await expectError(res, 400, 'BAD_REQUEST');
+      // An error event nobody listened to would have been thrown after the answer: give it the chance.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal((await fetch(`${base}/v2/`)).status, 200);
+  });
+
   test('an absent config blob means no config; an unreadable one is a storage error, not "no config"', async () => {
     const target = repoName('uk/storage');
     const P = await packOk(base, target, { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: bytesOf('S', 3000), cmd: ['-x'] });
