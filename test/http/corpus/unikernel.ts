@@ -64,7 +64,7 @@ function multipartBody(rng: Rng, parts: Part[], boundary: string): { body: Buffe
     if (p.filename !== undefined) disposition += `; filename="${p.filename}"`;
     chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n\r\n`), p.data, Buffer.from('\r\n'));
   }
-  const end = rng.int(12);
+  const end = rng.int(20);
   if (end === 0) mutation = 'no closing boundary';
   else if (end === 1) {
     chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="kernel"; filename="k"\r\n\r\npartial`));
@@ -73,31 +73,42 @@ function multipartBody(rng: Rng, parts: Part[], boundary: string): { body: Buffe
   return { body: Buffer.concat(chunks), mutation };
 }
 
+/** A valid multipart pack, then 0 to 3 changes: fields with odd values, parts missing, repeated or unknown. */
 function multipartPack(rng: Rng, fx: Fixture): CorpusRequest {
+  const fields = new Map<string, string[]>([
+    ['tag', [`p${rng.int(20)}`]],
+    ['arch', [rng.pick(['x86_64', 'arm64'])]],
+    ['plat', [rng.pick(['qemu', 'fc'])]],
+  ]);
+  const files: Part[] = [{ name: 'kernel', filename: 'kernel', data: rng.bytes(rng.pick([512, 700, 2000])) }];
+  const changes: (() => void)[] = [
+    () => fields.set('tag', [rng.chance(0.5) ? rng.pick(['v1', 'latest', fx.ukTag]) : badTag(rng)]),
+    () => fields.set('arch', [field(rng, ARCHES)]),
+    () => fields.set('plat', [field(rng, PLATS)]),
+    () => fields.delete(rng.pick(['tag', 'arch', 'plat'])),
+    () => fields.set('version', [rng.pick(['0.18.0', '', 'ü', 'v'.repeat(2000)])]),
+    () => fields.set('strategy', [rng.pick(['merge', 'overwrite', 'abort', 'bogus', ''])]),
+    () => fields.set('cmd', Array.from({ length: rng.pick([1, 3, 400]) }, () => rng.pick(['-v', '', 'x'.repeat(1000), '\u0000']))),
+    () => fields.set('env', [rng.pick(['A=1', 'bad', '=x', '', 'A==', ' A=1'])]),
+    () => fields.set('label', [rng.pick(['a=b', 'nokey', '=v', '', 'a=', 'ü=ü'])]),
+    () => fields.set('kconfig', [rng.pick(DOT_CONFIGS)]),
+    () => files.push({ name: 'kconfig', filename: '.config', data: Buffer.from(rng.pick(DOT_CONFIGS)) }),
+    () => files.splice(0, 1, { name: 'kernel', filename: 'kernel', data: rng.bytes(rng.pick([0, 1, 511])) }),
+    () => files.splice(0, 1),
+    () => files.push({ name: 'kernel', filename: 'kernel2', data: rng.bytes(100) }),
+    () => files.push({ name: 'initrd', filename: 'initrd', data: rng.bytes(rng.int(700)) }),
+    () => files.push({ name: rng.pick(['unknown', '', 'kernel"; x="y', 'ü']), filename: rng.pick(['f', '']), data: rng.bytes(50) }),
+    () => files.push({ data: Buffer.from('nameless') }),
+  ];
+  for (let i = rng.pick([0, 1, 1, 2, 3]); i > 0; i--) rng.pick(changes)();
   const parts: Part[] = [];
-  const text = (name: string, value: string) => parts.push({ name, data: Buffer.from(value) });
-  if (rng.chance(0.8)) text('tag', rng.chance(0.7) ? rng.pick(['v1', 'latest', fx.ukTag, `p${rng.int(20)}`]) : badTag(rng));
-  if (rng.chance(0.9)) text('arch', field(rng, ARCHES));
-  if (rng.chance(0.9)) text('plat', field(rng, PLATS));
-  if (rng.chance(0.3)) text('version', rng.pick(['0.18.0', '', 'ü', 'v'.repeat(2000)]));
-  if (rng.chance(0.3)) text('strategy', rng.pick(['merge', 'overwrite', 'abort', 'bogus', '']));
-  for (let i = rng.pick([0, 0, 1, 3]); i > 0; i--) text('cmd', rng.pick(['-v', '', 'x'.repeat(1000), '\u0000']));
-  for (let i = rng.pick([0, 0, 1, 2]); i > 0; i--) text('env', rng.pick(['A=1', 'bad', '=x', '', 'A==', ' A=1']));
-  for (let i = rng.pick([0, 0, 1, 2]); i > 0; i--) text('label', rng.pick(['a=b', 'nokey', '=v', '', 'a=', 'ü=ü']));
-  if (rng.chance(0.5)) parts.push({ name: 'kconfig', filename: '.config', data: Buffer.from(rng.pick(DOT_CONFIGS)) });
-  else if (rng.chance(0.2)) text('kconfig', rng.pick(DOT_CONFIGS));
-  if (rng.chance(0.85)) parts.push({ name: 'kernel', filename: 'kernel', data: rng.bytes(rng.pick([0, 1, 511, 512, 513, 2000])) });
-  if (rng.chance(0.15)) parts.push({ name: 'kernel', filename: 'kernel2', data: rng.bytes(100) });
-  if (rng.chance(0.2)) parts.push({ name: 'initrd', filename: 'initrd', data: rng.bytes(rng.int(700)) });
-  if (rng.chance(0.1)) parts.push({ name: rng.pick(['unknown', '', 'kernel"; x="y', 'ü']), filename: rng.pick(['f', '']), data: rng.bytes(50) });
-  if (rng.chance(0.05)) parts.push({ data: Buffer.from('nameless') });
-  for (let i = rng.chance(0.03) ? 400 : 0; i > 0; i--) text('cmd', 'x');
+  for (const [name, values] of fields) for (const v of values) parts.push({ name, data: Buffer.from(v) });
+  parts.push(...files);
   const boundary = `b${rng.hex(16)}`;
   const { body, mutation } = multipartBody(rng, parts, boundary);
-  const type = rng.pick([
-    `multipart/form-data; boundary=${boundary}`, `multipart/form-data; boundary=${boundary}`, `multipart/form-data; boundary=${boundary}`,
-    'multipart/form-data', 'multipart/form-data; boundary=other', `multipart/form-data; boundary="${boundary}"`, `multipart/mixed; boundary=${boundary}`,
-  ]);
+  const type = rng.chance(0.85)
+    ? `multipart/form-data; boundary=${boundary}`
+    : rng.pick(['multipart/form-data', 'multipart/form-data; boundary=other', `multipart/form-data; boundary="${boundary}"`, `multipart/mixed; boundary=${boundary}`]);
   const repo = rng.chance(0.85) ? rng.pick([fx.workRepo, 'corpus/pack']) : rng.pick(BAD_NAMES);
   return {
     kind: `pack-multipart${mutation ? ` (${mutation})` : ''}`,
