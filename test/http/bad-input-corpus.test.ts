@@ -11,12 +11,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { buildFixture } from './corpus/fixture.js';
 import { generateCorpus } from './corpus/generate.js';
 import { describeFailure, runCorpus, type Outcome } from './corpus/run.js';
 import type { Fixture } from './corpus/types.js';
-import { seededBytes } from '../helpers/images.js';
-import { packOk } from '../helpers/kraft.js';
-import { buildImage, MT, pushBlob, pushImage, pushManifest, sha256 } from '../helpers/oci.js';
+import { MT, sha256 } from '../helpers/oci.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const SEED = Number(process.env.CORPUS_SEED ?? 20261130);
@@ -30,42 +29,7 @@ describe(`bad-input corpus (seed ${SEED})`, () => {
 
   before(async () => {
     srv = await startTestServer();
-    const base = srv.url;
-    // The reference image: deterministic bytes, pushed by tag.
-    const refRepo = 'corpus/ref';
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed: SEED }));
-    const layers = [seededBytes('corpus/layer/1', 3000), seededBytes('corpus/layer/2', 70_000)];
-    for (const b of [config, ...layers]) await pushBlob(base, refRepo, b);
-    const ref = buildImage(config, layers);
-    await pushManifest(base, refRepo, 'stable', ref.bytes, MT.ociManifest);
-    refBytes = ref.bytes;
-
-    const workRepo = 'corpus/work';
-    const work = await pushImage(base, workRepo, 'w1');
-    await pushManifest(base, workRepo, 'w2', work.bytes, MT.ociManifest);
-    const sig = await pushImage(base, workRepo, undefined, { artifactType: 'application/vnd.example.sig', subject: work.descriptor, configMediaType: MT.ociEmpty });
-    const kernelBlob = await pushBlob(base, workRepo, seededBytes('corpus/kernel', 2500));
-    const uk = await packOk(base, workRepo, { tag: 'uk', arch: 'x86_64', plat: 'qemu', kernel: seededBytes('corpus/uk', 3000), kconfig: 'CONFIG_HZ=100\n' });
-    await packOk(base, workRepo, { tag: 'uk', arch: 'arm64', plat: 'fc', kernel: seededBytes('corpus/uk2', 3000), kconfig: 'CONFIG_HZ=1000\n' });
-    const ukRes = await fetch(`${base}/v2/${workRepo}/manifests/uk`, { headers: { Accept: MT.ociIndex } });
-    const ukIndexBytes = Buffer.from(await ukRes.arrayBuffer());
-    fx = {
-      refRepo,
-      refTag: 'stable',
-      refManifest: ref.digest,
-      refBlobs: [sha256(config), ...layers.map((l) => sha256(l))],
-      workRepo,
-      workTags: ['w1', 'w2'],
-      workManifest: work.digest,
-      workManifestBytes: work.bytes,
-      workBlobs: [sha256(work.config), ...work.layers.map((l) => sha256(l)), sig.digest],
-      ukTag: 'uk',
-      ukIndex: sha256(ukIndexBytes),
-      ukIndexBytes,
-      ukManifest: uk.manifest,
-      kernelBlob,
-      subject: work.digest,
-    };
+    ({ fx, refBytes } = await buildFixture(srv.url, SEED));
   });
   after(() => srv.destroy());
 
