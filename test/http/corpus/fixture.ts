@@ -6,10 +6,33 @@
  * type, Cmd nested 20,000 deep) so every variants listing of the repository
  * meets it.
  */
+import type { Digest } from '../../../src/oci/digest.js';
+import { buildVariant, imageIndex } from '../../../src/unikernel/image.js';
+import { features, parseKconfig } from '../../../src/unikernel/kconfig.js';
+import { layerBytes } from '../../../src/unikernel/layer.js';
+import { KERNEL_PATH, type Arch } from '../../../src/unikernel/names.js';
 import { seededBytes } from '../../helpers/images.js';
-import { KMT, packOk } from '../../helpers/kraft.js';
-import { buildImage, MT, pushBlob, pushImage, pushManifest, sha256 } from '../../helpers/oci.js';
+import { KMT, replayChildren, type KraftVariant } from '../../helpers/kraft.js';
+import { buildImage, MT, pushBlob, pushManifest, sha256 } from '../../helpers/oci.js';
 import type { Fixture } from './types.js';
+
+/** A unikernel variant with fixed bytes (fixed creation time), so the fixture is the same on every run. */
+function fixedVariant(repo: string, arch: Arch, plat: string, kconfig: string): KraftVariant {
+  const kernel = seededBytes(`corpus/uk/${arch}`, 3000);
+  const layer = layerBytes(KERNEL_PATH, kernel, 0o755);
+  const layerDigest = sha256(layer) as Digest;
+  const variant = buildVariant({
+    name: `localhost/${repo}`,
+    tag: 'uk',
+    arch,
+    plat,
+    features: features({ arch, plat, kconfig: parseKconfig(kconfig) }),
+    layers: [{ kind: 'kernel', digest: layerDigest, size: layer.length }],
+    cmd: ['-v'],
+    created: '2026-01-01T00:00:00Z',
+  });
+  return { ...variant, kernel, layer, layerDigest };
+}
 
 export interface BuiltFixture {
   fx: Fixture;
@@ -39,15 +62,21 @@ export async function buildFixture(base: string, seed: number): Promise<BuiltFix
   await pushManifest(base, refRepo, 'stable', ref.bytes, MT.ociManifest);
 
   const workRepo = 'corpus/work';
-  const work = await pushImage(base, workRepo, 'w1');
+  const workConfig = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed, work: true }));
+  const workLayers = [seededBytes('corpus/work/1', 1000)];
+  for (const b of [workConfig, ...workLayers]) await pushBlob(base, workRepo, b);
+  const work = buildImage(workConfig, workLayers);
+  await pushManifest(base, workRepo, 'w1', work.bytes, MT.ociManifest);
   await pushManifest(base, workRepo, 'w2', work.bytes, MT.ociManifest);
-  const sig = await pushImage(base, workRepo, undefined, { artifactType: 'application/vnd.example.sig', subject: work.descriptor, configMediaType: MT.ociEmpty });
+  await pushBlob(base, workRepo, Buffer.from('{}'));
+  const sig = buildImage(Buffer.from('{}'), [], { artifactType: 'application/vnd.example.sig', subject: work.descriptor, configMediaType: MT.ociEmpty });
+  await pushManifest(base, workRepo, sig.digest, sig.bytes, MT.ociManifest);
   const kernelBlob = await pushBlob(base, workRepo, seededBytes('corpus/kernel', 2500));
-  const uk = await packOk(base, workRepo, { tag: 'uk', arch: 'x86_64', plat: 'qemu', kernel: seededBytes('corpus/uk', 3000), kconfig: 'CONFIG_HZ=100\n' });
-  await packOk(base, workRepo, { tag: 'uk', arch: 'arm64', plat: 'fc', kernel: seededBytes('corpus/uk2', 3000), kconfig: 'CONFIG_HZ=1000\n' });
-  const ukRes = await fetch(`${base}/v2/${workRepo}/manifests/uk`, { headers: { Accept: MT.ociIndex } });
-  const ukIndexBytes = Buffer.from(await ukRes.arrayBuffer());
-  await hostileVariant(base, workRepo, uk.manifest);
+  const variants = [fixedVariant(workRepo, 'x86_64', 'qemu', 'CONFIG_HZ=100\n'), fixedVariant(workRepo, 'arm64', 'fc', 'CONFIG_HZ=1000\n')];
+  await replayChildren(base, workRepo, variants);
+  const ukIndexBytes = imageIndex(variants.map((v) => v.descriptor), { name: `localhost/${workRepo}`, tag: 'uk', kraftkitVersion: '0.10.1' });
+  await pushManifest(base, workRepo, 'uk', ukIndexBytes, KMT.index);
+  await hostileVariant(base, workRepo, variants[0]!.manifestDigest);
   const fx: Fixture = {
     refRepo,
     refTag: 'stable',
@@ -57,11 +86,11 @@ export async function buildFixture(base: string, seed: number): Promise<BuiltFix
     workTags: ['w1', 'w2', 'ukbad'],
     workManifest: work.digest,
     workManifestBytes: work.bytes,
-    workBlobs: [sha256(work.config), ...work.layers.map((l) => sha256(l)), sig.digest],
+    workBlobs: [sha256(workConfig), ...workLayers.map((l) => sha256(l)), sig.digest],
     ukTag: 'uk',
     ukIndex: sha256(ukIndexBytes),
     ukIndexBytes,
-    ukManifest: uk.manifest,
+    ukManifest: variants[0]!.manifestDigest,
     kernelBlob,
     subject: work.digest,
   };
