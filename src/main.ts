@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import { answerClientError } from './http/client-error.js';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -84,6 +85,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   }
   server.headersTimeout = 60_000;
   const connections = trackConnections(server, tlsFiles !== undefined);
+  server.on('clientError', answerClientError);
   const { host, port } = splitAddr(config.http.addr);
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);

@@ -51,6 +51,8 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
     fields.set(name, list);
   });
   parser.on('file', (name, stream) => {
+    // A form cut off inside a part errors the part's stream too: always listened to, never thrown.
+    stream.on('error', fail);
     if (spec.fileParts.includes(name) && !files.has(name)) {
       const path = spec.tmpPath();
       files.set(name, path);

@@ -42,6 +42,28 @@ function parseAnnotations(value: unknown, where: string): Record<string, string>
   return value as Record<string, string>;
 }
 
+function optionalString(value: unknown, where: string, field: string): void {
+  if (value !== undefined && typeof value !== 'string') fail(where, `${field} must be a string`);
+}
+
+/**
+ * The platform fields unireg reads (variant filtering, merging, listings) must
+ * have their spec types; other fields are kept as they are.
+ */
+function parsePlatform(value: unknown, where: string): void {
+  if (value === undefined) return;
+  const at = `${where}.platform`;
+  if (!isObject(value)) fail(at, 'platform must be an object');
+  optionalString(value.architecture, at, 'architecture');
+  optionalString(value.os, at, 'os');
+  optionalString(value['os.version'], at, 'os.version');
+  optionalString(value.variant, at, 'variant');
+  const features = value['os.features'];
+  if (features !== undefined && (!Array.isArray(features) || features.some((f) => typeof f !== 'string'))) {
+    fail(at, 'os.features must be an array of strings');
+  }
+}
+
 /** Validates one descriptor of a manifest; `where` names it in the error. */
 export function parseDescriptor(value: unknown, where: string): Descriptor {
   if (!isObject(value)) fail(where, 'descriptor must be an object');
@@ -64,6 +86,7 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
     fail(where, 'urls must be an array of strings');
   }
   parseAnnotations(value.annotations, where);
+  parsePlatform(value.platform, where);
   if (data !== undefined) {
     if (typeof data !== 'string') fail(where, 'data must be a base64 string');
     const bytes = Buffer.from(data, 'base64');

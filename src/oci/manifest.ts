@@ -6,6 +6,7 @@
 import { ManifestInvalidError } from '../storage/errors.js';
 import type { Digest } from './digest.js';
 import { isObject, parseAnnotations, parseDescriptor, type Descriptor } from './descriptor.js';
+import { jsonDepth, MAX_JSON_DEPTH } from './json-scan.js';
 import { MediaType, isIndexMediaType, isManifestMediaType, type ManifestMediaType } from './media-types.js';
 
 export interface ParsedManifest {
@@ -49,7 +50,18 @@ function resolveMediaType(json: Record<string, unknown>, contentType: string | u
   throw new ManifestInvalidError('cannot tell the manifest media type: set Content-Type or mediaType');
 }
 
+/**
+ * Refuses JSON nested deeper than MAX_JSON_DEPTH, from the bytes (no recursion),
+ * before anything parses or re-serialises it.
+ */
+export function checkJsonDepth(bytes: Uint8Array): void {
+  if (jsonDepth(bytes, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new ManifestInvalidError(`JSON nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
+  }
+}
+
 export function parseManifest(bytes: Buffer, contentType: string | undefined): ParsedManifest {
+  checkJsonDepth(bytes);
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));

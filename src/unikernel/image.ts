@@ -7,6 +7,8 @@
  */
 import { digestOf, type Digest } from '../oci/digest.js';
 import { isObject, type Descriptor, type Platform } from '../oci/descriptor.js';
+import { MAX_JSON_DEPTH, valueDeeperThan } from '../oci/json-scan.js';
+import { ManifestInvalidError } from '../storage/errors.js';
 import { UnikernelInputError } from './errors.js';
 import { compareBytes } from './kconfig.js';
 import { Annotation, INITRD_PATH, KERNEL_PATH, KRAFTKIT_VERSION, UnikernelMediaType, type Arch } from './names.js';
@@ -191,8 +193,15 @@ export function canonicalDescriptor(d: Descriptor): Descriptor {
   }) as Descriptor;
 }
 
-/** The exact bytes of an index (e.g. after merge.ts): Go's field order, canonical descriptors. */
+/**
+ * The exact bytes of an index (e.g. after merge.ts): Go's field order, canonical
+ * descriptors. An index nesting deeper than MAX_JSON_DEPTH (which no accepted
+ * push has) is refused rather than walked recursively.
+ */
 export function serializeIndex(index: IndexJson): Buffer {
+  if (valueDeeperThan(index, MAX_JSON_DEPTH)) {
+    throw new ManifestInvalidError(`the index nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
+  }
   return Buffer.from(
     JSON.stringify(
       ordered(index, INDEX_ORDER, (key, value) => {

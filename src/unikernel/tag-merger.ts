@@ -15,7 +15,9 @@
  */
 import { digestOf, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import { MAX_JSON_DEPTH, valueDeeperThan } from '../oci/json-scan.js';
 import { MediaType } from '../oci/media-types.js';
+import { ManifestInvalidError } from '../storage/errors.js';
 import type { RegistryDeps } from '../registry/deps.js';
 import type { TagMerger, TagMergeRequest, TagResolution } from '../registry/manifests.js';
 import type { ManifestRecord } from '../storage/types.js';
@@ -53,6 +55,12 @@ export class UnikernelTagMerger implements TagMerger {
       const descriptor = await this.variants.descriptorOf(repo, record, pushedManifest);
       if (descriptor === undefined) return undefined; // no platform anywhere: nothing to merge by
       incoming = [descriptor];
+    }
+    if (strategy === 'merge' && current !== undefined && valueDeeperThan(current, MAX_JSON_DEPTH)) {
+      // Stored before the depth limit: its descriptors cannot be safely re-serialised.
+      throw new ManifestInvalidError(
+        `tag ${tag} holds an index nesting deeper than ${MAX_JSON_DEPTH} levels, which cannot be merged into; push with ?strategy=overwrite to replace it`,
+      );
     }
     const merged = mergeIndex(strategy === 'merge' ? current : undefined, incoming, strategy, {
       annotations: pushedIndex?.annotations,

@@ -9,6 +9,7 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor, Platform } from '../oci/descriptor.js';
 import { isObject } from '../oci/descriptor.js';
 import type { RegistryDeps } from '../registry/deps.js';
+import { BlobUnknownError } from '../storage/errors.js';
 import type { ManifestRecord } from '../storage/types.js';
 import { indexAnnotations, indexDescriptor } from './image.js';
 import { Annotation, UnikernelMediaType } from './names.js';
@@ -17,6 +18,12 @@ import { featureList, isImageIndex, isUnikernelIndex, isUnikernelManifest, type 
 /** Config blobs are small JSON; a larger one is not read. */
 const MAX_CONFIG = 1 << 20;
 
+/** A string value, or undefined for anything else. */
+export function stringOf(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Parsed JSON, or undefined when `bytes` are not JSON. */
 export function parseJson(bytes: Buffer): unknown {
   try {
     return JSON.parse(bytes.toString('utf8'));
@@ -49,11 +56,11 @@ export class TagVariants {
     const descriptor = await this.descriptorOf(repo, record, json);
     if (descriptor === undefined) return undefined;
     // Seen as the index kraft would have made for it, annotations included.
-    const a = json.annotations ?? {};
+    const a: Record<string, unknown> = isObject(json.annotations) ? json.annotations : {};
     const annotations = indexAnnotations({
-      name: a[Annotation.RefName] ?? a[Annotation.ImageName] ?? repo,
+      name: stringOf(a[Annotation.RefName]) ?? stringOf(a[Annotation.ImageName]) ?? repo,
       tag,
-      kraftkitVersion: a[Annotation.KraftKitVersion],
+      kraftkitVersion: stringOf(a[Annotation.KraftKitVersion]),
     });
     const index: IndexJson = { schemaVersion: 2, mediaType: UnikernelMediaType.Index, manifests: [descriptor], annotations };
     return { digest, index, direct: true };
@@ -76,16 +83,23 @@ export class TagVariants {
     return indexDescriptor(record.bytes, platform);
   }
 
-  /** The config blob, parsed, when it is in the repository and small. */
+  /**
+   * The config blob, parsed, when it is in the repository, small and a JSON
+   * object. Only a blob that is genuinely absent reads as no config: a storage
+   * failure propagates.
+   */
   async readConfig(repo: string, config: Descriptor): Promise<Record<string, unknown> | undefined> {
     const size = await this.deps.meta.getBlobLink(repo, config.digest);
     if (size === undefined || size > MAX_CONFIG) return undefined;
+    let bytes: Buffer;
     try {
-      const json = parseJson(await buffer(await this.deps.blobs.read(config.digest)));
-      return isObject(json) ? json : undefined;
-    } catch {
-      return undefined;
+      bytes = await buffer(await this.deps.blobs.read(config.digest));
+    } catch (err) {
+      if (err instanceof BlobUnknownError) return undefined;
+      throw err;
     }
+    const json = parseJson(bytes);
+    return isObject(json) ? json : undefined;
   }
 
   private async platformFromConfig(repo: string, config: Descriptor): Promise<Platform | undefined> {

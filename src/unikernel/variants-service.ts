@@ -2,16 +2,22 @@
  * The variants listing: which unikernel variants each tag of a repository holds,
  * with their platform, features and sizes, read from the stored index, manifests
  * and config blobs. Paged over tags.
+ *
+ * Stored content may be malformed (a config blob is any bytes a client uploaded;
+ * older versions stored platforms without checking their types): such a variant
+ * is reported under `skipped` with the reason, and the rest are listed. Storage
+ * failures are not malformed content: they propagate.
  */
 import { buffer } from 'node:stream/consumers';
 import type { Digest } from '../oci/digest.js';
-import { NameUnknownError } from '../storage/errors.js';
+import { isObject, type Descriptor } from '../oci/descriptor.js';
+import { BlobUnknownError, NameUnknownError, RangeNotSatisfiableError } from '../storage/errors.js';
 import type { Registry } from '../registry/registry.js';
 import { filterIndex, type VariantQuery } from './filter.js';
 import { BLOCK_SIZE } from './layer.js';
 import { Annotation } from './names.js';
-import { featureList, isImageManifest } from './platform.js';
-import { parseJson, TagVariants } from './tag-variants.js';
+import { isImageManifest, type ManifestJson } from './platform.js';
+import { parseJson, stringOf, TagVariants } from './tag-variants.js';
 
 export interface VariantInfo {
   tag: string;
@@ -28,16 +34,42 @@ export interface VariantInfo {
   created?: string;
 }
 
+/** A variant the listing could not describe, and why. */
+export interface SkippedVariant {
+  tag: string;
+  manifest: Digest;
+  reason: string;
+}
+
 export interface VariantPage {
   variants: VariantInfo[];
+  skipped: SkippedVariant[];
   /** The last tag listed, when more tags follow. */
   next?: string;
 }
 
-interface ConfigJson {
-  architecture?: string;
-  os?: string;
-  config?: { Cmd?: string[]; Env?: string[] };
+/** Content of the wrong shape; caught per variant by the listing and reported. */
+class MalformedVariant extends Error {
+  override readonly name = 'MalformedVariant';
+}
+
+/** `value` when it is a string or absent; MalformedVariant naming `what` otherwise. */
+function optionalString(value: unknown, what: string): string | undefined {
+  if (value !== undefined && typeof value !== 'string') throw new MalformedVariant(`${what} is not a string`);
+  return value;
+}
+
+/** `value` when it is an array of strings, [] when absent; MalformedVariant naming `what` otherwise. */
+function stringList(value: unknown, what: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new MalformedVariant(`${what} is not an array of strings`);
+  return value as string[];
+}
+
+function objectOrEmpty(value: unknown, what: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isObject(value)) throw new MalformedVariant(`${what} is not an object`);
+  return value;
 }
 
 export class VariantsService {
@@ -59,55 +91,75 @@ export class VariantsService {
       tags = page.items;
       next = page.next;
     }
-    const variants: VariantInfo[] = [];
-    for (const tag of tags) variants.push(...(await this.variantsOf(repo, tag, query)));
-    return next === undefined ? { variants } : { variants, next };
+    const page: VariantPage = { variants: [], skipped: [] };
+    for (const tag of tags) await this.variantsOf(repo, tag, query, page);
+    if (next !== undefined) page.next = next;
+    return page;
   }
 
-  private async variantsOf(repo: string, tag: string, query: VariantQuery): Promise<VariantInfo[]> {
+  private async variantsOf(repo: string, tag: string, query: VariantQuery, page: VariantPage): Promise<void> {
     const { meta } = this.registry.deps;
     const content = await this.tagVariants.ofTag(repo, tag);
-    if (content === undefined) return [];
-    const out: VariantInfo[] = [];
+    if (content === undefined) return;
     for (const d of filterIndex(content.index, query).index.manifests) {
       const child = await meta.getManifest(repo, d.digest);
       const manifest = child && parseJson(child.bytes);
       if (!isImageManifest(manifest)) continue;
-      const kernel = manifest.layers.find((l) => l.annotations?.[Annotation.KernelImage] !== undefined);
-      if (kernel === undefined) continue;
-      const initrd = manifest.layers.find((l) => l.annotations?.[Annotation.KernelInitrd] !== undefined);
-      const config = (await this.tagVariants.readConfig(repo, manifest.config)) as ConfigJson | undefined;
-      const platform = d.platform ?? manifest.config.platform;
-      const info: VariantInfo = {
-        tag,
-        index: content.digest,
-        manifest: d.digest,
-        arch: String(platform?.architecture ?? config?.architecture ?? ''),
-        plat: String(platform?.os ?? config?.os ?? ''),
-        features: featureList(platform?.['os.features']),
-        kernelSize: await this.fileSize(repo, kernel.digest, kernel.size),
-        cmd: config?.config?.Cmd ?? [],
-        env: config?.config?.Env ?? [],
-      };
-      const version = platform?.['os.version'];
-      if (typeof version === 'string') info.version = version;
-      if (initrd) info.initrdSize = await this.fileSize(repo, initrd.digest, initrd.size);
-      const created = manifest.annotations?.[Annotation.Created];
-      if (created) info.created = created;
-      out.push(info);
+      try {
+        const info = await this.describe(repo, tag, content.digest, d, manifest);
+        if (info !== undefined) page.variants.push(info);
+      } catch (err) {
+        if (!(err instanceof MalformedVariant)) throw err;
+        page.skipped.push({ tag, manifest: d.digest, reason: err.message });
+      }
     }
-    return out;
   }
 
-  /** The size of the file inside a one-entry layer tar, from the size field of its header. */
+  /** One variant; undefined when the manifest holds no kernel; MalformedVariant when a field has the wrong type. */
+  private async describe(repo: string, tag: string, index: Digest, d: Descriptor, manifest: ManifestJson): Promise<VariantInfo | undefined> {
+    const annotated = (l: Descriptor, key: string) => isObject(l.annotations) && l.annotations[key] !== undefined;
+    const kernel = manifest.layers.find((l) => annotated(l, Annotation.KernelImage));
+    if (kernel === undefined) return undefined;
+    const initrd = manifest.layers.find((l) => annotated(l, Annotation.KernelInitrd));
+    const platform = objectOrEmpty(d.platform ?? manifest.config.platform, 'platform');
+    const config = (await this.tagVariants.readConfig(repo, manifest.config)) ?? {};
+    const run = objectOrEmpty(config.config, 'config blob field config');
+    const info: VariantInfo = {
+      tag,
+      index,
+      manifest: d.digest,
+      arch: optionalString(platform.architecture, 'platform architecture') ?? optionalString(config.architecture, 'config blob architecture') ?? '',
+      plat: optionalString(platform.os, 'platform os') ?? optionalString(config.os, 'config blob os') ?? '',
+      features: stringList(platform['os.features'], 'platform os.features'),
+      kernelSize: await this.fileSize(repo, kernel.digest, kernel.size),
+      cmd: stringList(run.Cmd, 'config blob Cmd'),
+      env: stringList(run.Env, 'config blob Env'),
+    };
+    const version = optionalString(platform['os.version'], 'platform os.version');
+    if (version !== undefined) info.version = version;
+    if (initrd) info.initrdSize = await this.fileSize(repo, initrd.digest, initrd.size);
+    const created = isObject(manifest.annotations) ? stringOf(manifest.annotations[Annotation.Created]) : undefined;
+    if (created) info.created = created;
+    return info;
+  }
+
+  /**
+   * The size of the file inside a one-entry layer tar, from the size field of its
+   * header; undefined when the layer is absent or has no such header. Storage
+   * failures propagate.
+   */
   private async fileSize(repo: string, digest: Digest, layerSize: number): Promise<number | undefined> {
-    if (layerSize < BLOCK_SIZE) return undefined;
+    if (typeof layerSize !== 'number' || layerSize < BLOCK_SIZE) return undefined;
+    let header: Buffer;
     try {
       const { stream } = await this.registry.blobs.read(repo, digest, { start: 0, end: BLOCK_SIZE - 1 });
-      const field = (await buffer(stream)).subarray(124, 136).toString('latin1').replace(/[\0 ]+$/g, '').trim();
-      return /^[0-7]+$/.test(field) ? parseInt(field, 8) : undefined;
-    } catch {
-      return undefined;
+      header = await buffer(stream);
+    } catch (err) {
+      // Absent, or shorter than a tar header (the manifest claimed more than is stored).
+      if (err instanceof BlobUnknownError || err instanceof RangeNotSatisfiableError) return undefined;
+      throw err;
     }
+    const field = header.subarray(124, 136).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+    return /^[0-7]+$/.test(field) ? parseInt(field, 8) : undefined;
   }
 }

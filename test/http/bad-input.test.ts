@@ -289,8 +289,28 @@ describe('bad input', () => {
       assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0');
       assert.equal(errorCode(res.body), 'UNSUPPORTED', `${method} ${path}`);
     }
-    const weird = await rawOk(srv.url, `/v2/${repo}/manifests/stable`, { method: 'PROPFIND' });
-    assert.ok(weird.status === 405 || weird.status === 501 || weird.status === 400, `PROPFIND: ${weird.status}`);
+    // Methods no route knows: a wrong method where a route is, no route elsewhere; never Koa's text/plain 501.
+    for (const method of ['PROPFIND', 'TRACE']) {
+      const weird = await rawOk(srv.url, `/v2/${repo}/manifests/stable`, { method });
+      assert.equal(weird.status, 405, `${method}: ${weird.status} ${weird.body}`);
+      assert.equal(errorCode(weird.body), 'UNSUPPORTED');
+      assert.match(String(weird.headers.allow), /GET/);
+      const nowhere = await rawOk(srv.url, '/nowhere', { method });
+      assert.equal(nowhere.status, 404, `${method} /nowhere: ${nowhere.status}`);
+      assert.equal(errorCode(nowhere.body), 'NOT_FOUND');
+    }
+  });
+
+  test('requests the HTTP parser refuses get the OCI envelope too (HEAD without a body)', async () => {
+    const long = `/v2/${keepRepo}/blobs/sha256:${'0'.repeat(20_000)}`;
+    const get = await rawOk(srv.url, long);
+    assert.equal(get.status, 431);
+    assert.equal(get.headers['docker-distribution-api-version'], 'registry/2.0');
+    assert.equal(errorCode(get.body), 'BAD_REQUEST', get.body.toString());
+    const head = await rawOk(srv.url, long, { method: 'HEAD' });
+    assert.equal(head.status, 431);
+    assert.equal(head.body.length, 0);
+    assert.equal((await fetch(`${srv.url}/v2/`)).status, 200);
   });
 
   test('repository names containing route words work', async () => {

@@ -41,9 +41,12 @@ export function unmatched(): Middleware {
   return async (ctx, next) => {
     await next();
     if (ctx.body !== undefined && ctx.body !== null) return;
-    if (ctx.status === 405) {
+    // 501: a method the router knows nowhere (TRACE, PROPFIND): on a route, as a wrong method; else no route.
+    if (ctx.status === 405 || ctx.status === 501) {
       const allowed = ctx.response.get('Allow');
-      throw new MethodNotAllowedError(ctx.method, allowed ? allowed.split(/,\s*/) : []);
+      if (allowed) throw new MethodNotAllowedError(ctx.method, allowed.split(/,\s*/));
+      if (ctx.status === 405) throw new MethodNotAllowedError(ctx.method, []);
+      throw new RouteUnknownError(ctx.path);
     }
     if (ctx.status === 404) throw new RouteUnknownError(ctx.path);
   };

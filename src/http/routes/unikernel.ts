@@ -5,6 +5,7 @@
  * (kconfig filtering of manifest GETs lives with the manifest routes.)
  */
 import type { Context } from 'koa';
+import { jsonDepth, MAX_JSON_DEPTH } from '../../oci/json-scan.js';
 import { ManifestTooLargeError, RequestInvalidError } from '../../storage/errors.js';
 import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
@@ -35,6 +36,15 @@ function optionalString(value: unknown, field: string): string | undefined {
   return value;
 }
 
+/** `labels` of the JSON form: a string → string object, or `KEY=VALUE` strings. */
+function labelsOf(value: unknown): string[] | Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return strings(value, 'labels');
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new RequestInvalidError(`labels.${k} must be a string`, { field: 'labels', label: k });
+  }
+  return value as Record<string, string>;
+}
+
 /** The JSON form: kernel and initrd are digests of blobs uploaded to the repository beforehand. */
 async function jsonRequest(ctx: Context, repo: string): Promise<PackRequest> {
   let bytes: Buffer;
@@ -43,6 +53,9 @@ async function jsonRequest(ctx: Context, repo: string): Promise<PackRequest> {
   } catch (err) {
     if (err instanceof ManifestTooLargeError) throw new RequestInvalidError('JSON body too large');
     throw err;
+  }
+  if (jsonDepth(bytes, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new RequestInvalidError(`JSON body nests deeper than ${MAX_JSON_DEPTH} levels`, { limit: MAX_JSON_DEPTH });
   }
   let body: unknown;
   try {
@@ -67,10 +80,7 @@ async function jsonRequest(ctx: Context, repo: string): Promise<PackRequest> {
     strategy: optionalString(b.strategy, 'strategy'),
     cmd: strings(b.cmd, 'cmd'),
     env: strings(b.env, 'env'),
-    labels:
-      typeof labels === 'object' && labels !== null && !Array.isArray(labels)
-        ? Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)]))
-        : strings(labels, 'labels'),
+    labels: labelsOf(labels),
     kernel: digestSource('kernel'),
     initrd: digestSource('initrd'),
     kconfig: optionalString(b.kconfig, 'kconfig'),
@@ -149,6 +159,7 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard }) => {
       for (const k of kconfig) params.push(['kconfig', k]);
       setNextLink(ctx, `/v2/${repo}/_unikraft/variants`, params);
     }
-    jsonBody(ctx, { repository: repo, variants: page.variants });
+    // Variants whose stored content is malformed are named under `skipped`, with the reason.
+    jsonBody(ctx, page.skipped.length > 0 ? { repository: repo, variants: page.variants, skipped: page.skipped } : { repository: repo, variants: page.variants });
   });
 };

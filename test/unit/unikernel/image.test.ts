@@ -205,3 +205,13 @@ describe('manifest and index', () => {
     assert.equal(rfc3339(new Date(Date.UTC(2025, 0, 2, 3, 4, 5, 678))), '2025-01-02T03:04:05Z');
   });
 });
+
+describe('serializeIndex and nesting', () => {
+  test('an index nesting deeper than the limit is refused, not walked into a stack overflow', () => {
+    const deep = JSON.parse(`${'['.repeat(20_000)}${']'.repeat(20_000)}`) as unknown;
+    const d = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'a'.repeat(64)}` as Digest, size: 1, x: deep };
+    assert.throws(() => serializeIndex({ schemaVersion: 2, manifests: [d] }), (err: Error) => err.name === 'ManifestInvalidError' && /64/.test(err.message));
+    const ok = JSON.parse(`${'['.repeat(60)}${']'.repeat(60)}`) as unknown;
+    assert.ok(serializeIndex({ schemaVersion: 2, manifests: [{ ...d, x: ok }] }).length > 0);
+  });
+});
