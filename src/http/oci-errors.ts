@@ -40,6 +40,9 @@ const TABLE: Record<string, Mapping> = {
   AccessDeniedError: { code: 'DENIED', status: 403 },
   TooManyAttemptsError: { code: 'TOOMANYREQUESTS', status: 429 },
   TokenRequestError: { code: 'BAD_REQUEST', status: 400 },
+  OverloadedError: { code: 'TOOMANYREQUESTS', status: 503 },
+  // The connection is closed with the request: this status is only what the log shows.
+  BodyTimeoutError: { code: 'BAD_REQUEST', status: 408 },
 };
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */
