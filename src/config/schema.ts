@@ -91,6 +91,13 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.http.bodyBudget < config.manifests.maxSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http', 'bodyBudget'],
+        message: `http.bodyBudget (${config.http.bodyBudget}) is smaller than manifests.maxSize (${config.manifests.maxSize}): the largest manifests could never be accepted`,
+      });
+    }
     if (config.auth.mode === 'none' && !config.auth.allowInsecureOpen && !isLoopback(config.http.addr)) {
       ctx.addIssue({
         code: 'custom',
