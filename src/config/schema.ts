@@ -29,7 +29,7 @@ export const configSchema = z
         /** Open connections at most; beyond, requests get 503 TOOMANYREQUESTS and their connection is closed. */
         maxConnections: z.number().int().positive().default(1024),
         /** Bytes of request bodies held in memory at once (manifests, JSON and form bodies, multipart text fields), all requests together. */
-        bodyBudget: z.number().int().positive().default(64 * 1024 * 1024),
+        bodyBudget: z.number().int().positive().default(32 * 1024 * 1024),
         /** Serve HTTPS: PEM certificate chain and private key. Both empty (the default) means plain HTTP. */
         tls: z
           .object({

@@ -18,7 +18,7 @@ describe('the body budget', () => {
   let srv: TestServer;
   const open: RawConnection[] = [];
   before(async () => {
-    srv = await startTestServer({ http: { bodyBudget: 64 * 1024, bodyIdleTimeout: '500ms' } });
+    srv = await startTestServer({ http: { bodyBudget: 64 * 1024, bodyIdleTimeout: '500ms' }, manifests: { maxSize: 64 * 1024 } });
   });
   after(async () => {
     for (const c of open) c.end();
