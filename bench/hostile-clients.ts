@@ -2,9 +2,10 @@
  * The hostile clients of `npm run bench:hostile`, on node:http, loopback only:
  * slow manifest PUTs (a large body trickled in slices), stalled PATCHes (a head
  * and a few bytes, then nothing), wrong-password floods from a chosen source
- * address, and the measured client: sequential pulls whose latencies are kept.
+ * address; the measured client (sequential pulls) runs on its own thread.
  */
 import http from 'node:http';
+import { Worker } from 'node:worker_threads';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
@@ -12,8 +13,8 @@ const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 export const hostileAgent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
 
 export interface Outcome {
-  /** HTTP status, or 'closed' when the server closed the connection without an answer. */
-  status: number | 'closed';
+  /** HTTP status, 'closed' when the server closed the connection without an answer, 'still open' when it never did. */
+  status: number | 'closed' | 'still open';
 }
 
 /** Sends `body` in `slice`-byte pieces every `everyMs`, stopping as soon as the server answers. */
@@ -88,31 +89,23 @@ export function simple(url: string, method: string, headers: Record<string, stri
 }
 
 export interface PullLoop {
-  /** Stops and returns the latencies (ms) and the statuses other than 200. */
-  stop(): Promise<{ latencies: number[]; failures: number }>;
+  /** Stops and returns the latencies (ms), when each ended (ms since epoch), and how many were not 200. */
+  stop(): Promise<{ latencies: number[]; at: number[]; failures: number }>;
 }
 
-/** Sequential GETs of `url` on one keep-alive connection, as fast as they come back. */
+/** Sequential GETs of `url` on one keep-alive connection, on a thread of their own (./pull-worker.ts). */
 export function pullLoop(url: string, headers: Record<string, string> = {}): PullLoop {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const latencies: number[] = [];
-  let failures = 0;
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      const t = performance.now();
-      const status = await simple(url, 'GET', headers, undefined, agent);
-      latencies.push(performance.now() - t);
-      if (status !== 200) failures++;
-      await sleep(5);
-    }
-  })();
+  const worker = new Worker(new URL('./pull-worker.js', import.meta.url), { workerData: { url, headers } });
+  const result = new Promise<{ latencies: number[]; at: number[]; failures: number }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
   return {
     async stop() {
-      running = false;
-      await done;
-      agent.destroy();
-      return { latencies, failures };
+      worker.postMessage('stop');
+      const r = await result;
+      await worker.terminate();
+      return r;
     },
   };
 }

@@ -108,7 +108,10 @@ async function slowBodies(): Promise<void> {
       ),
     );
     const loaded = await pulls.stop();
-    const ends = await Promise.all(stalls.map((s) => s.ended));
+    // Bounded: a stalled PATCH the server has not cut off well after the idle timeout is counted as still open.
+    const deadline = sleep((IDLE_TIMEOUT_S + 15) * 1000).then(() => ({ at: Date.now(), outcome: { status: 'still open' as const } }));
+    const ends = await Promise.all(stalls.map((s) => Promise.race([s.ended, deadline])));
+    for (const s of stalls) s.abort();
     const peak = rss.stop();
     const lastCut = Math.max(...ends.map((e) => e.at)) - startedStalls;
 
@@ -122,6 +125,10 @@ async function slowBodies(): Promise<void> {
     console.log('\n## Phase 1: slow bodies');
     console.log(`pull p99 before: ${fmt(percentile(baseline.latencies, 99))} ms (${baseline.latencies.length} pulls)`);
     console.log(`pull p50/p99 during: ${fmt(percentile(loaded.latencies, 50))} / ${fmt(percentile(loaded.latencies, 99))} ms (${loaded.latencies.length} pulls, ${loaded.failures} not 200)`);
+    if (process.env.BENCH_DEBUG) {
+      const worst = loaded.latencies.map((l, i) => [l, loaded.at[i]! - startedStalls] as const).sort((a, b) => b[0] - a[0]).slice(0, 20);
+      console.log(`worst pulls (ms @ s): ${worst.map(([l, t]) => `${fmt(l)}@${fmt(t / 1000)}`).join(' ')}`);
+    }
     console.log(`manifest PUT answers: ${tally(puts.map((p) => p.status))}`);
     console.log(`stalled PATCH endings: ${tally(ends.map((e) => e.outcome.status))}; the last ${fmt(lastCut / 1000)} s after they stalled (idle timeout ${IDLE_TIMEOUT_S} s)`);
     console.log(`retry of a stalled session: ${retry.status}`);

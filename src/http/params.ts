@@ -69,13 +69,23 @@ export function chunkOf(ctx: Context): Chunk {
 export async function readLimited(ctx: Context, limit: number, lease: BodyLease): Promise<Buffer> {
   const declared = contentLength(ctx);
   if (declared !== undefined && declared > limit) throw new ManifestTooLargeError(limit);
-  if (declared !== undefined) lease.grow(declared);
+  if (declared !== undefined) {
+    // One buffer of the announced size, filled as bytes arrive (no second copy to join chunks).
+    lease.grow(declared);
+    const body = Buffer.allocUnsafe(declared);
+    let size = 0;
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      // Node's parser never delivers more than Content-Length.
+      size += chunk.copy(body, size);
+    }
+    return body.subarray(0, size);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) throw new ManifestTooLargeError(limit);
-    if (declared === undefined) lease.grow(chunk.length);
+    lease.grow(chunk.length);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);

@@ -10,7 +10,7 @@ import { drainBody, hasUnreadBody } from '../drain.js';
 import { toOciError } from '../oci-errors.js';
 
 /** How much of a body refused for overload is read before answering. */
-const SHED_DRAIN_BYTES = 256 * 1024;
+const SHED_DRAIN_BYTES = 64 * 1024;
 const SHED_DRAIN_MS = 1_000;
 
 /** Headers an error response keeps from before the error. */
