@@ -9,6 +9,23 @@ import { after, before, describe, test } from 'node:test';
 import { abs, bin, expectError, prepareImage, randomBlob, repoName, sha256, startUpload, withQuery } from '../helpers/oci.js';
 import { openRaw, sendHead, type RawConnection } from '../helpers/raw-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { makeTestPKI, tlsServerConfig, type TestPKI } from '../helpers/tls.js';
+import { gateFor, removeScratch } from '../helpers/tools.js';
+import { request as httpsRequest, type Agent } from 'node:https';
+
+const tlsGate = await gateFor(['openssl']);
+
+function tlsStatus(url: string, agent: Agent): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { agent, headers: { Connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** Far longer than the test timeouts below: the bound on how long a test waits for the server to act. */
 const WAIT = 5_000;
@@ -121,6 +138,39 @@ describe('the connection cap', () => {
     for (let i = 0; i < 50 && status !== 200; i++) {
       if (i > 0) await sleep(20);
       status = (await fetch(`${srv.url}/v2/`, { headers: { Connection: 'close' } })).status;
+    }
+    assert.equal(status, 200);
+  });
+});
+
+describe('the connection cap under TLS', () => {
+  let pki: TestPKI | undefined;
+  let srv: TestServer | undefined;
+  const open: RawConnection[] = [];
+  before(async () => {
+    if (tlsGate.blocked) return;
+    pki = await makeTestPKI();
+    srv = await startTestServer({ http: { ...tlsServerConfig(pki), maxConnections: 2 } });
+  });
+  after(async () => {
+    for (const c of open) c.end();
+    await srv?.destroy();
+    pki?.agent.destroy();
+    await removeScratch(pki?.dir);
+  });
+
+  test('connections still in (or before) their handshake count; the next one is answered 503 over TLS', async (t) => {
+    if (!tlsGate.check(t)) return;
+    for (let i = 0; i < 2; i++) open.push(await openRaw(srv!.url.replace('https:', 'http:')));
+    const refused = await tlsStatus(`${srv!.url}/v2/`, pki!.agent);
+    assert.equal(refused.status, 503, refused.body);
+    assert.equal(refused.retryAfter, '1');
+    assert.equal((JSON.parse(refused.body) as { errors: { code: string }[] }).errors[0]!.code, 'TOOMANYREQUESTS');
+    for (const c of open) c.end();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      if (i > 0) await sleep(20);
+      status = (await tlsStatus(`${srv!.url}/v2/`, pki!.agent)).status;
     }
     assert.equal(status, 200);
   });
