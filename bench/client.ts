@@ -151,7 +151,7 @@ export class BlobData {
 
 const OCTETS = 'application/octet-stream';
 
-async function startUpload(base: string, repo: string, headers: Record<string, string> = {}): Promise<string> {
+export async function startUpload(base: string, repo: string, headers: Record<string, string> = {}): Promise<string> {
   const res = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, {
     headers: { ...headers, 'Content-Length': 0 },
     expect: [202],

@@ -11,6 +11,7 @@ import { listingRoutes } from './http/routes/listings.js';
 import { manifestRoutes } from './http/routes/manifests.js';
 import type { Auth } from './auth/setup.js';
 import type { Config } from './config/schema.js';
+import { BodyBudget } from './http/body-budget.js';
 import { createGuard } from './http/guard.js';
 import type { RouteDeps, RouteGroup } from './http/routes/types.js';
 import type { Registry } from './registry/registry.js';
@@ -42,7 +43,11 @@ export function createApp(appDeps: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   const router = new Router();
-  const deps: RouteDeps = { ...appDeps, guard: createGuard(appDeps.auth.authenticator) };
+  const deps: RouteDeps = {
+    ...appDeps,
+    guard: createGuard(appDeps.auth.authenticator),
+    bodies: new BodyBudget(appDeps.config.http.bodyBudget),
+  };
   for (const group of ROUTE_GROUPS) group(router, deps);
 
   app.use(requestLog(deps.log));

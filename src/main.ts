@@ -13,6 +13,7 @@ import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
 import { durationMs, isLoopback, type Config } from './config/schema.js';
 import { trackConnections } from './http/connections.js';
+import { serverLimits } from './http/server-limits.js';
 import { createLogger } from './log.js';
 import { KeyedMutex } from './registry/keyed-mutex.js';
 import { ManifestCache } from './registry/manifest-cache.js';
@@ -75,15 +76,17 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   await registry.uploads.sweep();
 
   const app = createApp({ registry, config, log, auth });
-  const options = { keepAliveTimeout: 65_000, requestTimeout: 0 };
+  // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
+  const limits = serverLimits(config.http, log);
+  const handler = limits.handler(app.callback());
   let server: Server;
   try {
-    server = tlsFiles ? createTlsServer({ ...options, ...tlsFiles }, app.callback()) : createServer(options, app.callback());
+    server = tlsFiles ? createTlsServer({ ...limits.options, ...tlsFiles }, handler) : createServer(limits.options, handler);
   } catch (err) {
     await meta.close();
     throw new StartupError(`cannot use http.tls certificate and key: ${(err as Error).message}`);
   }
-  server.headersTimeout = 60_000;
+  limits.attach(server, tlsFiles !== undefined);
   const connections = trackConnections(server, tlsFiles !== undefined);
   server.on('clientError', answerClientError);
   const { host, port } = splitAddr(config.http.addr);

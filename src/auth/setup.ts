@@ -6,6 +6,7 @@ import type { Layout } from '../storage/fs/layout.js';
 import { BasicAuthenticator, NoAuthenticator, TokenAuthenticator, type Authenticator } from './authenticator.js';
 import { FailedLogins } from './failed-logins.js';
 import { Logins } from './logins.js';
+import { PasswordPool } from './password-pool.js';
 import { AccessPolicy } from './policy.js';
 import { loadSigningKey } from './signing-key.js';
 import { TokenService } from './token-service.js';
@@ -22,7 +23,8 @@ export async function setupAuth(config: Config, layout: Layout, log: Logger): Pr
   const auth = config.auth;
   if (auth.mode === 'none') return { authenticator: new NoAuthenticator() };
   const policy = new AccessPolicy(auth.access, auth.groups);
-  const users = await UserDirectory.open(auth.users, auth.htpasswd, log);
+  const pool = new PasswordPool(auth.passwordChecks.threads, auth.passwordChecks.queue);
+  const users = await UserDirectory.open(auth.users, auth.htpasswd, log, pool);
   const logins = new Logins(users, new FailedLogins(auth.failedLogins.limit, durationMs(auth.failedLogins.window)));
   if (auth.mode === 'basic') return { authenticator: new BasicAuthenticator(logins, policy, auth.basicRealm) };
 

@@ -11,12 +11,14 @@
  * (neither the password nor its hash is kept) for a minute after its last use;
  * and concurrent checks of the same credentials share one bcrypt run, so a burst
  * of requests from a client that just connected costs one comparison, not one each.
+ * Comparisons run on worker threads (./password-pool.ts): never on the event loop,
+ * at most `auth.passwordChecks.threads` at once, with a bounded queue.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
 import { parseHtpasswd } from './htpasswd.js';
+import { PasswordPool } from './password-pool.js';
 
 const CACHE_MS = 60_000;
 const CACHE_MAX = 10_000;
@@ -56,11 +58,17 @@ export class UserDirectory {
     private readonly configUsers: ReadonlyMap<string, string>,
     private readonly file: string,
     private readonly log: Logger,
+    private readonly pool: PasswordPool,
   ) {}
 
   /** Reads the htpasswd file (if any) now: a missing or unreadable file stops the start. */
-  static async open(users: Readonly<Record<string, string>>, file: string, log: Logger): Promise<UserDirectory> {
-    const dir = new UserDirectory(new Map(Object.entries(users)), file, log);
+  static async open(
+    users: Readonly<Record<string, string>>,
+    file: string,
+    log: Logger,
+    pool: PasswordPool = new PasswordPool(2, 64),
+  ): Promise<UserDirectory> {
+    const dir = new UserDirectory(new Map(Object.entries(users)), file, log, pool);
     if (file !== '') {
       try {
         await dir.reload(true);
@@ -76,7 +84,7 @@ export class UserDirectory {
   private async matchDummyCost(): Promise<void> {
     const cost = usualCost([...this.configUsers.values(), ...this.fileUsers.values()]);
     if (this.dummyHash === '' || Number(this.dummyHash.slice(4, 6)) !== cost) {
-      this.dummyHash = await bcrypt.hash(randomBytes(18).toString('base64'), cost);
+      this.dummyHash = await this.pool.hash(randomBytes(18).toString('base64'), cost);
     }
   }
 
@@ -129,7 +137,7 @@ export class UserDirectory {
   }
 
   private async compare(key: string, password: string, hash: string | undefined): Promise<boolean> {
-    const ok = await bcrypt.compare(password, hash ?? this.dummyHash);
+    const ok = await this.pool.compare(password, hash ?? this.dummyHash);
     if (!ok || hash === undefined) return false;
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
     this.cache.set(key, Date.now() + CACHE_MS);

@@ -99,6 +99,15 @@ export const authSchema = z
       })
       .strict()
       .prefault({}),
+    passwordChecks: z
+      .object({
+        /** Worker threads that run bcrypt comparisons, off the event loop. */
+        threads: z.number().int().positive().max(64).default(2),
+        /** Password checks that may wait for a thread; beyond, the request gets 503 TOOMANYREQUESTS. */
+        queue: z.number().int().nonnegative().default(64),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .prefault({})

@@ -41,6 +41,14 @@ export const configSchema = z
         addr: hostPort.default('127.0.0.1:5000'),
         /** Seconds to let in-flight requests finish on shutdown before they are cut. */
         shutdownGrace: duration.default(10),
+        /** A request body that receives no byte for this long (while the server waits for one) is cut off. */
+        bodyIdleTimeout: duration.default(60),
+        /** A connection that has not sent a complete request head this long after it began one gets 408 and is closed. */
+        headersTimeout: duration.default(60),
+        /** Open connections at most; beyond, requests get 503 TOOMANYREQUESTS and their connection is closed. */
+        maxConnections: z.number().int().positive().default(1024),
+        /** Bytes of request bodies held in memory at once (manifests, JSON and form bodies, multipart text fields), all requests together. */
+        bodyBudget: z.number().int().positive().default(32 * 1024 * 1024),
         /** Serve HTTPS: PEM certificate chain and private key. Both empty (the default) means plain HTTP. */
         tls: z
           .object({
@@ -111,6 +119,13 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.http.bodyBudget < config.manifests.maxSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http', 'bodyBudget'],
+        message: `http.bodyBudget (${config.http.bodyBudget}) is smaller than manifests.maxSize (${config.manifests.maxSize}): the largest manifests could never be accepted`,
+      });
+    }
     if (config.auth.mode === 'none' && !config.auth.allowInsecureOpen && !isLoopback(config.http.addr)) {
       ctx.addIssue({
         code: 'custom',

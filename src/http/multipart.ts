@@ -1,7 +1,13 @@
 /**
  * multipart/form-data for the pack endpoint, on busboy: named file parts stream
- * to files under tmp/ (never held in memory), small text parts are kept, and
- * everything is removed by `cleanup()`.
+ * to files under tmp/ (never held in memory), text parts and fields are kept,
+ * and the files are removed by `cleanup()`.
+ *
+ * Nothing is cut silently: a field or text part larger than its limit, and a
+ * form with more fields, files or parts than the limits below, is refused with a
+ * 400 naming the field or the limit. What is kept in memory is counted against
+ * the body budget (./body-budget.ts) as it arrives, plus one field's worth up
+ * front for the field busboy is gathering.
  */
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -10,21 +16,38 @@ import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { RegistryError, RequestInvalidError } from '../storage/errors.js';
 import { storageFailure } from '../storage/io-errors.js';
+import type { BodyLease } from './body-budget.js';
+
+/** At most this many fields, file parts and parts in all per form. */
+export const MULTIPART_LIMITS = { fields: 256, files: 8, parts: 300 } as const;
 
 export interface MultipartSpec {
   /** File parts streamed to disk. */
   fileParts: readonly string[];
-  /** File parts read into memory (e.g. a .config), at most `maxText` bytes each. */
-  textParts: readonly string[];
-  maxText: number;
+  /** Parts kept in memory whole (e.g. a .config), sent as a file part or a field: name → largest size in bytes. */
+  textParts: Readonly<Record<string, number>>;
+  /** Largest value of any other field, in bytes. */
+  maxField: number;
+  /** Where the bytes kept in memory are counted. */
+  lease: BodyLease;
   tmpPath: () => string;
 }
 
 export interface MultipartForm {
   fields: Map<string, string[]>;
   files: Map<string, string>;
+  /** Text parts sent as file parts. */
   texts: Map<string, string>;
   cleanup(): Promise<void>;
+}
+
+function tooLarge(name: string, limit: number): RequestInvalidError {
+  return new RequestInvalidError(`field ${name} is larger than its limit of ${limit} bytes`, { field: name, limit });
+}
+
+function tooMany(what: keyof typeof MULTIPART_LIMITS): RequestInvalidError {
+  const limit = MULTIPART_LIMITS[what];
+  return new RequestInvalidError(`the form has more than ${limit} ${what}`, { limit: `${what}: ${limit}` });
 }
 
 export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): Promise<MultipartForm> {
@@ -34,9 +57,11 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
   const cleanup = async () => {
     for (const path of files.values()) await rm(path, { force: true });
   };
+  const limitOf = (name: string) => spec.textParts[name] ?? spec.maxField;
+  const fieldSize = Math.max(spec.maxField, ...Object.values(spec.textParts));
   let parser: busboy.Busboy;
   try {
-    parser = busboy({ headers: req.headers, limits: { fields: 256, fieldSize: 64 * 1024, files: 8, parts: 300 } });
+    parser = busboy({ headers: req.headers, limits: { ...MULTIPART_LIMITS, fieldSize } });
   } catch (err) {
     throw new RequestInvalidError(`malformed multipart request: ${(err as Error).message}`);
   }
@@ -45,11 +70,32 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
   const fail = (err: Error) => {
     failure ??= err;
   };
-  parser.on('field', (name, value) => {
+  /** Counts `bytes` against the budget; false (and the request fails) when it has not got them. */
+  const keep = (bytes: number): boolean => {
+    try {
+      spec.lease.grow(bytes);
+      return true;
+    } catch (err) {
+      fail(err as Error);
+      return false;
+    }
+  };
+  // The field busboy is gathering is in memory before we see it.
+  const declared = Number(req.headers['content-length']);
+  if (!keep(Number.isFinite(declared) ? Math.min(declared, fieldSize) : fieldSize)) throw failure!;
+
+  parser.on('field', (name, value, info) => {
+    if (failure) return;
+    const size = Buffer.byteLength(value);
+    if (info.valueTruncated || size > limitOf(name)) return fail(tooLarge(name, limitOf(name)));
+    if (!keep(size)) return;
     const list = fields.get(name) ?? [];
     list.push(value);
     fields.set(name, list);
   });
+  parser.on('fieldsLimit', () => fail(tooMany('fields')));
+  parser.on('filesLimit', () => fail(tooMany('files')));
+  parser.on('partsLimit', () => fail(tooMany('parts')));
   parser.on('file', (name, stream) => {
     // A form cut off inside a part errors the part's stream too: always listened to, never thrown.
     stream.on('error', fail);
@@ -65,15 +111,18 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
           if (storage) parser.destroy(storage);
         }),
       );
-    } else if (spec.textParts.includes(name) && !texts.has(name)) {
+    } else if (name in spec.textParts && !texts.has(name)) {
       const chunks: Buffer[] = [];
       let size = 0;
       stream.on('data', (chunk: Buffer) => {
+        if (failure) return;
         size += chunk.length;
-        if (size > spec.maxText) fail(new RequestInvalidError(`part ${name} is larger than ${spec.maxText} bytes`));
-        else chunks.push(chunk);
+        if (size > limitOf(name)) fail(tooLarge(name, limitOf(name)));
+        else if (keep(chunk.length)) chunks.push(chunk);
       });
-      stream.on('end', () => texts.set(name, Buffer.concat(chunks).toString('utf8')));
+      stream.on('end', () => {
+        if (!failure) texts.set(name, Buffer.concat(chunks).toString('utf8'));
+      });
     } else {
       fail(new RequestInvalidError(`unexpected or repeated file part ${name}`, { part: name }));
       stream.resume();
@@ -84,6 +133,7 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
     await Promise.all(writes);
   } catch (err) {
     await cleanup();
+    if (failure) throw failure;
     if (err instanceof RegistryError) throw err;
     throw new RequestInvalidError(`malformed multipart request: ${(err as Error).message}`);
   }

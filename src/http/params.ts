@@ -4,6 +4,7 @@ import { parseDigest, type Digest } from '../oci/digest.js';
 import { parseRepoName } from '../oci/names.js';
 import { ManifestTooLargeError, PaginationInvalidError } from '../storage/errors.js';
 import type { Chunk } from '../registry/uploads.js';
+import type { BodyLease } from './body-budget.js';
 import { parseContentRange } from './range.js';
 
 /** Pages are capped; a capped page carries a Link to the rest, as the spec allows. */
@@ -59,15 +60,32 @@ export function chunkOf(ctx: Context): Chunk {
   };
 }
 
-/** Reads a small body (a manifest) into memory, refusing more than `limit` bytes. */
-export async function readLimited(ctx: Context, limit: number): Promise<Buffer> {
+/**
+ * Reads a small body (a manifest, a JSON or form body) into memory, refusing more
+ * than `limit` bytes. The bytes are counted against the body budget through
+ * `lease` before they are buffered: the whole Content-Length up front, or chunk by
+ * chunk without one. The caller releases the lease when done with the bytes.
+ */
+export async function readLimited(ctx: Context, limit: number, lease: BodyLease): Promise<Buffer> {
   const declared = contentLength(ctx);
   if (declared !== undefined && declared > limit) throw new ManifestTooLargeError(limit);
+  if (declared !== undefined) {
+    // One buffer of the announced size, filled as bytes arrive (no second copy to join chunks).
+    lease.grow(declared);
+    const body = Buffer.allocUnsafe(declared);
+    let size = 0;
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      // Node's parser never delivers more than Content-Length.
+      size += chunk.copy(body, size);
+    }
+    return body.subarray(0, size);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) throw new ManifestTooLargeError(limit);
+    lease.grow(chunk.length);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);

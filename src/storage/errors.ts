@@ -240,3 +240,24 @@ export class QuotaExceededError extends RegistryError {
     });
   }
 }
+
+/**
+ * The server is at a limit it keeps to stay responsive (request bodies in memory,
+ * password checks waiting, open connections): the client should retry shortly.
+ */
+export class OverloadedError extends RegistryError {
+  override readonly name = 'OverloadedError';
+  readonly responseHeaders: Record<string, string>;
+  constructor(readonly what: string, readonly retryAfterSeconds = 1, detail: Record<string, unknown> = {}) {
+    super(`server busy: ${what}; retry after ${retryAfterSeconds} s`, detail);
+    this.responseHeaders = { 'Retry-After': String(retryAfterSeconds) };
+  }
+}
+
+/** A request body that received nothing for the idle timeout: the request is cut off (never answered). */
+export class BodyTimeoutError extends RegistryError {
+  override readonly name = 'BodyTimeoutError';
+  constructor(readonly idleMs: number) {
+    super(`request body idle for ${idleMs} ms`, { idleMs });
+  }
+}

@@ -279,6 +279,13 @@ describe('configuration: auth and TLS', () => {
     assert.ok(has(p, 'auth.groups.devs', /members/), p.join('\n'));
   });
 
+  test('http.bodyBudget below manifests.maxSize is refused: the largest manifests could never go in', async () => {
+    const p = await problems({ env: { UNIREG_HTTP_BODY_BUDGET: '1048576' } });
+    assert.ok(has(p, 'http.bodyBudget', /smaller than manifests.maxSize/), p.join('\n'));
+    const ok = await loadConfig({ env: { UNIREG_HTTP_BODY_BUDGET: '1048576', UNIREG_MANIFESTS_MAX_SIZE: '1048576' } });
+    assert.equal(ok.http.bodyBudget, 1048576);
+  });
+
   test('http.tls with only a certificate or only a key is refused; both or neither load', async () => {
     const onlyCert = await problems({ env: { UNIREG_HTTP_TLS_CERTIFICATE: '/etc/unireg/cert.pem' } });
     assert.ok(has(onlyCert, 'http.tls', /both certificate and key/), onlyCert.join('\n'));

@@ -9,6 +9,10 @@ import { MethodNotAllowedError, RouteUnknownError } from '../../storage/errors.j
 import { drainBody, hasUnreadBody } from '../drain.js';
 import { toOciError } from '../oci-errors.js';
 
+/** How much of a body refused for overload is read before answering. */
+const SHED_DRAIN_BYTES = 64 * 1024;
+const SHED_DRAIN_MS = 1_000;
+
 /** Headers an error response keeps from before the error. */
 const KEEP = new Set(['docker-distribution-api-version', 'x-request-id']);
 
@@ -22,8 +26,11 @@ export function errorHandler(log: Logger): Middleware {
       else log.debug({ err: (err as Error).message, reqId: ctx.state.requestId }, 'request refused');
       if (ctx.headerSent || !ctx.writable) return;
       // Refused before its body was read, or failed half-way through it (a full disk): take the
-      // rest in so the answer is not lost to a reset.
-      if (hasUnreadBody(ctx.req) || (!ctx.req.complete && !ctx.req.destroyed)) await drainBody(ctx.req);
+      // rest in so the answer is not lost to a reset. Not far when shedding load (503): reading
+      // every refused body in full would be the load.
+      if (hasUnreadBody(ctx.req) || (!ctx.req.complete && !ctx.req.destroyed)) {
+        await (mapped.status === 503 ? drainBody(ctx.req, SHED_DRAIN_BYTES, SHED_DRAIN_MS) : drainBody(ctx.req));
+      }
       if (!ctx.writable) return;
       for (const name of ctx.res.getHeaderNames()) if (!KEEP.has(name)) ctx.res.removeHeader(name);
       ctx.set(mapped.headers);

@@ -1,11 +1,12 @@
 /** `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>` */
 import { filterRecord, hasVariantQuery } from '../../unikernel/served-filter.js';
+import { leaseOf, withBodyLease } from '../body-budget.js';
 import { manifestLocation } from '../locations.js';
 import { queryList, queryString, readLimited, repoParam } from '../params.js';
 import { empty } from '../respond.js';
 import type { RouteGroup } from './types.js';
 
-export const manifestRoutes: RouteGroup = (router, { registry, config, guard }) => {
+export const manifestRoutes: RouteGroup = (router, { registry, config, guard, bodies }) => {
   router.get('/v2/*name/manifests/:reference', guard.repo('pull'), async (ctx) => {
     const reference = String(ctx.params.reference);
     const record = await registry.manifests.get(repoParam(ctx), reference);
@@ -24,9 +25,9 @@ export const manifestRoutes: RouteGroup = (router, { registry, config, guard }) 
     ctx.body = served.bytes;
   });
 
-  router.put('/v2/*name/manifests/:reference', guard.repo('pull', 'push'), async (ctx) => {
+  router.put('/v2/*name/manifests/:reference', guard.repo('pull', 'push'), withBodyLease(bodies), async (ctx) => {
     const repo = repoParam(ctx);
-    const bytes = await readLimited(ctx, config.manifests.maxSize);
+    const bytes = await readLimited(ctx, config.manifests.maxSize, leaseOf(ctx));
     const strategy = queryString(ctx, 'strategy') || undefined;
     const result = await registry.manifests.put(repo, String(ctx.params.reference), bytes, ctx.get('content-type'), {
       strategy,

@@ -7,6 +7,7 @@
  */
 import type { Context } from 'koa';
 import { RequestInvalidError } from '../../storage/errors.js';
+import { leaseOf, withBodyLease } from '../body-budget.js';
 import { identityOf } from '../guard.js';
 import { queryList, queryString, readLimited } from '../params.js';
 import type { RouteGroup } from './types.js';
@@ -21,7 +22,7 @@ function answer(ctx: Context, body: unknown): void {
   ctx.body = JSON.stringify(body);
 }
 
-export const tokenRoutes: RouteGroup = (router, { auth }) => {
+export const tokenRoutes: RouteGroup = (router, { auth, bodies }) => {
   const tokens = auth.tokens;
   if (!tokens) return;
 
@@ -38,13 +39,13 @@ export const tokenRoutes: RouteGroup = (router, { auth }) => {
     answer(ctx, result);
   });
 
-  router.post('/auth/token', async (ctx) => {
+  router.post('/auth/token', withBodyLease(bodies), async (ctx) => {
     if (ctx.request.type !== 'application/x-www-form-urlencoded') {
       throw new RequestInvalidError('send the token request as application/x-www-form-urlencoded');
     }
     let body: Buffer;
     try {
-      body = await readLimited(ctx, MAX_FORM);
+      body = await readLimited(ctx, MAX_FORM, leaseOf(ctx));
     } catch (err) {
       if ((err as Error).name === 'ManifestTooLargeError') throw new RequestInvalidError('token request too large');
       throw err;

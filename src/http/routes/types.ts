@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { Auth } from '../../auth/setup.js';
 import type { Registry } from '../../registry/registry.js';
+import type { BodyBudget } from '../body-budget.js';
 import type { Guard } from '../guard.js';
 
 export interface RouteDeps {
@@ -13,6 +14,8 @@ export interface RouteDeps {
   auth: Auth;
   /** Route middleware checking the caller's rights: every route but the token service's uses one. */
   guard: Guard;
+  /** Request bodies held in memory, all requests together (`http.bodyBudget`). */
+  bodies: BodyBudget;
 }
 
 export type RouteGroup = (router: Router, deps: RouteDeps) => void;

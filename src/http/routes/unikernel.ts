@@ -9,6 +9,7 @@ import { jsonDepth, MAX_JSON_DEPTH } from '../../oci/json-scan.js';
 import { ManifestTooLargeError, RequestInvalidError } from '../../storage/errors.js';
 import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
+import { leaseOf, withBodyLease, type BodyLease } from '../body-budget.js';
 import { manifestLocation } from '../locations.js';
 import { readMultipart } from '../multipart.js';
 import { pageParams, queryList, queryString, readLimited, repoParam, setNextLink } from '../params.js';
@@ -16,6 +17,10 @@ import { jsonBody } from '../respond.js';
 import type { RouteGroup } from './types.js';
 
 const MAX_JSON = 1 << 20;
+/** Largest .config accepted (as a file part, a field or in JSON): real ones are tens to hundreds of KiB. */
+const MAX_KCONFIG = 1 << 20;
+/** Largest value of any other multipart field (tag, arch, cmd, env, label, ...). */
+const MAX_FIELD = 64 * 1024;
 const HOST = /^[A-Za-z0-9.\-:[\]]{1,255}$/;
 
 /** How clients name the repository (`host:port/repo`), for kraft's annotations. */
@@ -46,10 +51,10 @@ function labelsOf(value: unknown): string[] | Record<string, string> {
 }
 
 /** The JSON form: kernel and initrd are digests of blobs uploaded to the repository beforehand. */
-async function jsonRequest(ctx: Context, repo: string): Promise<PackRequest> {
+async function jsonRequest(ctx: Context, repo: string, lease: BodyLease): Promise<PackRequest> {
   let bytes: Buffer;
   try {
-    bytes = await readLimited(ctx, MAX_JSON);
+    bytes = await readLimited(ctx, MAX_JSON, lease);
   } catch (err) {
     if (err instanceof ManifestTooLargeError) throw new RequestInvalidError('JSON body too large');
     throw err;
@@ -87,11 +92,11 @@ async function jsonRequest(ctx: Context, repo: string): Promise<PackRequest> {
   };
 }
 
-export const unikernelRoutes: RouteGroup = (router, { registry, guard }) => {
+export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies }) => {
   const packer = new PackService(registry);
   const variants = new VariantsService(registry);
 
-  router.post('/v2/*name/_unikraft/pack', guard.repo('pull', 'push'), async (ctx) => {
+  router.post('/v2/*name/_unikraft/pack', guard.repo('pull', 'push'), withBodyLease(bodies), async (ctx) => {
     const repo = repoParam(ctx);
     const type = ctx.request.type;
     let request: PackRequest;
@@ -99,8 +104,9 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard }) => {
     if (type === 'multipart/form-data') {
       const form = await readMultipart(ctx.req, {
         fileParts: ['kernel', 'initrd'],
-        textParts: ['kconfig'],
-        maxText: MAX_JSON,
+        textParts: { kconfig: MAX_KCONFIG },
+        maxField: MAX_FIELD,
+        lease: leaseOf(ctx),
         tmpPath: () => registry.deps.layout.tmpPath(),
       });
       cleanup = form.cleanup;
@@ -125,7 +131,7 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard }) => {
         kconfig: form.texts.get('kconfig') ?? field('kconfig'),
       };
     } else if (type === 'application/json') {
-      request = await jsonRequest(ctx, repo);
+      request = await jsonRequest(ctx, repo, leaseOf(ctx));
     } else {
       throw new RequestInvalidError('send multipart/form-data (kernel file parts) or application/json (blob digests)');
     }
