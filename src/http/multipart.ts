@@ -133,13 +133,16 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
     await Promise.all(writes);
   } catch (err) {
     await cleanup();
-    if (failure) throw failure;
-    if (err instanceof RegistryError) throw err;
-    throw new RequestInvalidError(`malformed multipart request: ${(err as Error).message}`);
+    throw asRequestError(failure ?? (err as Error));
   }
   if (failure) {
     await cleanup();
-    throw failure;
+    throw asRequestError(failure);
   }
   return { fields, files, texts, cleanup };
+}
+
+/** Our own refusals and storage failures as they are; anything else the parser or a part stream raised is a malformed form. */
+function asRequestError(err: Error): Error {
+  return err instanceof RegistryError ? err : new RequestInvalidError(`malformed multipart request: ${err.message}`);
 }
