@@ -12,7 +12,7 @@ import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
 import { durationMs, isLoopback, type Config } from './config/schema.js';
 import { createLogger } from './log.js';
-import { KeyedMutex } from './registry/keyed-mutex.js';
+import { InProcessLocks } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { Registry } from './registry/registry.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
@@ -57,7 +57,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   await blobs.init();
   const meta = new KvMetadataStore(new LevelKv(layout.metaDir));
   await meta.open();
-  const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache() });
+  const registry = new Registry({ meta, blobs, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache() });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 

@@ -10,6 +10,18 @@ export interface ManifestRecord {
   bytes: Buffer;
   /** The `subject` digest, when the manifest is a referrer. */
   subject?: Digest;
+  /** When it was last put (ms since the epoch), set by the store; 0 for records older than the field. */
+  pushedAt?: number;
+}
+
+/** A blob linked to a repository, with the times GC's grace period looks at. */
+export interface BlobLink {
+  digest: Digest;
+  size: number;
+  /** When the link was last written (upload commit, mount): ms since the epoch; 0 for links older than the field. */
+  linkedAt: number;
+  /** When a manifest PUT that references the blob last checked it (ms since the epoch; 0 if never). */
+  touchedAt: number;
 }
 
 export interface UploadSession {
@@ -32,6 +44,8 @@ export interface ManifestWrite {
   tag?: string;
   /** How the manifest is listed under its subject's referrers. */
   referrer?: Descriptor;
+  /** Links of the repository to mark as touched (`touchedAt` = now) in the same batch: the blobs it references. */
+  touch?: Digest[];
 }
 
 /**
@@ -74,6 +88,27 @@ export interface MetadataStore {
   listUploads(): Promise<UploadSession[]>;
   /** Atomically ends an upload session and links its blob. */
   completeUpload(id: string, repo: string, digest: Digest, size: number): Promise<void>;
+
+  // Enumeration and conditional removal for garbage collection (src/gc/). Pages keep memory flat.
+
+  /** The link with its times, if the repository links the blob. */
+  getLink(repo: string, digest: Digest): Promise<BlobLink | undefined>;
+  /** Links of a repository ordered by digest; `last` is a digest. */
+  listLinks(repo: string, page: PageRequest): Promise<BlobLink[]>;
+  /** Repositories that link the blob, in name order; `last` is a repository name. */
+  listBlobRepositories(digest: Digest, page: PageRequest): Promise<string[]>;
+  /** Manifests of a repository (with bytes and pushedAt) ordered by digest; `last` is a digest. */
+  listManifests(repo: string, page: PageRequest): Promise<ManifestRecord[]>;
+  /**
+   * Unlinks the blob only if neither linkedAt nor touchedAt is at or after `cutoff`
+   * (ms since the epoch). True when it was unlinked.
+   */
+  unlinkBlobIfIdle(repo: string, digest: Digest, cutoff: number): Promise<boolean>;
+  /**
+   * Deletes the manifest (and its referrer entry) only if no tag points at it and
+   * it was pushed before `cutoff`. True when it was deleted.
+   */
+  deleteUntaggedManifest(repo: string, digest: Digest, cutoff: number): Promise<boolean>;
 }
 
 export interface ByteRange {
@@ -103,4 +138,15 @@ export interface BlobStore {
   /** Moves a verified, fsynced file into place under its digest. */
   ingest(file: string, digest: Digest): Promise<void>;
   remove(digest: Digest): Promise<void>;
+  /** Size and modification time of the blob's file, or undefined when absent. */
+  stat(digest: Digest): Promise<BlobFileInfo | undefined>;
+  /** Every blob file, streamed from a walk of the content directory (order unspecified). */
+  list(): AsyncIterable<BlobFileInfo>;
+}
+
+export interface BlobFileInfo {
+  digest: Digest;
+  size: number;
+  /** The file's mtime: when its content was ingested (ms since the epoch). */
+  mtimeMs: number;
 }

@@ -1,10 +1,10 @@
 /** BlobStore on a content-addressed directory (paths from ./layout.ts). */
-import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { BlobUnknownError } from '../errors.js';
-import type { BlobFile, BlobStore, ByteRange } from '../types.js';
+import type { BlobFile, BlobFileInfo, BlobStore, ByteRange } from '../types.js';
 import { syncDir, syncParent } from './fsync.js';
 import type { Layout } from './layout.js';
 
@@ -75,5 +75,41 @@ export class FsBlobStore implements BlobStore {
 
   async remove(digest: Digest): Promise<void> {
     await rm(this.layout.blobPath(digest), { force: true });
+  }
+
+  async stat(digest: Digest): Promise<BlobFileInfo | undefined> {
+    try {
+      const info = await stat(this.layout.blobPath(digest));
+      return { digest, size: info.size, mtimeMs: info.mtimeMs };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Walks blobs/<algorithm>/<prefix>/ one directory at a time, so memory holds one prefix's names. */
+  async *list(): AsyncIterable<BlobFileInfo> {
+    for (const algorithm of await names(this.layout.blobsDir)) {
+      const algorithmDir = join(this.layout.blobsDir, algorithm);
+      for (const prefix of await names(algorithmDir)) {
+        for (const name of await names(join(algorithmDir, prefix))) {
+          const digest = this.layout.blobDigestAt(algorithm, prefix, name);
+          if (digest === undefined) continue;
+          const info = await this.stat(digest);
+          if (info !== undefined) yield info;
+        }
+      }
+    }
+  }
+}
+
+/** Entry names of a directory; none when it is gone or not a directory. */
+async function names(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw err;
   }
 }

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { digestAlgorithm, digestHex, type Digest } from '../../oci/digest.js';
+import { digestAlgorithm, digestHex, tryParseDigest, type Digest } from '../../oci/digest.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -54,6 +54,15 @@ export class Layout {
   blobPath(digest: Digest): string {
     const hex = digestHex(digest);
     return join(this.blobsDir, digestAlgorithm(digest), hex.slice(0, 2), hex);
+  }
+
+  /**
+   * The digest a file at blobs/<algorithm>/<prefix>/<name> holds, or undefined
+   * when that path is not one blobPath() builds (a stray file).
+   */
+  blobDigestAt(algorithm: string, prefix: string, name: string): Digest | undefined {
+    const digest = tryParseDigest(`${algorithm}:${name}`);
+    return digest !== undefined && name.slice(0, 2) === prefix ? digest : undefined;
   }
 
   uploadPath(id: string): string {

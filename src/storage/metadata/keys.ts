@@ -4,9 +4,11 @@
  * so a prefix scan of one repository never reaches into another ("a" vs "a/b").
  *
  *   r \0 <repo>                              repository record      → JSON { created }
- *   l \0 <repo> \0 <digest>                  blob linked to repo    → size (decimal)
+ *   l \0 <repo> \0 <digest>                  blob linked to repo    → JSON { size, linkedAt, touchedAt }
+ *                                                                     (older records: size in decimal, read as time 0)
  *   b \0 <digest> \0 <repo>                  reverse link           → ''   (mount without from, GC)
- *   m \0 <repo> \0 <digest>                  manifest               → u32 header length, header JSON, exact bytes
+ *   m \0 <repo> \0 <digest>                  manifest               → u32 header length, header JSON
+ *                                                                     { mediaType, subject?, pushedAt? }, exact bytes
  *   t \0 <repo> \0 <tag>                     tag                    → digest
  *   T \0 <repo> \0 <digest> \0 <tag>         reverse tag            → ''   (delete by digest)
  *   f \0 <repo> \0 <subject> \0 <digest>     referrer of subject    → descriptor JSON
@@ -35,11 +37,14 @@ export const keys = {
   repoOf: (key: string) => key.slice(2),
 
   link: (repo: string, digest: string) => `l${SEP}${repo}${SEP}${digest}`,
+  links: (repo: string, after?: string): KeyRange => prefixRange(`l${SEP}${repo}${SEP}`, after),
+  digestOf: (key: string) => key.slice(key.lastIndexOf(SEP) + 1),
   blobRepo: (digest: string, repo: string) => `b${SEP}${digest}${SEP}${repo}`,
-  blobRepos: (digest: string): KeyRange => prefixRange(`b${SEP}${digest}${SEP}`),
+  blobRepos: (digest: string, after?: string): KeyRange => prefixRange(`b${SEP}${digest}${SEP}`, after),
   repoOfBlobRepoKey: (key: string) => key.slice(key.lastIndexOf(SEP) + 1),
 
   manifest: (repo: string, digest: string) => `m${SEP}${repo}${SEP}${digest}`,
+  manifests: (repo: string, after?: string): KeyRange => prefixRange(`m${SEP}${repo}${SEP}`, after),
 
   tag: (repo: string, tag: string) => `t${SEP}${repo}${SEP}${tag}`,
   tags: (repo: string, after?: string): KeyRange => prefixRange(`t${SEP}${repo}${SEP}`, after),

@@ -2,8 +2,9 @@
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
-import type { ManifestRecord, ManifestWrite, MetadataStore, PageRequest, UploadSession } from '../types.js';
+import type { BlobLink, ManifestRecord, ManifestWrite, MetadataStore, PageRequest, UploadSession } from '../types.js';
 import { keys, type KeyRange } from './keys.js';
+import { decodeLink, encodeLink } from './link-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 
 /** How many repositories holding a blob a mount without `from` looks through for one the caller may read. */
@@ -55,14 +56,20 @@ export class KvMetadataStore implements MetadataStore {
   }
 
   async getBlobLink(repo: string, digest: Digest): Promise<number | undefined> {
-    const value = await this.kv.get(keys.link(repo, digest));
-    return value === undefined ? undefined : Number(value.toString());
+    return (await this.getLink(repo, digest))?.size;
   }
 
+  async getLink(repo: string, digest: Digest): Promise<BlobLink | undefined> {
+    const value = await this.kv.get(keys.link(repo, digest));
+    return value === undefined ? undefined : decodeLink(digest, value);
+  }
+
+  /** (Re)links with linkedAt = now, keeping the last touch. */
   private async linkOps(repo: string, digest: Digest, size: number): Promise<KvOp[]> {
+    const previous = await this.getLink(repo, digest);
     return [
       ...(await this.ensureRepo(repo)),
-      put(keys.link(repo, digest), String(size)),
+      put(keys.link(repo, digest), encodeLink({ size, linkedAt: Date.now(), touchedAt: previous?.touchedAt ?? 0 })),
       put(keys.blobRepo(digest, repo), EMPTY),
     ];
   }
@@ -89,8 +96,13 @@ export class KvMetadataStore implements MetadataStore {
 
   async putManifest(repo: string, ...writes: ManifestWrite[]): Promise<void> {
     const ops = await this.ensureRepo(repo);
-    for (const { record, tag, referrer } of writes) {
-      ops.push(put(keys.manifest(repo, record.digest), encodeManifest(record)));
+    const now = Date.now();
+    for (const { record, tag, referrer, touch = [] } of writes) {
+      ops.push(put(keys.manifest(repo, record.digest), encodeManifest({ ...record, pushedAt: now })));
+      for (const digest of touch) {
+        const link = await this.getLink(repo, digest);
+        if (link !== undefined) ops.push(put(keys.link(repo, digest), encodeLink({ ...link, touchedAt: now })));
+      }
       if (tag !== undefined) {
         const previous = await this.getTag(repo, tag);
         if (previous !== undefined && previous !== record.digest) ops.push(del(keys.tagRev(repo, previous, tag)));
@@ -166,5 +178,39 @@ export class KvMetadataStore implements MetadataStore {
 
   async completeUpload(id: string, repo: string, digest: Digest, size: number): Promise<void> {
     await this.kv.batch([del(keys.upload(id)), ...(await this.linkOps(repo, digest, size))]);
+  }
+
+  listLinks(repo: string, page: PageRequest): Promise<BlobLink[]> {
+    return this.collect(keys.links(repo, page.last), page.limit, (key, value) => decodeLink(keys.digestOf(key) as Digest, value));
+  }
+
+  listBlobRepositories(digest: Digest, page: PageRequest): Promise<string[]> {
+    return this.collectKeys(keys.blobRepos(digest, page.last), page.limit, (key) => keys.repoOfBlobRepoKey(key));
+  }
+
+  listManifests(repo: string, page: PageRequest): Promise<ManifestRecord[]> {
+    return this.collect(keys.manifests(repo, page.last), page.limit, (key, value) =>
+      decodeManifest(keys.digestOf(key) as Digest, value),
+    );
+  }
+
+  async unlinkBlobIfIdle(repo: string, digest: Digest, cutoff: number): Promise<boolean> {
+    const link = await this.getLink(repo, digest);
+    if (link === undefined || link.linkedAt >= cutoff || link.touchedAt >= cutoff) return false;
+    await this.kv.batch([del(keys.link(repo, digest)), del(keys.blobRepo(digest, repo))]);
+    return true;
+  }
+
+  async deleteUntaggedManifest(repo: string, digest: Digest, cutoff: number): Promise<boolean> {
+    const record = await this.getManifest(repo, digest);
+    if (record === undefined || (record.pushedAt ?? 0) >= cutoff) return false;
+    const ops: KvOp[] = [del(keys.manifest(repo, digest))];
+    for (const key of await this.kv.keys(keys.tagRevs(repo, digest))) {
+      if ((await this.getTag(repo, keys.tagOf(key))) === digest) return false;
+      ops.push(del(key)); // stale reverse entry of a tag that moved on
+    }
+    if (record.subject !== undefined) ops.push(del(keys.referrer(repo, record.subject, digest)));
+    await this.kv.batch(ops);
+    return true;
   }
 }
