@@ -16,8 +16,9 @@ import type { Logger } from 'pino';
 import { tokenRoutes } from './http/routes/token.js';
 import { unikernelRoutes } from './http/routes/unikernel.js';
 import { uploadRoutes } from './http/routes/uploads.js';
+import { adminGcRoutes } from './http/routes/admin-gc.js';
 
-const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes, unikernelRoutes, tokenRoutes];
+const ROUTE_GROUPS: RouteGroup[] = [baseRoutes, uploadRoutes, blobRoutes, manifestRoutes, listingRoutes, unikernelRoutes, tokenRoutes, adminGcRoutes];
 
 export interface AppDeps {
   registry: Registry;

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
 import { durationMs, isLoopback, type Config } from './config/schema.js';
+import { scheduleGc } from './gc/schedule.js';
 import { createLogger } from './log.js';
 import { InProcessLocks } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
@@ -89,11 +90,13 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     registry.uploads.sweep().catch((err: unknown) => log.error({ err }, 'upload sweep failed'));
   }, sweepEvery);
   sweeper.unref();
+  const gcSchedule = scheduleGc(registry.gc, config, log);
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       clearInterval(sweeper);
+      const gcStopped = gcSchedule.stop();
       const closed = new Promise<void>((ok) => server.close(() => ok()));
       server.closeIdleConnections();
       const grace = setTimeout(() => {
@@ -102,6 +105,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       }, durationMs(config.http.shutdownGrace));
       await closed;
       clearTimeout(grace);
+      await gcStopped;
       await meta.close();
       log.info('unireg stopped');
     })());

@@ -40,6 +40,8 @@ const TABLE: Record<string, Mapping> = {
   AccessDeniedError: { code: 'DENIED', status: 403 },
   TooManyAttemptsError: { code: 'TOOMANYREQUESTS', status: 429 },
   TokenRequestError: { code: 'BAD_REQUEST', status: 400 },
+  GcRunningError: { code: 'GC_IN_PROGRESS', status: 409 },
+  GcStoppedError: { code: 'UNAVAILABLE', status: 503 },
 };
 
 /** Codes for errors raised by Koa itself (http-errors), by status. */
