@@ -92,6 +92,8 @@ export class GarbageCollector {
         log.warn({ repo, digest: err.digest }, 'gc left a repository alone: a stored manifest is unreadable');
       }
     }
+    // Removals so far were not synced one by one: make them durable before any file goes.
+    if (!dryRun) await meta.flush();
     await this.sweepFiles(run, fileCutoff);
     const report = run.report.finish();
     log.info(figures(report), dryRun ? 'gc dry run finished' : 'gc finished');

@@ -101,14 +101,17 @@ export interface MetadataStore {
   listManifests(repo: string, page: PageRequest): Promise<ManifestRecord[]>;
   /**
    * Unlinks the blob only if neither linkedAt nor touchedAt is at or after `cutoff`
-   * (ms since the epoch). True when it was unlinked.
+   * (ms since the epoch). True when it was unlinked. Survives a process crash but
+   * not a power cut until flush(): call it before removing the blob's file.
    */
   unlinkBlobIfIdle(repo: string, digest: Digest, cutoff: number): Promise<boolean>;
   /**
    * Deletes the manifest (and its referrer entry) only if no tag points at it and
-   * it was pushed before `cutoff`. True when it was deleted.
+   * it was pushed before `cutoff`. True when it was deleted. Durable like unlinkBlobIfIdle.
    */
   deleteUntaggedManifest(repo: string, digest: Digest, cutoff: number): Promise<boolean>;
+  /** Makes every earlier write durable (one sync instead of one per GC removal). */
+  flush(): Promise<void>;
 }
 
 export interface ByteRange {

@@ -13,6 +13,7 @@
  *   T \0 <repo> \0 <digest> \0 <tag>         reverse tag            → ''   (delete by digest)
  *   f \0 <repo> \0 <subject> \0 <digest>     referrer of subject    → descriptor JSON
  *   u \0 <uuid>                              upload session         → JSON session
+ *   g \0 flush                               durable write marker   → JSON { at } (MetadataStore.flush)
  *
  * Source of truth: these keys say what each repository holds; the blob
  * directory (src/storage/fs/layout.ts) holds content. A link whose blob file is
@@ -56,6 +57,8 @@ export const keys = {
   referrer: (repo: string, subject: string, digest: string) => `f${SEP}${repo}${SEP}${subject}${SEP}${digest}`,
   referrers: (repo: string, subject: string, after?: string): KeyRange =>
     prefixRange(`f${SEP}${repo}${SEP}${subject}${SEP}`, after),
+
+  flushMarker: () => `g${SEP}flush`,
 
   upload: (id: string) => `u${SEP}${id}`,
   uploads: (): KeyRange => prefixRange(`u${SEP}`),

@@ -197,7 +197,7 @@ export class KvMetadataStore implements MetadataStore {
   async unlinkBlobIfIdle(repo: string, digest: Digest, cutoff: number): Promise<boolean> {
     const link = await this.getLink(repo, digest);
     if (link === undefined || link.linkedAt >= cutoff || link.touchedAt >= cutoff) return false;
-    await this.kv.batch([del(keys.link(repo, digest)), del(keys.blobRepo(digest, repo))]);
+    await this.kv.batch([del(keys.link(repo, digest)), del(keys.blobRepo(digest, repo))], { durable: false });
     return true;
   }
 
@@ -210,7 +210,12 @@ export class KvMetadataStore implements MetadataStore {
       ops.push(del(key)); // stale reverse entry of a tag that moved on
     }
     if (record.subject !== undefined) ops.push(del(keys.referrer(repo, record.subject, digest)));
-    await this.kv.batch(ops);
+    await this.kv.batch(ops, { durable: false });
     return true;
+  }
+
+  /** A durable batch syncs the log, and with it every earlier non-durable batch. */
+  async flush(): Promise<void> {
+    await this.kv.batch([put(keys.flushMarker(), json({ at: Date.now() }))]);
   }
 }
