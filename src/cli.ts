@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`, and the client commands `pack` and `variants`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, and the client commands `pack`, `variants` and `gc`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 const USAGE = `usage: unireg serve [--config FILE]
        unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
        unireg variants [--arch A] [--plat P] [--kconfig K]... [--json] HOST[:PORT]/REPO[:TAG]
+       unireg gc [--dry-run] [--json] HOST[:PORT]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
 ${CLIENT_USAGE}
@@ -52,6 +53,7 @@ async function main(argv: string[]): Promise<void> {
       return serve(rest);
     case 'pack':
     case 'variants':
+    case 'gc':
       process.exitCode = await runClientCommand(command, rest);
       return;
     case '--version':

@@ -4,30 +4,34 @@
  * reported as ONE line on stderr (`unireg: pack failed: <reason>`).
  */
 import { ClientError, oneLine } from './http.js';
+import { GC_USAGE, gcCommand } from './gc-command.js';
 import { PACK_USAGE, packCommand } from './pack-command.js';
 import { VARIANTS_USAGE, variantsCommand } from './variants-command.js';
 
 export { ClientError } from './http.js';
 export { PACK_USAGE } from './pack-command.js';
 export { VARIANTS_USAGE } from './variants-command.js';
+export { GC_USAGE } from './gc-command.js';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   pack: packCommand,
   variants: variantsCommand,
+  gc: gcCommand,
 };
 
 /** One-line summaries for the top-level usage text. */
 export const CLIENT_USAGE = `  pack      upload a kernel (+ initrd, .config) and pack it as a unikernel variant of a tag
   variants  list the unikernel variants of a repository or tag
+  gc        run a garbage collection on a registry now (admin)
 
-Run unireg pack --help or unireg variants --help for their options.`;
+Run unireg pack --help, unireg variants --help or unireg gc --help for their options.`;
 
 export function isClientCommand(name: string | undefined): boolean {
   return name !== undefined && Object.hasOwn(COMMANDS, name);
 }
 
 export function clientUsage(name: string): string | undefined {
-  return name === 'pack' ? PACK_USAGE : name === 'variants' ? VARIANTS_USAGE : undefined;
+  return name === 'pack' ? PACK_USAGE : name === 'variants' ? VARIANTS_USAGE : name === 'gc' ? GC_USAGE : undefined;
 }
 
 /** Runs a client command; resolves with the exit code (never rejects). */

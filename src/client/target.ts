@@ -149,3 +149,21 @@ export function targetArgument(
     throw usage((err as Error).message);
   }
 }
+
+/**
+ * A registry without a repository, `HOST[:PORT]` (optionally `http://` or
+ * `https://`), for the registry-wide commands (`unireg gc`); `repo` and `tag` are empty.
+ */
+export function parseRegistry(ref: string, opts: TargetOptions = {}): Target {
+  let rest = ref.trim().replace(/\/+$/, '');
+  let scheme: Scheme | undefined;
+  const prefixed = /^(https?):\/\//i.exec(rest);
+  if (prefixed) {
+    scheme = (prefixed[1] ?? '').toLowerCase() as Scheme;
+    rest = rest.slice(prefixed[0].length);
+  }
+  if (rest === '' || rest.includes('/')) throw new TargetError(`${JSON.stringify(ref)} is not HOST[:PORT] (e.g. 127.0.0.1:5000)`);
+  const { hostname, port } = parseHost(rest, ref);
+  scheme ??= opts.plainHttp || isLoopback(hostname) ? 'http' : 'https';
+  return { host: rest.toLowerCase(), hostname, port, repo: '', tag: '', tagGiven: false, scheme };
+}
