@@ -19,8 +19,9 @@ import type { Digest } from '../oci/digest.js';
 import type { RegistryDeps } from '../registry/deps.js';
 import { blobKey } from '../registry/locks.js';
 import { GcRunningError, GcStoppedError } from '../storage/errors.js';
+import type { BlobFileInfo } from '../storage/types.js';
 import { markRepository, type RepositoryMark } from './mark.js';
-import { each, PAGE, yieldToLoop } from './pages.js';
+import { batches, each, pages, yieldToLoop } from './pages.js';
 import { UnreadableManifestError } from './references.js';
 import { figures, ReportBuilder, type GcReport } from './report.js';
 
@@ -135,48 +136,54 @@ export class GarbageCollector {
     const { meta, locks, log } = this.deps;
     // Links written or touched after this were not judged by the mark.
     const cutoff = mark.startedAt - run.graceMs;
-    for await (const link of each((p) => meta.listLinks(repo, p), (l) => l.digest)) {
-      if (mark.referenced.has(link.digest) || link.linkedAt >= cutoff || link.touchedAt >= cutoff) continue;
+    for await (const page of pages((p) => meta.listLinks(repo, p), (l) => l.digest)) {
+      const candidates = page.filter((l) => !mark.referenced.has(l.digest) && l.linkedAt < cutoff && l.touchedAt < cutoff);
       if (run.dryRun) {
-        run.report.link(repo, link.digest, link.size);
-        run.wouldUnlink.set(link.digest, (run.wouldUnlink.get(link.digest) ?? 0) + 1);
+        for (const link of candidates) {
+          run.report.link(repo, link.digest, link.size);
+          run.wouldUnlink.set(link.digest, (run.wouldUnlink.get(link.digest) ?? 0) + 1);
+        }
         continue;
       }
       this.checkStopping();
-      const unlinked = await locks.runAll([repo, blobKey(link.digest)], () => meta.unlinkBlobIfIdle(repo, link.digest, cutoff));
-      if (unlinked) {
-        run.report.link(repo, link.digest, link.size);
-        log.debug({ repo, digest: link.digest }, 'gc unlinked an unreferenced blob');
-      }
+      // Queued on the repository lock one after the other; re-checked under it.
+      await Promise.all(
+        candidates.map(async (link) => {
+          const unlinked = await locks.runAll([repo, blobKey(link.digest)], () => meta.unlinkBlobIfIdle(repo, link.digest, cutoff));
+          if (!unlinked) return;
+          run.report.link(repo, link.digest, link.size);
+          log.debug({ repo, digest: link.digest }, 'gc unlinked an unreferenced blob');
+        }),
+      );
     }
   }
 
   private async sweepFiles(run: Run, cutoff: number): Promise<void> {
+    for await (const batch of batches(this.deps.blobs.list())) {
+      this.checkStopping();
+      await Promise.all(batch.filter((file) => file.mtimeMs < cutoff).map((file) => this.sweepFile(run, file, cutoff)));
+      await yieldToLoop();
+    }
+  }
+
+  private async sweepFile(run: Run, file: BlobFileInfo, cutoff: number): Promise<void> {
     const { meta, blobs, locks, log } = this.deps;
-    let seen = 0;
-    for await (const file of blobs.list()) {
-      if (++seen % PAGE === 0) {
-        this.checkStopping();
-        await yieldToLoop();
-      }
-      if (file.mtimeMs >= cutoff) continue;
-      if (run.dryRun) {
-        const linked = await this.countLinks(file.digest);
-        if (linked === (run.wouldUnlink.get(file.digest) ?? 0)) run.report.blob(file.digest, file.size);
-        continue;
-      }
-      if ((await meta.listBlobRepositories(file.digest, { limit: 1 })).length > 0) continue;
-      const removed = await locks.run(blobKey(file.digest), async () => {
-        if ((await meta.listBlobRepositories(file.digest, { limit: 1 })).length > 0) return undefined;
-        const now = await blobs.stat(file.digest);
-        if (now === undefined || now.mtimeMs >= cutoff) return undefined;
-        await blobs.remove(file.digest);
-        return now;
-      });
-      if (removed !== undefined) {
-        run.report.blob(file.digest, removed.size);
-        log.debug({ digest: file.digest, size: removed.size }, 'gc removed a blob file');
-      }
+    if (run.dryRun) {
+      const linked = await this.countLinks(file.digest);
+      if (linked === (run.wouldUnlink.get(file.digest) ?? 0)) run.report.blob(file.digest, file.size);
+      return;
+    }
+    if ((await meta.listBlobRepositories(file.digest, { limit: 1 })).length > 0) return;
+    const removed = await locks.run(blobKey(file.digest), async () => {
+      if ((await meta.listBlobRepositories(file.digest, { limit: 1 })).length > 0) return undefined;
+      const now = await blobs.stat(file.digest);
+      if (now === undefined || now.mtimeMs >= cutoff) return undefined;
+      await blobs.remove(file.digest);
+      return now;
+    });
+    if (removed !== undefined) {
+      run.report.blob(file.digest, removed.size);
+      log.debug({ digest: file.digest, size: removed.size }, 'gc removed a blob file');
     }
   }
 

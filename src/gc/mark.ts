@@ -10,7 +10,7 @@
  */
 import type { Digest } from '../oci/digest.js';
 import type { MetadataStore } from '../storage/types.js';
-import { each, PAGE, yieldToLoop } from './pages.js';
+import { BATCH, each, pages, yieldToLoop } from './pages.js';
 import { referencesOf } from './references.js';
 
 /** Manifest pages carry the manifests' bytes (up to manifests.maxSize each): keep them short. */
@@ -39,31 +39,40 @@ export async function markRepository(meta: MetadataStore, repo: string, options:
   const queue: Digest[] = [];
   const { untaggedCutoff } = options;
 
-  for await (const tag of each((p) => meta.listTags(repo, p), (t) => t)) {
-    const digest = await meta.getTag(repo, tag);
-    if (digest !== undefined) queue.push(digest);
+  for await (const tags of pages((p) => meta.listTags(repo, p), (t) => t)) {
+    for (const digest of await Promise.all(tags.map((tag) => meta.getTag(repo, tag)))) {
+      if (digest !== undefined) queue.push(digest);
+    }
   }
   for await (const record of each((p) => meta.listManifests(repo, p), (m) => m.digest, MANIFEST_PAGE)) {
     if (untaggedCutoff === undefined || (record.pushedAt ?? 0) >= untaggedCutoff) queue.push(record.digest);
   }
 
-  let visited = 0;
+  // Breadth first, a batch of reads in flight at a time.
   while (queue.length > 0) {
-    const digest = queue.pop()!;
-    if (reachable.has(digest)) continue;
-    // A child descriptor may name a blob linked under its digest rather than a manifest.
-    referenced.add(digest);
-    const record = await meta.getManifest(repo, digest);
-    if (record === undefined) continue;
-    reachable.add(digest);
-    const refs = referencesOf(repo, record);
-    for (const d of refs.blobs) referenced.add(d);
-    for (const d of refs.children) if (!reachable.has(d)) queue.push(d);
-    if (refs.subject !== undefined && !reachable.has(refs.subject)) queue.push(refs.subject);
-    for await (const referrer of each((p) => meta.listReferrers(repo, digest, p), (d) => d.digest)) {
-      if (!reachable.has(referrer.digest)) queue.push(referrer.digest);
-    }
-    if (++visited % PAGE === 0) await yieldToLoop();
+    const batch = [...new Set(queue.splice(0, BATCH))].filter((d) => !reachable.has(d));
+    const records = await Promise.all(batch.map((d) => meta.getManifest(repo, d)));
+    const referrers = await Promise.all(
+      batch.map(async (d, i) => {
+        if (records[i] === undefined) return [];
+        const out: Digest[] = [];
+        for await (const r of each((p) => meta.listReferrers(repo, d, p), (x) => x.digest)) out.push(r.digest);
+        return out;
+      }),
+    );
+    batch.forEach((digest, i) => {
+      // A child descriptor may name a blob linked under its digest rather than a manifest.
+      referenced.add(digest);
+      const record = records[i];
+      if (record === undefined) return;
+      reachable.add(digest);
+      const refs = referencesOf(repo, record);
+      for (const d of refs.blobs) referenced.add(d);
+      for (const d of [...refs.children, ...(refs.subject ? [refs.subject] : []), ...referrers[i]!]) {
+        if (!reachable.has(d)) queue.push(d);
+      }
+    });
+    await yieldToLoop();
   }
 
   const unreachable: Digest[] = [];

@@ -8,6 +8,9 @@ import type { BlobFile, BlobFileInfo, BlobStore, ByteRange } from '../types.js';
 import { syncDir, syncParent } from './fsync.js';
 import type { Layout } from './layout.js';
 
+/** Files stat'ed at once while listing. */
+const STAT_BATCH = 32;
+
 /** Large reads keep the number of socket writes low when serving big blobs. */
 const READ_CHUNK = 1 << 20;
 
@@ -92,11 +95,12 @@ export class FsBlobStore implements BlobStore {
     for (const algorithm of await names(this.layout.blobsDir)) {
       const algorithmDir = join(this.layout.blobsDir, algorithm);
       for (const prefix of await names(algorithmDir)) {
-        for (const name of await names(join(algorithmDir, prefix))) {
-          const digest = this.layout.blobDigestAt(algorithm, prefix, name);
-          if (digest === undefined) continue;
-          const info = await this.stat(digest);
-          if (info !== undefined) yield info;
+        const digests = (await names(join(algorithmDir, prefix)))
+          .map((name) => this.layout.blobDigestAt(algorithm, prefix, name))
+          .filter((d): d is Digest => d !== undefined);
+        for (let i = 0; i < digests.length; i += STAT_BATCH) {
+          const infos = await Promise.all(digests.slice(i, i + STAT_BATCH).map((d) => this.stat(d)));
+          for (const info of infos) if (info !== undefined) yield info;
         }
       }
     }
