@@ -146,15 +146,15 @@ export class GarbageCollector {
         continue;
       }
       this.checkStopping();
-      // Queued on the repository lock one after the other; re-checked under it.
-      await Promise.all(
-        candidates.map(async (link) => {
-          const unlinked = await locks.runAll([repo, blobKey(link.digest)], () => meta.unlinkBlobIfIdle(repo, link.digest, cutoff));
-          if (!unlinked) return;
-          run.report.link(repo, link.digest, link.size);
-          log.debug({ repo, digest: link.digest }, 'gc unlinked an unreferenced blob');
-        }),
-      );
+      if (candidates.length === 0) continue;
+      // One batch per page, under the repository lock and the page's blob locks, re-checked under them.
+      const digests = candidates.map((l) => l.digest);
+      const unlinked = new Set(await locks.runAll([repo, ...digests.map(blobKey)], () => meta.unlinkBlobsIfIdle(repo, digests, cutoff)));
+      for (const link of candidates) {
+        if (!unlinked.has(link.digest)) continue;
+        run.report.link(repo, link.digest, link.size);
+        log.debug({ repo, digest: link.digest }, 'gc unlinked an unreferenced blob');
+      }
     }
   }
 

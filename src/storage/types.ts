@@ -100,14 +100,14 @@ export interface MetadataStore {
   /** Manifests of a repository (with bytes and pushedAt) ordered by digest; `last` is a digest. */
   listManifests(repo: string, page: PageRequest): Promise<ManifestRecord[]>;
   /**
-   * Unlinks the blob only if neither linkedAt nor touchedAt is at or after `cutoff`
-   * (ms since the epoch). True when it was unlinked. Survives a process crash but
-   * not a power cut until flush(): call it before removing the blob's file.
+   * Unlinks, in one batch, each of the blobs whose linkedAt and touchedAt are both
+   * before `cutoff` (ms since the epoch); returns those it unlinked. Survives a
+   * process crash but not a power cut until flush(): call it before removing files.
    */
-  unlinkBlobIfIdle(repo: string, digest: Digest, cutoff: number): Promise<boolean>;
+  unlinkBlobsIfIdle(repo: string, digests: readonly Digest[], cutoff: number): Promise<Digest[]>;
   /**
    * Deletes the manifest (and its referrer entry) only if no tag points at it and
-   * it was pushed before `cutoff`. True when it was deleted. Durable like unlinkBlobIfIdle.
+   * it was pushed before `cutoff`. True when it was deleted. Durable like unlinkBlobsIfIdle.
    */
   deleteUntaggedManifest(repo: string, digest: Digest, cutoff: number): Promise<boolean>;
   /** Makes every earlier write durable (one sync instead of one per GC removal). */

@@ -24,13 +24,14 @@ import { makeRoot, startTestServer, type TestServer } from '../helpers/server.js
 import { LevelKv } from '../../src/storage/level/level-kv.js';
 import { keys } from '../../src/storage/metadata/keys.js';
 import { utimes } from 'node:fs/promises';
+import { waitFor } from '../helpers/tools.js';
 
 const servers: TestServer[] = [];
 after(async () => {
   for (const srv of servers) await srv.destroy();
 });
 
-async function server(gc: { grace?: string; untagged?: string }): Promise<TestServer> {
+async function server(gc: { grace?: string; untagged?: string; schedule?: string }): Promise<TestServer> {
   const srv = await startTestServer({ gc });
   servers.push(srv);
   return srv;
@@ -274,6 +275,15 @@ describe('gc: untagged manifests', () => {
     const report = await gcOverHttp(srv.url);
     assert.equal(report.linksDeleted, 3, 'kernel blob, layer, config');
     assert.deepEqual(await blobFiles(srv), before);
+  });
+});
+
+describe('gc: schedule', () => {
+  test('gc.schedule runs GC every interval', async () => {
+    const srv = await server({ grace: '0s', schedule: '1s' });
+    const digest = await pushBlob(srv.url, repoName('gc-schedule'), randomBlob(33));
+    const collected = await waitFor(async () => !(await blobFiles(srv)).has(digest), 15_000, 100);
+    assert.ok(collected, 'a scheduled GC removed the stray blob');
   });
 });
 

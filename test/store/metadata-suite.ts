@@ -199,10 +199,16 @@ export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHan
       const d = digest('gc-cond');
       await store.linkBlob('gc/cond', d, 3);
       const linkedAt = (await store.getLink('gc/cond', d))!.linkedAt;
-      assert.equal(await store.unlinkBlobIfIdle('gc/cond', d, linkedAt), false, 'linked at the cutoff: kept');
-      assert.equal(await store.unlinkBlobIfIdle('gc/cond', d, linkedAt + 1), true);
+      const other = digest('gc-cond-other');
+      await new Promise((r) => setTimeout(r, 3));
+      await store.linkBlob('gc/cond', other, 4);
+      await store.putManifest('gc/cond', { record: manifest('{"cond":"touch"}'), touch: [other] });
+      const touchedAt = (await store.getLink('gc/cond', other))!.touchedAt;
+      assert.deepEqual(await store.unlinkBlobsIfIdle('gc/cond', [d], linkedAt), [], 'linked at the cutoff: kept');
+      assert.deepEqual(await store.unlinkBlobsIfIdle('gc/cond', [d, other, digest('never')], touchedAt), [d]);
       assert.equal(await store.getLink('gc/cond', d), undefined);
-      assert.equal(await store.unlinkBlobIfIdle('gc/cond', d, Date.now() + 1000), false, 'nothing to unlink');
+      assert.ok(await store.getLink('gc/cond', other), 'touched at the cutoff: kept');
+      assert.deepEqual(await store.unlinkBlobsIfIdle('gc/cond', [d], Date.now() + 1000), [], 'nothing to unlink');
       assert.deepEqual(await store.listBlobRepositories(d, { limit: 10 }), [], 'the reverse entry goes too');
 
       const subject = digest('gc-subject');

@@ -194,11 +194,11 @@ export class KvMetadataStore implements MetadataStore {
     );
   }
 
-  async unlinkBlobIfIdle(repo: string, digest: Digest, cutoff: number): Promise<boolean> {
-    const link = await this.getLink(repo, digest);
-    if (link === undefined || link.linkedAt >= cutoff || link.touchedAt >= cutoff) return false;
-    await this.kv.batch([del(keys.link(repo, digest)), del(keys.blobRepo(digest, repo))], { durable: false });
-    return true;
+  async unlinkBlobsIfIdle(repo: string, digests: readonly Digest[], cutoff: number): Promise<Digest[]> {
+    const links = await Promise.all(digests.map((d) => this.getLink(repo, d)));
+    const idle = links.filter((l): l is BlobLink => l !== undefined && l.linkedAt < cutoff && l.touchedAt < cutoff);
+    await this.kv.batch(idle.flatMap((l) => [del(keys.link(repo, l.digest)), del(keys.blobRepo(l.digest, repo))]), { durable: false });
+    return idle.map((l) => l.digest);
   }
 
   async deleteUntaggedManifest(repo: string, digest: Digest, cutoff: number): Promise<boolean> {
