@@ -127,6 +127,9 @@ async function main(): Promise<void> {
     });
     log(`dropped ${drops.length} tags`);
 
+    const quiet = Date.now();
+    const quietDry = JSON.parse((await request('POST', `${reg.base}/_unireg/gc?dryRun=true`, { expect: [200] })).body.toString()) as { durationMs: number };
+    log(`dry run without load: ${quietDry.durationMs} ms (request ${Date.now() - quiet} ms)`);
     const idleStop = new Promise((ok) => setTimeout(ok, IDLE_SECONDS * 1000));
     const idleRss = procStatusKiB(reg.pid, 'VmRSS')! / 1024;
     const idle = await getLoop(reg.base, idleStop);
@@ -147,6 +150,7 @@ async function main(): Promise<void> {
       '| phase | GC duration (ms) | manifest GETs | p50 (ms) | p99 (ms) | max (ms) | p99 vs idle | server RSS max (MiB) |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       row(`idle (${IDLE_SECONDS} s)`, idle, '-', fmt(idleRss)),
+      `| dry-run GC without load | ${quietDry.durationMs} | - | - | - | - | - | - |`,
       row('during dry-run GC', dry.latency, String(dry.report.durationMs), fmt(dry.rssMiB)),
       row('during GC', real.latency, String(real.report.durationMs), fmt(real.rssMiB)),
       row('during a second GC (nothing left)', again.latency, String(again.report.durationMs), fmt(again.rssMiB)),

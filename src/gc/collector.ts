@@ -93,9 +93,11 @@ export class GarbageCollector {
         log.warn({ repo, digest: err.digest }, 'gc left a repository alone: a stored manifest is unreadable');
       }
     }
+    const repositoriesDone = Date.now();
     // Removals so far were not synced one by one: make them durable before any file goes.
     if (!dryRun) await meta.flush();
     await this.sweepFiles(run, fileCutoff);
+    log.debug({ repositoriesMs: repositoriesDone - Date.parse(run.report.report.startedAt), filesMs: Date.now() - repositoriesDone }, 'gc phases');
     const report = run.report.finish();
     log.info(figures(report), dryRun ? 'gc dry run finished' : 'gc finished');
     return report;
@@ -107,7 +109,9 @@ export class GarbageCollector {
 
   private async collectRepository(run: Run, repo: string): Promise<void> {
     const { meta, locks, cache, log } = this.deps;
+    const t0 = Date.now();
     let mark = await markRepository(meta, repo, { untaggedCutoff: this.untaggedCutoff(run, Date.now()) });
+    const marked = Date.now();
     if (mark.unreachable.length > 0) {
       if (run.dryRun) {
         for (const digest of mark.unreachable) run.report.manifest(repo, digest);
@@ -129,7 +133,9 @@ export class GarbageCollector {
         });
       }
     }
+    const manifestsDone = Date.now();
     await this.sweepLinks(run, repo, mark);
+    log.debug({ repo, markMs: marked - t0, manifestsMs: manifestsDone - marked, linksMs: Date.now() - manifestsDone }, 'gc repository phases');
   }
 
   private async sweepLinks(run: Run, repo: string, mark: RepositoryMark): Promise<void> {
