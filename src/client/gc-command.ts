@@ -7,7 +7,7 @@ import { COMMON_OPTIONS, parseCommand } from './args.js';
 import { authorize, requestFailure } from './auth.js';
 import { commandCredentials } from './credentials.js';
 import { ClientError, exchange, jsonOf } from './http.js';
-import { parseRegistry, type Target } from './target.js';
+import { registryArgument } from './target.js';
 import { humanSize, shortDigest } from './variants-command.js';
 
 export const GC_USAGE = `usage: unireg gc [options] HOST[:PORT]
@@ -43,17 +43,6 @@ function usage(message: string): ClientError {
 
 const OPTIONS = { 'dry-run': { type: 'boolean' }, ...COMMON_OPTIONS } as const;
 
-function registryArgument(positionals: readonly string[], plainHttp: boolean | undefined): Target {
-  if (positionals.length !== 1) {
-    throw usage(positionals.length === 0 ? 'missing HOST[:PORT]' : `expected one HOST[:PORT], got ${positionals.length}`);
-  }
-  try {
-    return parseRegistry(positionals[0] ?? '', { plainHttp });
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
-}
-
 /** The report as lines for a person. */
 export function formatGcReport(report: Report): string {
   const n = (v: number | undefined) => String(v ?? 0);
@@ -79,7 +68,7 @@ export async function gcCommand(args: string[]): Promise<number> {
     process.stdout.write(`${GC_USAGE}\n`);
     return 0;
   }
-  const target = registryArgument(positionals, values['plain-http']);
+  const target = registryArgument(positionals, { plainHttp: values['plain-http'] }, usage);
   const creds = await commandCredentials(target.host, values).catch((err: unknown) => {
     throw new ClientError((err as Error).message, 2);
   });

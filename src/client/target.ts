@@ -151,19 +151,36 @@ export function targetArgument(
 }
 
 /**
- * A registry without a repository, `HOST[:PORT]` (optionally `http://` or
- * `https://`), for the registry-wide commands (`unireg gc`); `repo` and `tag` are empty.
+ * Parses `HOST[:PORT]` (optionally prefixed with `http://` or `https://`, a trailing `/`
+ * allowed): a registry as a whole, for the maintenance commands. `repo` and `tag` are empty.
  */
 export function parseRegistry(ref: string, opts: TargetOptions = {}): Target {
-  let rest = ref.trim().replace(/\/+$/, '');
+  let rest = ref.trim();
   let scheme: Scheme | undefined;
   const prefixed = /^(https?):\/\//i.exec(rest);
   if (prefixed) {
     scheme = (prefixed[1] ?? '').toLowerCase() as Scheme;
     rest = rest.slice(prefixed[0].length);
   }
+  if (rest.endsWith('/')) rest = rest.slice(0, -1);
   if (rest === '' || rest.includes('/')) throw new TargetError(`${JSON.stringify(ref)} is not HOST[:PORT] (e.g. 127.0.0.1:5000)`);
   const { hostname, port } = parseHost(rest, ref);
   scheme ??= opts.plainHttp || isLoopback(hostname) ? 'http' : 'https';
   return { host: rest.toLowerCase(), hostname, port, repo: '', tag: '', tagGiven: false, scheme };
+}
+
+/** The one positional `HOST[:PORT]` of a maintenance command; `usage` builds its error. */
+export function registryArgument(
+  positionals: readonly string[],
+  options: { plainHttp?: boolean | undefined },
+  usage: (message: string) => Error,
+): Target {
+  if (positionals.length !== 1) {
+    throw usage(positionals.length === 0 ? 'missing HOST[:PORT]' : `expected one HOST[:PORT], got ${positionals.length}`);
+  }
+  try {
+    return parseRegistry(positionals[0] ?? '', options);
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
 }

@@ -43,11 +43,21 @@ interface Run {
   wouldUnlink: Map<Digest, number>;
 }
 
+/**
+ * Work that runs first in every GC, inside its one-at-a-time section, before
+ * the mark: retention (which deletes tags, so that this GC collects what they
+ * held). Given whether the GC is a dry run.
+ */
+export type GcPrelude = (dryRun: boolean) => Promise<unknown>;
+
 export class GarbageCollector {
   private stopping = false;
   private current: Promise<unknown> | undefined;
 
-  constructor(private readonly deps: RegistryDeps) {}
+  constructor(
+    private readonly deps: RegistryDeps,
+    private readonly prelude?: GcPrelude,
+  ) {}
 
   /** Runs one GC; GcRunningError when one is already running. */
   async run(options: GcOptions = {}): Promise<GcReport> {
@@ -80,8 +90,9 @@ export class GarbageCollector {
       untaggedMs: untagged === 'keep' ? undefined : durationMs(untagged),
       wouldUnlink: new Map(),
     };
-    const fileCutoff = Date.now() - run.graceMs;
     log.info({ dryRun, grace: config.gc.grace, untagged }, 'gc started');
+    await this.prelude?.(dryRun);
+    const fileCutoff = Date.now() - run.graceMs;
     for await (const repo of each((p) => meta.listRepositories(p), (r) => r)) {
       this.checkStopping();
       run.report.report.repositories++;

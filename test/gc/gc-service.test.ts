@@ -8,6 +8,7 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Digest } from '../../src/oci/digest.js';
 import { GcRunningError } from '../../src/storage/errors.js';
+import { GarbageCollector } from '../../src/gc/collector.js';
 import { PackService } from '../../src/unikernel/pack-service.js';
 import { blobFiles, gcOverHttp, pullCompletely } from '../helpers/gc.js';
 import {
@@ -275,6 +276,23 @@ describe('gc: untagged manifests', () => {
     const report = await gcOverHttp(srv.url);
     assert.equal(report.linksDeleted, 3, 'kernel blob, layer, config');
     assert.deepEqual(await blobFiles(srv), before);
+  });
+});
+
+describe('gc: prelude', () => {
+  test('the prelude (retention) runs inside the GC before the mark: what it untags is collected in the same run', async () => {
+    const srv = await server({ grace: '0s', untagged: '0s' });
+    const repo = repoName('gc-prelude');
+    const image = await pushImage(srv.url, repo, 'old');
+    const seen: boolean[] = [];
+    const gc = new GarbageCollector(srv.registry.deps, async (dryRun) => {
+      seen.push(dryRun);
+      await srv.registry.manifests.delete(repo, 'old');
+    });
+    const report = await gc.run();
+    assert.deepEqual(seen, [false]);
+    assert.equal(report.manifestsDeleted, 1);
+    assert.ok(!(await blobFiles(srv)).has(sha256(image.config)));
   });
 });
 
