@@ -143,7 +143,7 @@ describe('gc: mark and sweep (untagged manifests kept)', () => {
 
 describe('gc: grace', () => {
   test('nothing uploaded, linked or touched within the grace period goes; it does once the period has passed', async () => {
-    const srv = await server({ grace: '2s' });
+    const srv = await server({ grace: '3s' });
     const repo = repoName('gc-grace');
     const image = await pushImage(srv.url, repo, 'v1');
     const stray = await pushBlob(srv.url, repo, randomBlob(50));
@@ -151,7 +151,7 @@ describe('gc: grace', () => {
     const first = await gcOverHttp(srv.url);
     assert.deepEqual([first.blobsDeleted, first.linksDeleted], [0, 0], 'all of it is younger than the grace period');
 
-    await sleep(2100);
+    await sleep(3100);
     // A manifest PUT touches the links it references: they get a new grace period.
     const config = sha256(image.config);
     const layer = sha256(image.layers[0]!);
@@ -162,7 +162,7 @@ describe('gc: grace', () => {
     const files = await blobFiles(srv);
     assert.ok(!files.has(stray) && files.has(config) && files.has(layer));
 
-    await sleep(2100);
+    await sleep(3100);
     const third = await gcOverHttp(srv.url);
     assert.equal(third.blobsDeleted, 2);
     assert.ok(!(await blobFiles(srv)).has(layer));
