@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { tokenRoutes } from './http/routes/token.js';
 import { unikernelRoutes } from './http/routes/unikernel.js';
 import { uploadRoutes } from './http/routes/uploads.js';
+import { adminGcRoutes } from './http/routes/admin-gc.js';
 
 const ROUTE_GROUPS: RouteGroup[] = [
   baseRoutes,
@@ -30,6 +31,7 @@ const ROUTE_GROUPS: RouteGroup[] = [
   tokenRoutes,
   adminRetentionRoutes,
   adminUsageRoutes,
+  adminGcRoutes,
 ];
 
 export interface AppDeps {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`, `unireg verify`, and the client commands `pack`, `variants`, `retention`, `usage`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, `unireg verify`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
@@ -11,6 +11,7 @@ const USAGE = `usage: unireg serve [--config FILE]
        unireg retention [--dry-run] [--json] HOST[:PORT]
        unireg usage [--json] HOST[:PORT]
        unireg verify [--repair] [--json] [--config FILE | --root DIR]
+       unireg gc [--dry-run] [--json] HOST[:PORT]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
   verify    check (--repair: fix) a stopped registry's data root; see unireg verify --help
@@ -87,6 +88,7 @@ async function main(argv: string[]): Promise<void> {
     case 'variants':
     case 'retention':
     case 'usage':
+    case 'gc':
       process.exitCode = await runClientCommand(command, rest);
       return;
     case 'verify': {

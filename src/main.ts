@@ -14,8 +14,9 @@ import { setupAuth } from './auth/setup.js';
 import { durationMs, isLoopback, type Config } from './config/schema.js';
 import { trackConnections } from './http/connections.js';
 import { serverLimits } from './http/server-limits.js';
+import { scheduleGc } from './gc/schedule.js';
 import { createLogger } from './log.js';
-import { KeyedMutex } from './registry/keyed-mutex.js';
+import { InProcessLocks } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
@@ -71,7 +72,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const quotas = new QuotaService(meta, config.quotas);
   if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
-  const registry = new Registry({ meta, blobs, layout, config, log, locks: new KeyedMutex(), cache: new ManifestCache(), quotas });
+  const registry = new Registry({ meta, blobs, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache(), quotas });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 
@@ -107,11 +108,13 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     registry.uploads.sweep().catch((err: unknown) => log.error({ err }, 'upload sweep failed'));
   }, sweepEvery);
   sweeper.unref();
+  const gcSchedule = scheduleGc(registry.gc, config, log);
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       clearInterval(sweeper);
+      const gcStopped = gcSchedule.stop();
       // Stop accepting; end idle connections now and the others after their last response,
       // so shutdown takes as long as the slowest request (up to the grace period), not the whole grace.
       const closed = new Promise<void>((ok) => server.close(() => ok()));
@@ -122,6 +125,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       }, durationMs(config.http.shutdownGrace));
       await closed;
       clearTimeout(grace);
+      await gcStopped;
       await meta.close();
       log.info('unireg stopped');
     })());

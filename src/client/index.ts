@@ -4,6 +4,7 @@
  * reported as ONE line on stderr (`unireg: pack failed: <reason>`).
  */
 import { ClientError, oneLine } from './http.js';
+import { GC_USAGE, gcCommand } from './gc-command.js';
 import { PACK_USAGE, packCommand } from './pack-command.js';
 import { RETENTION_USAGE, retentionCommand } from './retention-command.js';
 import { USAGE_USAGE, usageCommand } from './usage-command.js';
@@ -14,28 +15,31 @@ export { PACK_USAGE } from './pack-command.js';
 export { RETENTION_USAGE } from './retention-command.js';
 export { VARIANTS_USAGE } from './variants-command.js';
 export { USAGE_USAGE } from './usage-command.js';
+export { GC_USAGE } from './gc-command.js';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   pack: packCommand,
   variants: variantsCommand,
   retention: retentionCommand,
   usage: usageCommand,
+  gc: gcCommand,
 };
 
 /** One-line summaries for the top-level usage text. */
 export const CLIENT_USAGE = `  pack      upload a kernel (+ initrd, .config) and pack it as a unikernel variant of a tag
   variants  list the unikernel variants of a repository or tag
+  gc        run a garbage collection on a registry now (admin)
   retention apply the registry's retention rules now (admin), or list what they would delete
   usage     list the quota namespaces with the bytes they use (admin)
 
-Run unireg COMMAND --help (pack, variants, retention, usage) for their options.`;
+Run unireg COMMAND --help (pack, variants, gc, retention, usage) for their options.`;
 
 export function isClientCommand(name: string | undefined): boolean {
   return name !== undefined && Object.hasOwn(COMMANDS, name);
 }
 
 export function clientUsage(name: string): string | undefined {
-  return name === 'pack' ? PACK_USAGE : name === 'variants' ? VARIANTS_USAGE : name === 'retention' ? RETENTION_USAGE : name === 'usage' ? USAGE_USAGE : undefined;
+  return name === 'pack' ? PACK_USAGE : name === 'variants' ? VARIANTS_USAGE : name === 'retention' ? RETENTION_USAGE : name === 'usage' ? USAGE_USAGE : name === 'gc' ? GC_USAGE : undefined;
 }
 
 /** Runs a client command; resolves with the exit code (never rejects). */

@@ -11,3 +11,6 @@ export function durationMs(value: number | string): number {
   const m = DURATION.exec(value)!;
   return Number(m[1]) * UNIT_MS[m[2]!]!;
 }
+
+/** A duration that may be zero (`0s`): a grace period that can be switched off. */
+export const durationOrZero = z.union([z.number().nonnegative(), z.string().regex(DURATION, 'expected a duration like 0s, 30s, 15m, 1h')]);

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { authSchema, REPO_GLOB } from './auth-schema.js';
-import { duration } from './duration.js';
+import { duration, durationOrZero } from './duration.js';
 import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
 import { byteSize } from './size.js';
 
@@ -103,6 +103,17 @@ export const configSchema = z
       .object({
         /** Allow DELETE of manifests, tags and blobs; when off they answer 405 UNSUPPORTED. */
         enabled: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    gc: z
+      .object({
+        /** Nothing uploaded, linked or referenced by a manifest PUT within this long is collected. */
+        grace: durationOrZero.default('1h'),
+        /** `keep`, or how long a manifest no tag, index or subject reaches is kept before GC deletes it. */
+        untagged: z.union([z.literal('keep'), durationOrZero]).default('keep'),
+        /** `off`, or the interval between scheduled GC runs. */
+        schedule: z.union([z.literal('off'), duration]).default('off'),
       })
       .strict()
       .prefault({}),

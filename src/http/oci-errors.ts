@@ -50,6 +50,8 @@ const TABLE: Record<string, Mapping> = {
   OverloadedError: { code: 'TOOMANYREQUESTS', status: 503 },
   // The connection is closed with the request: this status is only what the log shows.
   BodyTimeoutError: { code: 'BAD_REQUEST', status: 408 },
+  GcRunningError: { code: 'GC_IN_PROGRESS', status: 409 },
+  GcStoppedError: { code: 'UNAVAILABLE', status: 503 },
 };
 
 /** Mapped errors an operator must hear about: logged as errors (with their cause), not as refusals. */

@@ -5,6 +5,7 @@ import { parseRepoName } from '../oci/names.js';
 import { BlobUnknownError, RangeNotSatisfiableError, UnsupportedError } from '../storage/errors.js';
 import type { BlobFile, ByteRange } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
+import { blobKey } from './locks.js';
 
 export interface BlobOpen {
   size: number;
@@ -52,7 +53,8 @@ export class BlobService {
 
   async delete(repo: string, digest: Digest): Promise<void> {
     if (!this.deps.config.deletes.enabled) throw new UnsupportedError('deletes are disabled on this registry');
-    if (!(await this.deps.meta.unlinkBlob(repo, digest))) throw new BlobUnknownError(digest);
+    const unlinked = await this.deps.locks.runAll([repo, blobKey(digest)], () => this.deps.meta.unlinkBlob(repo, digest));
+    if (!unlinked) throw new BlobUnknownError(digest);
   }
 
   /**
@@ -74,9 +76,14 @@ export class BlobService {
       source = await this.deps.meta.findBlobRepository(digest, readable);
     }
     if (source === undefined) return false;
-    const size = await this.deps.meta.getBlobLink(source, digest);
-    if (size === undefined || (await this.deps.blobs.size(digest)) !== size) return false;
-    await this.deps.quotas.admit(repo, [{ digest, size }], () => this.deps.meta.linkBlob(repo, digest, size));
-    return true;
+    const origin = source;
+    // Under the blob's lock, so that GC cannot remove the file between the check and the link;
+    // the quota check of the namespace is innermost.
+    return this.deps.locks.run(blobKey(digest), async () => {
+      const size = await this.deps.meta.getBlobLink(origin, digest);
+      if (size === undefined || (await this.deps.blobs.size(digest)) !== size) return false;
+      await this.deps.quotas.admit(repo, [{ digest, size }], () => this.deps.meta.linkBlob(repo, digest, size));
+      return true;
+    });
   }
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Layout } from '../storage/fs/layout.js';
 import type { BlobStore, MetadataStore } from '../storage/types.js';
-import type { KeyedMutex } from './keyed-mutex.js';
+import type { Locks } from './locks.js';
 import type { ManifestCache } from './manifest-cache.js';
 import type { QuotaService } from './quotas.js';
 
@@ -13,8 +13,8 @@ export interface RegistryDeps {
   layout: Layout;
   config: Config;
   log: Logger;
-  /** Serialises metadata writes per repository. */
-  locks: KeyedMutex;
+  /** Per-repository and per-blob locks, and one-at-a-time jobs (src/registry/locks.ts). */
+  locks: Locks;
   cache: ManifestCache;
   /** Byte quotas per repository glob: usage, and the checks before content is stored. */
   quotas: QuotaService;

@@ -1,7 +1,7 @@
 /**
  * Manifest semantics: exact bytes in, exact bytes out; references checked
  * against the repository; tags, reverse tags and referrer entries written in
- * one batch under the repository's lock.
+ * one batch under the repository's lock and the referenced blobs' locks.
  */
 import { digestAlgorithm, digestOf, isDigestLike, parseDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -18,6 +18,7 @@ import {
 } from '../storage/errors.js';
 import type { ManifestRecord, TagRecord } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
+import { blobKey } from './locks.js';
 
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
 
@@ -115,14 +116,18 @@ export class ManifestService {
     const digest = digestOf(bytes, ref.kind === 'digest' ? digestAlgorithm(ref.digest) : 'sha256');
     if (ref.kind === 'digest' && ref.digest !== digest) throw new DigestMismatchError(ref.digest, digest);
     const parsed = parseManifest(bytes, contentType);
-    await this.checkReferences(repo, parsed);
 
     const record: ManifestRecord = { digest, mediaType: parsed.mediaType, bytes };
     if (parsed.subject) record.subject = parsed.subject.digest;
     const tag = ref.kind === 'tag' ? ref.tag : undefined;
     const referrer = parsed.subject ? referrerDescriptor(parsed, digest, bytes.length) : undefined;
+    const referenced = [...parsed.blobs, ...parsed.manifests].map((d) => d.digest);
     const { locks, cache, meta } = this.deps;
-    const tagTarget = await locks.run(repo, async () => {
+    // The reference check, the write and the touch of every referenced link happen under the
+    // repository's lock and each referenced blob's: a GC sweep or blob DELETE either ran before
+    // (the check fails: MANIFEST_BLOB_UNKNOWN) or runs after and sees the touch.
+    const tagTarget = await locks.runAll([repo, ...referenced.map(blobKey)], async () => {
+      await this.checkReferences(repo, parsed);
       // An immutable tag takes only the manifest it already holds (an idempotent re-push): no merge, no move.
       const unchanged = tag !== undefined && (await this.checkMutable(repo, tag, record.digest));
       const resolution =
@@ -131,10 +136,11 @@ export class ManifestService {
           : undefined;
       const target = resolution?.record ?? record;
       const stored = [record, target].map((r) => ({ digest: r.digest, size: r.bytes.length }));
+      const touch = referenced;
       await this.deps.quotas.admit(repo, stored, async () => {
         cache.invalidate(repo, { tags: tag ? [tag] : [] });
-        if (resolution) await meta.putManifest(repo, { record, referrer }, { record: target, tag });
-        else await meta.putManifest(repo, { record, tag, referrer });
+        if (resolution) await meta.putManifest(repo, { record, referrer, touch }, { record: target, tag });
+        else await meta.putManifest(repo, { record, tag, referrer, touch });
       });
       cache.invalidate(repo, {});
       cache.setManifest(repo, record);

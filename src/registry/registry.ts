@@ -7,6 +7,7 @@ import type { QuotaService } from './quotas.js';
 import { UploadService } from './uploads.js';
 import { UnikernelTagMerger } from '../unikernel/tag-merger.js';
 import { RetentionService } from '../retention/service.js';
+import { GarbageCollector } from '../gc/collector.js';
 
 export class Registry {
   readonly blobs: BlobService;
@@ -16,6 +17,7 @@ export class Registry {
   /** The `retention` rules; run on demand (`POST /_unireg/retention`) and before each GC. */
   readonly retention: RetentionService;
   readonly quotas: QuotaService;
+  readonly gc: GarbageCollector;
 
   constructor(readonly deps: RegistryDeps) {
     this.blobs = new BlobService(deps);
@@ -24,5 +26,9 @@ export class Registry {
     this.listings = new ListingService(deps);
     this.retention = new RetentionService(deps, this.manifests);
     this.quotas = deps.quotas;
+    // Retention runs first, inside GC's one-at-a-time section: what it untags, this GC collects.
+    this.gc = new GarbageCollector(deps, async (dryRun) => {
+      if (this.retention.configured) await this.retention.run({ dryRun });
+    });
   }
 }

@@ -29,6 +29,7 @@ import { isUploadId, newUploadId } from '../storage/fs/layout.js';
 import { spool, SYNC_EVERY } from '../storage/fs/spool.js';
 import type { ByteRange, UploadSession } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
+import { blobKey } from './locks.js';
 
 export interface Chunk {
   body: AsyncIterable<Buffer> | Iterable<Buffer>;
@@ -93,10 +94,12 @@ export class UploadService {
       await this.matchOffset(session);
       // fsync the finished upload before it is renamed into the blob directory.
       await syncPath(path);
-      await this.deps.quotas.admit(repo, [{ digest, size: session.offset }], async () => {
-        await this.deps.blobs.ingest(path, digest);
-        await this.deps.meta.completeUpload(id, repo, digest, session.offset);
-      });
+      await this.deps.locks.run(blobKey(digest), () =>
+        this.deps.quotas.admit(repo, [{ digest, size: session.offset }], async () => {
+          await this.deps.blobs.ingest(path, digest);
+          await this.deps.meta.completeUpload(id, repo, digest, session.offset);
+        }),
+      );
       this.states.delete(id);
       return session.offset;
     });
@@ -111,21 +114,28 @@ export class UploadService {
     if (chunk.length !== undefined) await this.deps.quotas.checkContent(repo, [{ digest, size: chunk.length }]);
     return this.viaTmp(chunk, digestAlgorithm(digest), async (actual, size, path) => {
       if (actual !== digest) throw new DigestMismatchError(digest, actual);
-      return this.deps.quotas.admit(repo, [{ digest, size }], async () => {
-        await this.deps.blobs.ingest(path, digest);
-        await this.deps.meta.linkBlob(repo, digest, size);
-        return size;
-      });
+      await this.ingestAndLink(repo, digest, size, path);
+      return size;
     });
   }
 
   /** Stores content whose digest is not known in advance (server-built blobs) and links it to `repo`. */
   async store(repo: string, body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ digest: Digest; size: number }> {
-    return this.viaTmp({ body }, 'sha256', async (digest, size, path) =>
+    return this.viaTmp({ body }, 'sha256', async (digest, size, path) => {
+      await this.ingestAndLink(repo, digest, size, path);
+      return { digest, size };
+    });
+  }
+
+  /**
+   * Moves a verified file into the blob directory and links it, under the blob's lock (GC's file
+   * sweep takes it too) and, innermost, the quota check of the repository's namespace.
+   */
+  private ingestAndLink(repo: string, digest: Digest, size: number, path: string): Promise<void> {
+    return this.deps.locks.run(blobKey(digest), () =>
       this.deps.quotas.admit(repo, [{ digest, size }], async () => {
         await this.deps.blobs.ingest(path, digest);
         await this.deps.meta.linkBlob(repo, digest, size);
-        return { digest, size };
       }),
     );
   }

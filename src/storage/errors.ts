@@ -261,3 +261,19 @@ export class BodyTimeoutError extends RegistryError {
     super(`request body idle for ${idleMs} ms`, { idleMs });
   }
 }
+
+/** A garbage collection was asked for while one is running (one GC at a time). */
+export class GcRunningError extends RegistryError {
+  override readonly name = 'GcRunningError';
+  constructor() {
+    super('a garbage collection is already running: try again when it has finished');
+  }
+}
+
+/** A garbage collection stopped before it finished because the server is shutting down. */
+export class GcStoppedError extends RegistryError {
+  override readonly name = 'GcStoppedError';
+  constructor() {
+    super('the garbage collection stopped early: the server is shutting down');
+  }
+}

@@ -10,6 +10,18 @@ export interface ManifestRecord {
   bytes: Buffer;
   /** The `subject` digest, when the manifest is a referrer. */
   subject?: Digest;
+  /** When it was last put (ms since the epoch), set by the store; 0 for records older than the field. */
+  pushedAt?: number;
+}
+
+/** A blob linked to a repository, with the times GC's grace period looks at. */
+export interface BlobLink {
+  digest: Digest;
+  size: number;
+  /** When the link was last written (upload commit, mount): ms since the epoch; 0 for links older than the field. */
+  linkedAt: number;
+  /** When a manifest PUT that references the blob last checked it (ms since the epoch; 0 if never). */
+  touchedAt: number;
 }
 
 export interface UploadSession {
@@ -34,6 +46,8 @@ export interface ManifestWrite {
   tagPushedAt?: number;
   /** How the manifest is listed under its subject's referrers. */
   referrer?: Descriptor;
+  /** Links of the repository to mark as touched (`touchedAt` = now) in the same batch: the blobs it references. */
+  touch?: Digest[];
 }
 
 /** A tag, what it points at, and when it was last pushed. */
@@ -102,6 +116,29 @@ export interface MetadataStore {
   listAllRecords(page: PageRequest): Promise<MetadataEntry[]>;
   /** Deletes records by the `key` listAllRecords gave them (verify --repair of unreadable or dangling records). */
   deleteRecords(keys: readonly string[]): Promise<void>;
+  // Enumeration and conditional removal for garbage collection (src/gc/). Pages keep memory flat.
+
+  /** The link with its times, if the repository links the blob. */
+  getLink(repo: string, digest: Digest): Promise<BlobLink | undefined>;
+  /** Links of a repository ordered by digest; `last` is a digest. */
+  listLinks(repo: string, page: PageRequest): Promise<BlobLink[]>;
+  /** Repositories that link the blob, in name order; `last` is a repository name. */
+  listBlobRepositories(digest: Digest, page: PageRequest): Promise<string[]>;
+  /** Manifests of a repository (with bytes and pushedAt) ordered by digest; `last` is a digest. */
+  listManifests(repo: string, page: PageRequest): Promise<ManifestRecord[]>;
+  /**
+   * Unlinks, in one batch, each of the blobs whose linkedAt and touchedAt are both
+   * before `cutoff` (ms since the epoch); returns those it unlinked. Survives a
+   * process crash but not a power cut until flush(): call it before removing files.
+   */
+  unlinkBlobsIfIdle(repo: string, digests: readonly Digest[], cutoff: number): Promise<Digest[]>;
+  /**
+   * Deletes the manifest (and its referrer entry) only if no tag points at it and
+   * it was pushed before `cutoff`. True when it was deleted. Durable like unlinkBlobsIfIdle.
+   */
+  deleteUntaggedManifest(repo: string, digest: Digest, cutoff: number): Promise<boolean>;
+  /** Makes every earlier write durable (one sync instead of one per GC removal). */
+  flush(): Promise<void>;
 }
 
 export interface SizedDigest {
@@ -119,6 +156,8 @@ export type MetadataEntry = { key: string } & (
   | { kind: 'reverseTag'; repo: string; tag: string; digest: Digest }
   | { kind: 'referrer'; repo: string; subject: Digest; digest: Digest }
   | { kind: 'upload'; session: UploadSession }
+  /** A bookkeeping record of the store itself (the GC's durable-write marker). */
+  | { kind: 'marker'; name: string }
   /** A record that cannot be decoded: `what` it claims to be, `reason` it fails, `record` its key shown readably. */
   | { kind: 'unreadable'; what: string; reason: string; record: string }
 );
@@ -150,4 +189,15 @@ export interface BlobStore {
   /** Moves a verified, fsynced file into place under its digest. */
   ingest(file: string, digest: Digest): Promise<void>;
   remove(digest: Digest): Promise<void>;
+  /** Size and modification time of the blob's file, or undefined when absent. */
+  stat(digest: Digest): Promise<BlobFileInfo | undefined>;
+  /** Every blob file, streamed from a walk of the content directory (order unspecified). */
+  list(): AsyncIterable<BlobFileInfo>;
+}
+
+export interface BlobFileInfo {
+  digest: Digest;
+  size: number;
+  /** The file's mtime: when its content was ingested (ms since the epoch). */
+  mtimeMs: number;
 }

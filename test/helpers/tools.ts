@@ -41,6 +41,8 @@ export const TEST_TOOLS = {
   /** The README's Try-it block and test/fixtures/multiboot/build.sh. */
   bash: 'bash',
   sha256sum: 'coreutils',
+  /** The GC client test reports disk usage before and after. */
+  du: 'coreutils',
   /** removeScratch lazily unmounts what a daemon left behind. */
   umount: 'mount',
   /** Storage-failure tests mount a small tmpfs or a read-only bind mount (on main: test/e2e/disk-full.test.ts). */

@@ -156,6 +156,82 @@ export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHan
       await store.deleteUpload(session.id);
     });
 
+    test('links carry linkedAt and touchedAt; a manifest put touches the links it names and records pushedAt', async () => {
+      const [a, b] = [digest('gc-link-a'), digest('gc-link-b')];
+      const t0 = Date.now();
+      await store.linkBlob('gc/links', a, 1);
+      await store.linkBlob('gc/links', b, 2);
+      const linked = await store.getLink('gc/links', a);
+      assert.ok(linked && linked.linkedAt >= t0 && linked.touchedAt === 0, JSON.stringify(linked));
+      const m = manifest('{"gc":"touch"}');
+      await store.putManifest('gc/links', { record: m, touch: [a, digest('not-linked')] });
+      const touched = await store.getLink('gc/links', a);
+      assert.ok(touched && touched.touchedAt >= linked.linkedAt);
+      assert.equal((await store.getLink('gc/links', b))?.touchedAt, 0);
+      assert.equal(await store.getLink('gc/links', digest('not-linked')), undefined, 'a touch never creates a link');
+      const stored = await store.getManifest('gc/links', m.digest);
+      assert.ok(stored && (stored.pushedAt ?? 0) >= t0);
+      // Relinking keeps the touch.
+      await store.linkBlob('gc/links', a, 1);
+      assert.equal((await store.getLink('gc/links', a))?.touchedAt, touched.touchedAt);
+    });
+
+    test('links, manifests and the repositories of a blob list in pages', async () => {
+      const ds = Array.from({ length: 5 }, (_, i) => digest(`gc-page-${i}`)).sort();
+      for (const d of ds) await store.linkBlob('gc/page', d, 7);
+      await store.linkBlob('gc/page-2', ds[0]!, 7);
+      const first = await store.listLinks('gc/page', { limit: 2 });
+      const rest = await store.listLinks('gc/page', { limit: 10, last: first.at(-1)!.digest });
+      assert.deepEqual([...first, ...rest].map((l) => l.digest), ds);
+      assert.ok(first.every((l) => l.size === 7));
+      assert.deepEqual(await store.listBlobRepositories(ds[0]!, { limit: 10 }), ['gc/page', 'gc/page-2']);
+      assert.deepEqual(await store.listBlobRepositories(ds[0]!, { limit: 10, last: 'gc/page' }), ['gc/page-2']);
+      const ms = ['{"p":1}', '{"p":2}', '{"p":3}'].map((t) => manifest(t));
+      for (const m of ms) await store.putManifest('gc/page', { record: m });
+      const p1 = await store.listManifests('gc/page', { limit: 2 });
+      const p2 = await store.listManifests('gc/page', { limit: 2, last: p1.at(-1)!.digest });
+      assert.deepEqual([...p1, ...p2].map((m) => m.digest), ms.map((m) => m.digest).sort());
+      assert.deepEqual(Buffer.from(p1[0]!.bytes), ms.find((m) => m.digest === p1[0]!.digest)!.bytes);
+      assert.deepEqual(await store.listManifests('gc/page/sub', { limit: 10 }), [], 'never another repository');
+    });
+
+    test('conditional unlink and untagged delete only act on what is idle since the cutoff', async () => {
+      const d = digest('gc-cond');
+      await store.linkBlob('gc/cond', d, 3);
+      const linkedAt = (await store.getLink('gc/cond', d))!.linkedAt;
+      const other = digest('gc-cond-other');
+      await new Promise((r) => setTimeout(r, 3));
+      await store.linkBlob('gc/cond', other, 4);
+      await store.putManifest('gc/cond', { record: manifest('{"cond":"touch"}'), touch: [other] });
+      const touchedAt = (await store.getLink('gc/cond', other))!.touchedAt;
+      assert.deepEqual(await store.unlinkBlobsIfIdle('gc/cond', [d], linkedAt), [], 'linked at the cutoff: kept');
+      assert.deepEqual(await store.unlinkBlobsIfIdle('gc/cond', [d, other, digest('never')], touchedAt), [d]);
+      assert.equal(await store.getLink('gc/cond', d), undefined);
+      assert.ok(await store.getLink('gc/cond', other), 'touched at the cutoff: kept');
+      assert.deepEqual(await store.unlinkBlobsIfIdle('gc/cond', [d], Date.now() + 1000), [], 'nothing to unlink');
+      assert.deepEqual(await store.listBlobRepositories(d, { limit: 10 }), [], 'the reverse entry goes too');
+
+      const subject = digest('gc-subject');
+      const tagged = manifest('{"cond":"tagged"}');
+      const loose = manifest('{"cond":"loose"}', subject);
+      await store.putManifest('gc/cond', { record: tagged, tag: 'keep' });
+      await store.putManifest('gc/cond', {
+        record: loose,
+        referrer: { mediaType: loose.mediaType, digest: loose.digest, size: loose.bytes.length },
+        tag: 'moved',
+      });
+      await store.putManifest('gc/cond', { record: tagged, tag: 'moved' });
+      const later = Date.now() + 1000;
+      assert.equal(await store.deleteUntaggedManifest('gc/cond', tagged.digest, later), false, 'tagged: kept');
+      const pushedAt = (await store.getManifest('gc/cond', loose.digest))!.pushedAt!;
+      assert.equal(await store.deleteUntaggedManifest('gc/cond', loose.digest, pushedAt), false, 'pushed at the cutoff: kept');
+      assert.equal(await store.deleteUntaggedManifest('gc/cond', loose.digest, later), true);
+      assert.equal(await store.getManifest('gc/cond', loose.digest), undefined);
+      assert.deepEqual(await store.listReferrers('gc/cond', subject, { limit: 10 }), []);
+      assert.equal(await store.getTag('gc/cond', 'moved'), tagged.digest);
+      assert.equal(await store.deleteUntaggedManifest('gc/cond', loose.digest, later), false);
+    });
+
     test('everything survives closing and reopening', { skip: false }, async (t) => {
       if (!handle.reopen) return t.skip(`${name} does not persist`);
       const m = manifest('{"durable":true}');

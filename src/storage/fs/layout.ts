@@ -58,6 +58,15 @@ export class Layout {
     return join(this.blobsDir, digestAlgorithm(digest), hex.slice(0, 2), hex);
   }
 
+  /**
+   * The digest a file at blobs/<algorithm>/<prefix>/<name> holds, or undefined
+   * when that path is not one blobPath() builds (a stray file).
+   */
+  blobDigestAt(algorithm: string, prefix: string, name: string): Digest | undefined {
+    const digest = tryParseDigest(`${algorithm}:${name}`);
+    return digest !== undefined && name.slice(0, 2) === prefix ? digest : undefined;
+  }
+
   uploadPath(id: string): string {
     if (!isUploadId(id)) throw new Error(`not an upload id: ${id}`);
     return join(this.uploadsDir, id);
@@ -79,11 +88,5 @@ export class Layout {
   /** Where a removed manifest's bytes are kept; its note is `${path}.note.json`. */
   quarantineManifestPath(repo: string, digest: Digest): string {
     return join(this.quarantineDir, 'manifests', repo, digestAlgorithm(digest), digestHex(digest));
-  }
-
-  /** The digest a file at blobs/<algorithm>/<prefix>/<name> holds, if that is a well-formed blob path. */
-  blobDigestAt(algorithm: string, prefix: string, name: string): Digest | undefined {
-    const digest = tryParseDigest(`${algorithm}:${name}`);
-    return digest !== undefined && name.slice(0, 2) === prefix ? digest : undefined;
   }
 }

@@ -69,6 +69,7 @@ const KINDS: Record<string, { what: string; fields: number }> = {
   T: { what: 'reverse tag', fields: 3 },
   f: { what: 'referrer', fields: 3 },
   u: { what: 'upload session', fields: 1 },
+  g: { what: 'marker', fields: 1 },
 };
 
 /** An entry without its key (the distributive Omit keeps the union). */
@@ -105,6 +106,9 @@ function decode(kind: string, f: string[], value: Buffer): EntryBody {
       return { kind: 'referrer', repo: f[0]!, subject: digestField(f[1], 'subject'), digest: digestField(f[2], 'referrer digest') };
     case 'u':
       return { kind: 'upload', session: session(value, f[0]!) };
+    case 'g':
+      jsonValue(value);
+      return { kind: 'marker', name: f[0]! };
     default:
       throw new Unreadable(`unknown kind ${kind}`);
   }

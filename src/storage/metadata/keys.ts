@@ -4,15 +4,18 @@
  * so a prefix scan of one repository never reaches into another ("a" vs "a/b").
  *
  *   r \0 <repo>                              repository record      → JSON { created }
- *   l \0 <repo> \0 <digest>                  blob linked to repo    → size (decimal)
+ *   l \0 <repo> \0 <digest>                  blob linked to repo    → JSON { size, linkedAt, touchedAt }
+ *                                                                     (older records: size in decimal, read as time 0)
  *   b \0 <digest> \0 <repo>                  reverse link           → ''   (mount without from, GC)
- *   m \0 <repo> \0 <digest>                  manifest               → u32 header length, header JSON, exact bytes
+ *   m \0 <repo> \0 <digest>                  manifest               → u32 header length, header JSON
+ *                                                                     { mediaType, subject?, pushedAt? }, exact bytes
  *   t \0 <repo> \0 <tag>                     tag                    → JSON { digest, pushedAt } (ms since the epoch);
  *                                                                     a plain digest (written before push times
  *                                                                     were kept) reads as pushedAt 0
  *   T \0 <repo> \0 <digest> \0 <tag>         reverse tag            → ''   (delete by digest)
  *   f \0 <repo> \0 <subject> \0 <digest>     referrer of subject    → descriptor JSON
  *   u \0 <uuid>                              upload session         → JSON session
+ *   g \0 flush                               durable write marker   → JSON { at } (MetadataStore.flush)
  *
  * Source of truth: these keys say what each repository holds; the blob
  * directory (src/storage/fs/layout.ts) holds content. A link whose blob file is
@@ -37,11 +40,14 @@ export const keys = {
   repoOf: (key: string) => key.slice(2),
 
   link: (repo: string, digest: string) => `l${SEP}${repo}${SEP}${digest}`,
+  links: (repo: string, after?: string): KeyRange => prefixRange(`l${SEP}${repo}${SEP}`, after),
+  digestOf: (key: string) => key.slice(key.lastIndexOf(SEP) + 1),
   blobRepo: (digest: string, repo: string) => `b${SEP}${digest}${SEP}${repo}`,
-  blobRepos: (digest: string): KeyRange => prefixRange(`b${SEP}${digest}${SEP}`),
+  blobRepos: (digest: string, after?: string): KeyRange => prefixRange(`b${SEP}${digest}${SEP}`, after),
   repoOfBlobRepoKey: (key: string) => key.slice(key.lastIndexOf(SEP) + 1),
 
   manifest: (repo: string, digest: string) => `m${SEP}${repo}${SEP}${digest}`,
+  manifests: (repo: string, after?: string): KeyRange => prefixRange(`m${SEP}${repo}${SEP}`, after),
 
   tag: (repo: string, tag: string) => `t${SEP}${repo}${SEP}${tag}`,
   tags: (repo: string, after?: string): KeyRange => prefixRange(`t${SEP}${repo}${SEP}`, after),
@@ -54,11 +60,11 @@ export const keys = {
   referrers: (repo: string, subject: string, after?: string): KeyRange =>
     prefixRange(`f${SEP}${repo}${SEP}${subject}${SEP}`, after),
 
+  flushMarker: () => `g${SEP}flush`,
+
   upload: (id: string) => `u${SEP}${id}`,
   uploads: (): KeyRange => prefixRange(`u${SEP}`),
 
-  links: (repo: string, after?: string): KeyRange => prefixRange(`l${SEP}${repo}${SEP}`, after),
-  manifests: (repo: string, after?: string): KeyRange => prefixRange(`m${SEP}${repo}${SEP}`, after),
   /** Every key of the store (a full scan, for offline verification). */
   all: (after?: string): KeyRange => ({ gt: after ?? '', lt: END }),
   /** A key's kind letter and its fields; the last field of l/m/t/u keys is the digest, tag or id. */

@@ -3,6 +3,7 @@ import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
 import type {
+  BlobLink,
   ManifestRecord,
   ManifestWrite,
   MetadataEntry,
@@ -14,6 +15,7 @@ import type {
 } from '../types.js';
 import { keys, type KeyRange } from './keys.js';
 import { decodeEntry, decodeLinkSize } from './entry-codec.js';
+import { decodeLink, encodeLink } from './link-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 import { decodeTag, encodeTag } from './tag-codec.js';
 
@@ -66,14 +68,20 @@ export class KvMetadataStore implements MetadataStore {
   }
 
   async getBlobLink(repo: string, digest: Digest): Promise<number | undefined> {
-    const value = await this.kv.get(keys.link(repo, digest));
-    return value === undefined ? undefined : Number(value.toString());
+    return (await this.getLink(repo, digest))?.size;
   }
 
+  async getLink(repo: string, digest: Digest): Promise<BlobLink | undefined> {
+    const value = await this.kv.get(keys.link(repo, digest));
+    return value === undefined ? undefined : decodeLink(digest, value);
+  }
+
+  /** (Re)links with linkedAt = now, keeping the last touch. */
   private async linkOps(repo: string, digest: Digest, size: number): Promise<KvOp[]> {
+    const previous = await this.getLink(repo, digest);
     return [
       ...(await this.ensureRepo(repo)),
-      put(keys.link(repo, digest), String(size)),
+      put(keys.link(repo, digest), encodeLink({ size, linkedAt: Date.now(), touchedAt: previous?.touchedAt ?? 0 })),
       put(keys.blobRepo(digest, repo), EMPTY),
     ];
   }
@@ -100,9 +108,14 @@ export class KvMetadataStore implements MetadataStore {
 
   async putManifest(repo: string, ...writes: ManifestWrite[]): Promise<void> {
     const ops = await this.ensureRepo(repo);
-    for (const { record, tag, tagPushedAt, referrer } of writes) {
-      ops.push(put(keys.manifest(repo, record.digest), encodeManifest(record)));
-      if (tag !== undefined) ops.push(...(await this.tagOps(repo, tag, record.digest, tagPushedAt ?? Date.now())));
+    const now = Date.now();
+    for (const { record, tag, tagPushedAt, referrer, touch = [] } of writes) {
+      ops.push(put(keys.manifest(repo, record.digest), encodeManifest({ ...record, pushedAt: now })));
+      for (const digest of touch) {
+        const link = await this.getLink(repo, digest);
+        if (link !== undefined) ops.push(put(keys.link(repo, digest), encodeLink({ ...link, touchedAt: now })));
+      }
+      if (tag !== undefined) ops.push(...(await this.tagOps(repo, tag, record.digest, tagPushedAt ?? now)));
       if (referrer !== undefined && record.subject !== undefined) {
         ops.push(put(keys.referrer(repo, record.subject, record.digest), json(referrer)));
       }
@@ -228,5 +241,44 @@ export class KvMetadataStore implements MetadataStore {
 
   async deleteRecords(recordKeys: readonly string[]): Promise<void> {
     await this.kv.batch(recordKeys.map(del));
+  }
+
+  listLinks(repo: string, page: PageRequest): Promise<BlobLink[]> {
+    return this.collect(keys.links(repo, page.last), page.limit, (key, value) => decodeLink(keys.digestOf(key) as Digest, value));
+  }
+
+  listBlobRepositories(digest: Digest, page: PageRequest): Promise<string[]> {
+    return this.collectKeys(keys.blobRepos(digest, page.last), page.limit, (key) => keys.repoOfBlobRepoKey(key));
+  }
+
+  listManifests(repo: string, page: PageRequest): Promise<ManifestRecord[]> {
+    return this.collect(keys.manifests(repo, page.last), page.limit, (key, value) =>
+      decodeManifest(keys.digestOf(key) as Digest, value),
+    );
+  }
+
+  async unlinkBlobsIfIdle(repo: string, digests: readonly Digest[], cutoff: number): Promise<Digest[]> {
+    const links = await Promise.all(digests.map((d) => this.getLink(repo, d)));
+    const idle = links.filter((l): l is BlobLink => l !== undefined && l.linkedAt < cutoff && l.touchedAt < cutoff);
+    await this.kv.batch(idle.flatMap((l) => [del(keys.link(repo, l.digest)), del(keys.blobRepo(l.digest, repo))]), { durable: false });
+    return idle.map((l) => l.digest);
+  }
+
+  async deleteUntaggedManifest(repo: string, digest: Digest, cutoff: number): Promise<boolean> {
+    const record = await this.getManifest(repo, digest);
+    if (record === undefined || (record.pushedAt ?? 0) >= cutoff) return false;
+    const ops: KvOp[] = [del(keys.manifest(repo, digest))];
+    for (const key of await this.kv.keys(keys.tagRevs(repo, digest))) {
+      if ((await this.getTag(repo, keys.tagOf(key))) === digest) return false;
+      ops.push(del(key)); // stale reverse entry of a tag that moved on
+    }
+    if (record.subject !== undefined) ops.push(del(keys.referrer(repo, record.subject, digest)));
+    await this.kv.batch(ops, { durable: false });
+    return true;
+  }
+
+  /** A durable batch syncs the log, and with it every earlier non-durable batch. */
+  async flush(): Promise<void> {
+    await this.kv.batch([put(keys.flushMarker(), json({ at: Date.now() }))]);
   }
 }

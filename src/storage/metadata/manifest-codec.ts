@@ -8,11 +8,14 @@ import type { ManifestRecord } from '../types.js';
 interface Header {
   mediaType: string;
   subject?: string;
+  /** ms since the epoch; absent in records written before GC existed (read as 0). */
+  pushedAt?: number;
 }
 
 export function encodeManifest(record: ManifestRecord): Buffer {
   const header: Header = { mediaType: record.mediaType };
   if (record.subject !== undefined) header.subject = record.subject;
+  if (record.pushedAt !== undefined) header.pushedAt = record.pushedAt;
   const head = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
   len.writeUInt32BE(head.length);
@@ -22,7 +25,12 @@ export function encodeManifest(record: ManifestRecord): Buffer {
 export function decodeManifest(digest: Digest, value: Buffer): ManifestRecord {
   const len = value.readUInt32BE(0);
   const header = JSON.parse(value.subarray(4, 4 + len).toString()) as Header;
-  const record: ManifestRecord = { digest, mediaType: header.mediaType, bytes: value.subarray(4 + len) };
+  const record: ManifestRecord = {
+    digest,
+    mediaType: header.mediaType,
+    bytes: value.subarray(4 + len),
+    pushedAt: typeof header.pushedAt === 'number' ? header.pushedAt : 0,
+  };
   if (header.subject !== undefined) record.subject = header.subject as Digest;
   return record;
 }
