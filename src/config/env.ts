@@ -54,7 +54,20 @@ function scalarKind(schema: z.ZodType): 'string' | 'number' | 'boolean' | undefi
   if (schema instanceof z.ZodString || schema instanceof z.ZodEnum) return 'string';
   if (schema instanceof z.ZodNumber) return 'number';
   if (schema instanceof z.ZodBoolean) return 'boolean';
+  if (schema instanceof z.ZodLiteral) {
+    const values = [...schema.values];
+    if (values.every((v) => typeof v === 'string')) return 'string';
+    if (values.every((v) => typeof v === 'number')) return 'number';
+  }
   return undefined;
+}
+
+/** The members of a union, nested unions flattened (`keep` or a duration, itself a number or a string). */
+function unionMembers(schema: z.ZodUnion): z.ZodType[] {
+  return (schema.options as readonly z.ZodType[]).flatMap((o) => {
+    const member = unwrap(o);
+    return member instanceof z.ZodUnion ? unionMembers(member) : [member];
+  });
 }
 
 function leaves(schema: z.ZodType, path: string[], out: EnvSetting[]): EnvSetting[] {
@@ -74,7 +87,7 @@ function leaves(schema: z.ZodType, path: string[], out: EnvSetting[]): EnvSettin
     return out;
   }
   if (s instanceof z.ZodUnion) {
-    const kinds = new Set((s.options as readonly z.ZodType[]).map((o) => scalarKind(unwrap(o))));
+    const kinds = new Set(unionMembers(s).map((o) => scalarKind(o)));
     if (kinds.size === 2 && kinds.has('number') && kinds.has('string')) {
       setting('duration');
       return out;

@@ -89,6 +89,18 @@ describe('configuration', () => {
     assert.deepEqual((await loadConfig({ env: { UNIREG_UNIKERNEL_KCONFIG_SKIP: 'CONFIG_A, CONFIG_B,' } })).unikernel.kconfigSkip, ['CONFIG_A', 'CONFIG_B']);
   });
 
+  test('a word or a duration (gc.untagged, gc.schedule) from the environment; a zero grace works', async () => {
+    const keep = await loadConfig({ env: { UNIREG_GC_UNTAGGED: 'keep', UNIREG_GC_SCHEDULE: 'off', UNIREG_GC_GRACE: '0s' } });
+    assert.equal(keep.gc.untagged, 'keep');
+    assert.equal(keep.gc.schedule, 'off');
+    assert.equal(durationMs(keep.gc.grace), 0);
+    const timed = await loadConfig({ env: { UNIREG_GC_UNTAGGED: '2h', UNIREG_GC_SCHEDULE: '86400' } });
+    assert.equal(timed.gc.untagged, '2h');
+    assert.equal(durationMs(timed.gc.schedule as number), 86_400_000);
+    const p = await problems({ env: { UNIREG_GC_UNTAGGED: 'sometimes' } });
+    assert.ok(p.some((x) => x.startsWith('gc.untagged (from UNIREG_GC_UNTAGGED)')), p.join('\n'));
+  });
+
   test('a number or boolean variable that is not one gets a message naming the variable and the text', async () => {
     const p = await problems({ env: { UNIREG_MANIFESTS_MAX_SIZE: '4M', UNIREG_AUTH_FAILED_LOGINS_LIMIT: 'five', UNIREG_DELETES_ENABLED: 'nah' } });
     assert.ok(has(p, 'manifests.maxSize (from UNIREG_MANIFESTS_MAX_SIZE): expected a number, got "4M"'), p.join('\n'));
