@@ -4,10 +4,8 @@
  * removed, or with --dry-run what it would remove.
  */
 import { COMMON_OPTIONS, parseCommand } from './args.js';
-import { authorize, requestFailure } from './auth.js';
-import { commandCredentials } from './credentials.js';
-import { ClientError, exchange, jsonOf } from './http.js';
-import { registryArgument } from './target.js';
+import { callAdmin } from './admin.js';
+import { ClientError } from './http.js';
 import { humanSize, shortDigest } from './variants-command.js';
 
 export const GC_USAGE = `usage: unireg gc [options] HOST[:PORT]
@@ -68,18 +66,8 @@ export async function gcCommand(args: string[]): Promise<number> {
     process.stdout.write(`${GC_USAGE}\n`);
     return 0;
   }
-  const target = registryArgument(positionals, { plainHttp: values['plain-http'] }, usage);
-  const creds = await commandCredentials(target.host, values).catch((err: unknown) => {
-    throw new ClientError((err as Error).message, 2);
-  });
-  const authorization = await authorize(target, creds, 'registry:admin:*');
-  const res = await exchange(target, {
-    method: 'POST',
-    path: `/_unireg/gc${values['dry-run'] ? '?dryRun=true' : ''}`,
-    headers: authorization ? { Authorization: authorization } : {},
-  });
-  if (res.status !== 200) throw new ClientError(requestFailure(res, creds));
-  const report = jsonOf(res) as Report;
+  const { body } = await callAdmin(positionals, values, usage, { method: 'POST', path: `/_unireg/gc${values['dry-run'] ? '?dryRun=true' : ''}` });
+  const report = body as Report;
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatGcReport(report));
   return 0;
 }

@@ -4,10 +4,8 @@
  * --dry-run what would be. Needs a user with the `admin` action.
  */
 import { COMMON_OPTIONS, parseCommand } from './args.js';
-import { authorize, requestFailure } from './auth.js';
-import { commandCredentials } from './credentials.js';
-import { ClientError, exchange, jsonOf } from './http.js';
-import { registryArgument } from './target.js';
+import { callAdmin } from './admin.js';
+import { ClientError } from './http.js';
 import { shortDigest } from './variants-command.js';
 
 export const RETENTION_USAGE = `usage: unireg retention [options] HOST[:PORT]
@@ -78,18 +76,10 @@ export async function retentionCommand(args: string[]): Promise<number> {
     process.stdout.write(`${RETENTION_USAGE}\n`);
     return 0;
   }
-  const target = registryArgument(positionals, { plainHttp: values['plain-http'] }, usage);
-  const creds = await commandCredentials(target.host, values).catch((err: unknown) => {
-    throw new ClientError((err as Error).message, 2);
-  });
-  const authorization = await authorize(target, creds, 'registry:admin:*');
-  const res = await exchange(target, {
+  const { body: report } = await callAdmin(positionals, values, usage, {
     method: 'POST',
     path: `/_unireg/retention${values['dry-run'] ? '?dryRun=true' : ''}`,
-    headers: authorization ? { Authorization: authorization } : {},
   });
-  if (res.status !== 200) throw new ClientError(requestFailure(res, creds));
-  const report = jsonOf(res);
   if (!isReport(report)) throw new ClientError('the registry answered without a retention report');
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatRetention(report));
   return 0;

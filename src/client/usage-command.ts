@@ -3,10 +3,8 @@
  * from GET /_unireg/usage (needs the `admin` action).
  */
 import { COMMON_OPTIONS, parseCommand } from './args.js';
-import { authorize, requestFailure } from './auth.js';
-import { commandCredentials } from './credentials.js';
-import { ClientError, exchange, jsonOf } from './http.js';
-import { parseRegistry } from './target.js';
+import { callAdmin } from './admin.js';
+import { ClientError } from './http.js';
 import { humanSize } from './variants-command.js';
 
 export const USAGE_USAGE = `usage: unireg usage [options] HOST[:PORT]
@@ -54,24 +52,8 @@ export async function usageCommand(args: string[]): Promise<number> {
     process.stdout.write(`${USAGE_USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw usage(positionals.length === 0 ? 'missing HOST[:PORT]' : `expected one HOST[:PORT], got ${positionals.length}`);
-  let target;
-  try {
-    target = parseRegistry(positionals[0] ?? '', { plainHttp: values['plain-http'] });
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
-  const creds = await commandCredentials(target.host, values).catch((err: unknown) => {
-    throw new ClientError((err as Error).message, 2);
-  });
-  const authorization = await authorize(target, creds, 'registry:admin:*');
-  const res = await exchange(target, {
-    method: 'GET',
-    path: '/_unireg/usage',
-    headers: authorization ? { Authorization: authorization } : {},
-  });
-  if (res.status !== 200) throw new ClientError(requestFailure(res, creds));
-  const json = jsonOf(res) as { namespaces?: unknown };
+  const { target, body } = await callAdmin(positionals, values, usage, { method: 'GET', path: '/_unireg/usage' });
+  const json = body as { namespaces?: unknown };
   if (!Array.isArray(json.namespaces) || !json.namespaces.every(isUsage)) {
     throw new ClientError('the registry answered without a namespaces list');
   }
