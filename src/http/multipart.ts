@@ -142,7 +142,12 @@ export async function readMultipart(req: IncomingMessage, spec: MultipartSpec): 
   return { fields, files, texts, cleanup };
 }
 
-/** Our own refusals and storage failures as they are; anything else the parser or a part stream raised is a malformed form. */
+/**
+ * Our own refusals as they are; a file-system failure (a write that hit a full disk, which may reach
+ * us first through the part's stream) as its storage error; anything else the parser or a part
+ * stream raised is a malformed form.
+ */
 function asRequestError(err: Error): Error {
-  return err instanceof RegistryError ? err : new RequestInvalidError(`malformed multipart request: ${err.message}`);
+  if (err instanceof RegistryError) return err;
+  return storageFailure(err) ?? new RequestInvalidError(`malformed multipart request: ${err.message}`);
 }
