@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`, `unireg verify`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, `unireg check-config`, `unireg verify`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
 import { ConfigError, loadConfig } from './config/load.js';
 
 const USAGE = `usage: unireg serve [--config FILE]
+       unireg check-config [--config FILE]
        unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
        unireg variants [--arch A] [--plat P] [--kconfig K]... [--json] HOST[:PORT]/REPO[:TAG]
        unireg retention [--dry-run] [--json] HOST[:PORT]
@@ -14,6 +15,7 @@ const USAGE = `usage: unireg serve [--config FILE]
        unireg gc [--dry-run] [--json] HOST[:PORT]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
+  check-config  check the settings as serve would load them, print them with secrets redacted
   verify    check (--repair: fix) a stopped registry's data root; see unireg verify --help
 ${CLIENT_USAGE}
 
@@ -91,6 +93,11 @@ async function main(argv: string[]): Promise<void> {
     case 'gc':
       process.exitCode = await runClientCommand(command, rest);
       return;
+    case 'check-config': {
+      const { checkConfigCommand } = await import('./config/check-command.js');
+      process.exitCode = await checkConfigCommand(rest);
+      return;
+    }
     case 'verify': {
       const { verifyCommand } = await import('./maintenance/verify-command.js');
       process.exitCode = await verifyCommand(rest);
