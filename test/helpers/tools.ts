@@ -34,6 +34,8 @@ export const TEST_TOOLS = {
   docker: 'docker.io',
   ctr: 'containerd',
   'docker-compose': 'docker-compose',
+  /** `kubectl kustomize` renders deploy/kubernetes/ offline (test/unit/kubernetes.test.ts). */
+  kubectl: 'kubernetes-client',
   openssl: 'openssl',
   curl: 'curl',
   /** GNU tar, for the layer byte cross-check. */
