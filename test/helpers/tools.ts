@@ -49,6 +49,9 @@ export const TEST_TOOLS = {
   umount: 'mount',
   /** Storage-failure tests mount a small tmpfs or a read-only bind mount (on main: test/e2e/disk-full.test.ts). */
   mount: 'mount',
+  /** The read-only-root test (test/e2e/read-only-root.test.ts) runs unireg in its own mount namespace. */
+  unshare: 'util-linux',
+  touch: 'coreutils',
   /** verify's progress bar needs a terminal: script(1) gives it one. */
   script: 'bsdutils',
   /** layer.test.ts builds the reference tar with a shell one-liner. */
