@@ -6,12 +6,12 @@ import { CLIENT_USAGE, runClientCommand } from './client/index.js';
 import { ConfigError, loadConfig } from './config/load.js';
 
 const USAGE = `usage: unireg serve [--config FILE]
-       unireg check-config [--config FILE]
        unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
        unireg variants [--arch A] [--plat P] [--kconfig K]... [--json] HOST[:PORT]/REPO[:TAG]
        unireg retention [--dry-run] [--json] HOST[:PORT]
        unireg usage [--json] HOST[:PORT]
        unireg verify [--repair] [--json] [--config FILE | --root DIR]
+       unireg check-config [--config FILE]
        unireg gc [--dry-run] [--json] HOST[:PORT]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)

@@ -100,6 +100,27 @@ function theOne(objects: Obj[], kind: string): Obj {
   return found[0]!;
 }
 
+/**
+ * The variables Kubernetes puts into a pod for a Service of its namespace unless
+ * the pod says `enableServiceLinks: false` (docker links' format): for `unireg`,
+ * UNIREG_SERVICE_HOST, UNIREG_PORT, UNIREG_PORT_5000_TCP, ...
+ */
+function serviceLinkEnv(service: Obj): Record<string, string> {
+  const prefix = str(at(service, 'metadata.name'), 'Service name').toUpperCase().replace(/-/g, '_');
+  const ip = '10.96.0.10';
+  const ports = list(at(service, 'spec.ports'), 'Service ports').map((p) => obj(p, 'Service port'));
+  const env: Record<string, string> = { [`${prefix}_SERVICE_HOST`]: ip, [`${prefix}_SERVICE_PORT`]: String(ports[0]!.port) };
+  ports.forEach((p, i) => {
+    const proto = String(p.protocol ?? 'TCP');
+    const url = `${proto.toLowerCase()}://${ip}:${String(p.port)}`;
+    if (typeof p.name === 'string') env[`${prefix}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] = String(p.port);
+    if (i === 0) env[`${prefix}_PORT`] = url;
+    const key = `${prefix}_PORT_${String(p.port)}_${proto}`;
+    Object.assign(env, { [key]: url, [`${key}_PROTO`]: proto.toLowerCase(), [`${key}_PORT`]: String(p.port), [`${key}_ADDR`]: ip });
+  });
+  return env;
+}
+
 /** The port number of `host:port`. */
 function portOf(addr: string): number {
   return Number(addr.slice(addr.lastIndexOf(':') + 1));
@@ -187,8 +208,12 @@ describe('deploy/kubernetes', () => {
     const file = join(await tmp(), 'config.yaml');
     await writeFile(file, text);
 
+    // What the container sees: the image's variables, the Services' link variables (unless turned off), its own env.
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(dockerfileEnv())) if (k.startsWith('UNIREG_')) env[k] = v;
+    if (obj(at(statefulSet, 'spec.template.spec'), 'pod spec').enableServiceLinks !== false) {
+      for (const service of m.objects.filter((o) => o.kind === 'Service')) Object.assign(env, serviceLinkEnv(service));
+    }
     for (const e of list(container.env ?? [], 'container env').map((v) => obj(v, 'env entry'))) env[str(e.name, 'env name')] = str(e.value, `env ${String(e.name)}`);
     assert.equal(env.UNIREG_CONFIG, undefined, 'the config file is given by --config only');
     fileOnly = await loadConfig({ file, env: {} });
