@@ -20,6 +20,8 @@ code.digest { word-break:break-all; }
 pre { background:#fff; border:1px solid var(--line); padding:.6rem .8rem; overflow-x:auto; margin:.3rem 0; }
 form.inline { display:inline; }
 input[type=search], input[type=text] { padding:.4rem .6rem; border:1px solid #b8c1cf; border-radius:4px; font:inherit; min-width:18rem; }
+form.kconfig input[type=text] { min-width:30rem; }
+table.matrix tbody th { vertical-align:middle; }
 button, .button { padding:.35rem .8rem; border:1px solid #b8c1cf; border-radius:4px; background:#fff; font:inherit; cursor:pointer; text-decoration:none; color:var(--fg); }
 button.danger, .button.danger { border-color:var(--danger); color:var(--danger); }
 button.danger.solid { background:var(--danger); color:#fff; }

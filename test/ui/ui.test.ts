@@ -27,6 +27,7 @@ describe('web UI (open registry)', () => {
   let page: Page;
   let base: string;
   let signed: Image;
+  let signature: Image;
 
   before(async () => {
     if (gate.blocked) return;
@@ -35,7 +36,7 @@ describe('web UI (open registry)', () => {
     for (let i = 0; i < REPOS; i++) await pushImage(base, repoName(i), 'v1');
     signed = await pushImage(base, 'demo/web', 'v1', { annotations: { 'org.opencontainers.image.description': HOSTILE } });
     await pushImage(base, 'demo/web', 'v2');
-    await pushImage(base, 'demo/web', undefined, {
+    signature = await pushImage(base, 'demo/web', undefined, {
       artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
       subject: signed.descriptor,
       configMediaType: MT.ociEmpty,
@@ -173,6 +174,16 @@ describe('web UI (open registry)', () => {
     assert.match(await page.$eval('.notice', (e) => e.textContent ?? ''), /Deleted tag v2/);
     assert.deepEqual(await texts(page, 'table.tags tbody td:first-child'), ['v1']);
     assert.equal((await fetch(`${base}/v2/demo/web/manifests/v2`, { method: 'HEAD', headers: { Accept: MT.ociManifest } })).status, 404);
+
+    // A manifest by digest (the signature): from its page, confirm, gone from the API and the subject's referrers.
+    await page.goto(`${base}/ui/manifest?repo=demo/web&ref=${signature.digest}`);
+    await Promise.all([page.waitForNavigation(), page.click('.actions a.danger')]);
+    assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), /Delete manifest\?/);
+    await Promise.all([page.waitForNavigation(), page.click('#confirm-delete')]);
+    assert.match(await page.$eval('.notice', (e) => e.textContent ?? ''), /Deleted manifest/);
+    assert.equal((await fetch(`${base}/v2/demo/web/manifests/${signature.digest}`, { method: 'HEAD', headers: { Accept: MT.ociManifest } })).status, 404);
+    await page.goto(`${base}/ui/manifest?repo=demo/web&ref=v1`);
+    assert.equal(await page.$('table.referrers'), null);
   });
 });
 
