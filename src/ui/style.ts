@@ -21,6 +21,7 @@ pre { background:#fff; border:1px solid var(--line); padding:.6rem .8rem; overfl
 form.inline { display:inline; }
 input[type=search], input[type=text] { padding:.4rem .6rem; border:1px solid #b8c1cf; border-radius:4px; font:inherit; min-width:18rem; }
 form.kconfig input[type=text] { min-width:30rem; }
+form.search, form.kconfig { margin-bottom:1rem; }
 table.matrix tbody th { vertical-align:middle; }
 button, .button { padding:.35rem .8rem; border:1px solid #b8c1cf; border-radius:4px; background:#fff; font:inherit; cursor:pointer; text-decoration:none; color:var(--fg); }
 button.danger, .button.danger { border-color:var(--danger); color:var(--danger); }
