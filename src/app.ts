@@ -20,6 +20,7 @@ import { tokenRoutes } from './http/routes/token.js';
 import { unikernelRoutes } from './http/routes/unikernel.js';
 import { uploadRoutes } from './http/routes/uploads.js';
 import { adminGcRoutes } from './http/routes/admin-gc.js';
+import { uiRoutes } from './http/routes/ui.js';
 
 const ROUTE_GROUPS: RouteGroup[] = [
   baseRoutes,
@@ -32,6 +33,7 @@ const ROUTE_GROUPS: RouteGroup[] = [
   adminRetentionRoutes,
   adminUsageRoutes,
   adminGcRoutes,
+  uiRoutes,
 ];
 
 export interface AppDeps {

@@ -59,6 +59,8 @@ export const TEST_TOOLS = {
   as: 'binutils',
   ld: 'binutils',
   'qemu-system-x86_64': 'qemu-system-x86',
+  /** The web UI tests (test/ui/) drive it with puppeteer-core. */
+  chromium: 'chromium',
 } as const;
 
 export type Tool = keyof typeof TEST_TOOLS;
