@@ -20,6 +20,7 @@ import { tokenRoutes } from './http/routes/token.js';
 import { unikernelRoutes } from './http/routes/unikernel.js';
 import { uploadRoutes } from './http/routes/uploads.js';
 import { adminGcRoutes } from './http/routes/admin-gc.js';
+import { adminWebhookRoutes } from './http/routes/admin-webhooks.js';
 
 const ROUTE_GROUPS: RouteGroup[] = [
   baseRoutes,
@@ -32,6 +33,7 @@ const ROUTE_GROUPS: RouteGroup[] = [
   adminRetentionRoutes,
   adminUsageRoutes,
   adminGcRoutes,
+  adminWebhookRoutes,
 ];
 
 export interface AppDeps {
