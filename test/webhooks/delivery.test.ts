@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { pushImage, withQuery } from '../helpers/oci.js';
+import { HASH, basic } from '../helpers/auth-http.js';
+import { expectError, pushImage, withQuery } from '../helpers/oci.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { WebhookReceiver, type Delivery } from '../helpers/webhook-receiver.js';
 
@@ -209,14 +210,30 @@ describe('webhooks', () => {
 describe('webhook admin endpoints', () => {
   let server: TestServer;
   before(async () => {
-    server = await startTestServer({});
+    server = await startTestServer({
+      auth: {
+        mode: 'basic',
+        users: { root: HASH, dev: HASH },
+        access: [{ repository: '**', grants: { root: ['pull', 'push', 'delete', 'catalog', 'admin'], dev: ['pull', 'push', 'delete', 'catalog'] } }],
+      },
+    });
   });
   after(() => server.destroy());
 
+  test('need the admin action', async () => {
+    for (const [method, path] of [['GET', 'dead'], ['POST', 'dead/replay']] as const) {
+      const url = `${server.url}/_unireg/webhooks/${path}`;
+      await expectError(await fetch(url, { method }), 401, 'UNAUTHORIZED');
+      await expectError(await fetch(url, { method, headers: { Authorization: basic('dev') } }), 403, 'DENIED');
+      assert.equal((await fetch(url, { method, headers: { Authorization: basic('root') } })).status, 200);
+    }
+  });
+
   test('the dead-letter list is empty without webhooks, and refuses a foreign cursor', async () => {
-    const res = await fetch(`${server.url}/_unireg/webhooks/dead`);
+    const headers = { Authorization: basic('root') };
+    const res = await fetch(`${server.url}/_unireg/webhooks/dead`, { headers });
     assert.deepEqual(await res.json(), { events: [] });
-    const bad = await fetch(`${server.url}/_unireg/webhooks/dead?last=bm9wZQ`);
+    const bad = await fetch(`${server.url}/_unireg/webhooks/dead?last=bm9wZQ`, { headers });
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { errors: { code: string }[] }).errors[0]!.code, 'BAD_REQUEST');
   });
