@@ -39,7 +39,8 @@ export class EndpointDelivery {
   /** Events settled since the current scan read its page (so a stale page never sends one twice). */
   private readonly settled = new Set<string>();
   private readonly lanes = new Set<Promise<void>>();
-  private scanning = false;
+  /** The scan in progress, if any. */
+  private scanning: Promise<void> | undefined;
   private again = false;
 
   constructor(
@@ -58,13 +59,12 @@ export class EndpointDelivery {
       return;
     }
     if (this.busy.size >= this.settings.concurrency) return; // a lane that frees up wakes again
-    this.scanning = true;
-    void this.scan().finally(() => (this.scanning = false));
+    this.scanning = this.scan().finally(() => (this.scanning = undefined));
   }
 
-  /** Resolves when every lane has stopped (after the stop signal). */
+  /** Resolves when the scan and every lane have stopped (after the stop signal), before the store closes. */
   async stopped(): Promise<void> {
-    while (this.lanes.size > 0) await Promise.all([...this.lanes]);
+    while (this.lanes.size > 0 || this.scanning) await Promise.all([...this.lanes, this.scanning]);
   }
 
   private async scan(): Promise<void> {
