@@ -21,6 +21,7 @@ import { unikernelRoutes } from './http/routes/unikernel.js';
 import { uploadRoutes } from './http/routes/uploads.js';
 import { adminGcRoutes } from './http/routes/admin-gc.js';
 import { uiRoutes } from './http/routes/ui.js';
+import { adminWebhookRoutes } from './http/routes/admin-webhooks.js';
 
 const ROUTE_GROUPS: RouteGroup[] = [
   baseRoutes,
@@ -34,6 +35,7 @@ const ROUTE_GROUPS: RouteGroup[] = [
   adminUsageRoutes,
   adminGcRoutes,
   uiRoutes,
+  adminWebhookRoutes,
 ];
 
 export interface AppDeps {

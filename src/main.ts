@@ -26,6 +26,7 @@ import { LevelKv } from './storage/level/level-kv.js';
 import { changesOf } from './storage/metadata/changes.js';
 import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
 import { ObservedKv } from './storage/observed-kv.js';
+import { setupWebhooks } from './webhooks/setup.js';
 
 export interface RunningServer {
   server: Server;
@@ -72,7 +73,8 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const quotas = new QuotaService(meta, config.quotas);
   if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
-  const registry = new Registry({ meta, blobs, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache(), quotas });
+  const webhooks = setupWebhooks(config, meta, kv, log);
+  const registry = new Registry({ meta, blobs, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache(), quotas, webhooks: webhooks.events });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 
@@ -109,6 +111,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   }, sweepEvery);
   sweeper.unref();
   const gcSchedule = scheduleGc(registry.gc, config, log);
+  webhooks.delivery.start();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -126,6 +129,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       await closed;
       clearTimeout(grace);
       await gcStopped;
+      await webhooks.delivery.stop();
       await meta.close();
       log.info('unireg stopped');
     })());

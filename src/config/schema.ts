@@ -8,6 +8,7 @@ import { authSchema, REPO_GLOB } from './auth-schema.js';
 import { duration, durationOrZero } from './duration.js';
 import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
 import { byteSize } from './size.js';
+import { webhooksDeliverySchema, webhooksSchema } from './webhooks-schema.js';
 
 export { durationMs } from './duration.js';
 export { sizeBytes } from './size.js';
@@ -127,6 +128,10 @@ export const configSchema = z
       .array(quota)
       .default([])
       .refine((list) => new Set(list.map((q) => q.repository)).size === list.length, 'a repository glob appears twice'),
+    /** Where events are sent (file only; docs/webhooks.md). */
+    webhooks: webhooksSchema,
+    /** How they are sent: retries, backoff, timeout, concurrency. */
+    webhooksDelivery: webhooksDeliverySchema,
   })
   .strict()
   .superRefine((config, ctx) => {

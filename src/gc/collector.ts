@@ -24,6 +24,7 @@ import { markRepository, type RepositoryMark } from './mark.js';
 import { batches, each, pages, yieldToLoop } from './pages.js';
 import { UnreadableManifestError } from './references.js';
 import { figures, ReportBuilder, type GcReport } from './report.js';
+import { gcEvents } from '../webhooks/registry-events.js';
 
 export interface GcOptions {
   /** Report what would be removed without removing anything. */
@@ -111,6 +112,8 @@ export class GarbageCollector {
     log.debug({ repositoriesMs: repositoriesDone - Date.parse(run.report.report.startedAt), filesMs: Date.now() - repositoriesDone }, 'gc phases');
     const report = run.report.finish();
     log.info(figures(report), dryRun ? 'gc dry run finished' : 'gc finished');
+    // The `gc.completed` webhook event (not for dry runs); a store failure here costs the event, not the run.
+    if (!dryRun) await meta.enqueueEvents(gcEvents(this.deps.webhooks, figures(report))).catch((err: unknown) => log.error({ err }, 'gc.completed event not queued'));
     return report;
   }
 

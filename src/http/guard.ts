@@ -5,7 +5,7 @@
  *
  *   hello          GET /v2/: any caller the mode admits
  *   catalog        GET /v2/_catalog (the listing is then cut to what the caller may pull)
- *   admin          the maintenance endpoints under /_unireg/ (GC, retention, usage)
+ *   admin          the maintenance endpoints under /_unireg/ (GC, retention, usage, webhook dead letters)
  *   repo(actions)  actions on the repository named in the path
  */
 import type { Context, Middleware } from 'koa';

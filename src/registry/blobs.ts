@@ -6,6 +6,7 @@ import { BlobUnknownError, RangeNotSatisfiableError, UnsupportedError } from '..
 import type { BlobFile, ByteRange } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
 import { blobKey } from './locks.js';
+import { blobMountEvents } from '../webhooks/registry-events.js';
 
 export interface BlobOpen {
   size: number;
@@ -82,7 +83,8 @@ export class BlobService {
     return this.deps.locks.run(blobKey(digest), async () => {
       const size = await this.deps.meta.getBlobLink(origin, digest);
       if (size === undefined || (await this.deps.blobs.size(digest)) !== size) return false;
-      await this.deps.quotas.admit(repo, [{ digest, size }], () => this.deps.meta.linkBlob(repo, digest, size));
+      const events = blobMountEvents(this.deps.webhooks, repo, digest, size, origin);
+      await this.deps.quotas.admit(repo, [{ digest, size }], () => this.deps.meta.linkBlob(repo, digest, size, events));
       return true;
     });
   }

@@ -6,6 +6,7 @@ import type { BlobStore, MetadataStore } from '../storage/types.js';
 import type { Locks } from './locks.js';
 import type { ManifestCache } from './manifest-cache.js';
 import type { QuotaService } from './quotas.js';
+import type { WebhookEvents } from '../webhooks/events.js';
 
 export interface RegistryDeps {
   meta: MetadataStore;
@@ -18,4 +19,6 @@ export interface RegistryDeps {
   cache: ManifestCache;
   /** Byte quotas per repository glob: usage, and the checks before content is stored. */
   quotas: QuotaService;
+  /** The webhook endpoints: events are queued with the changes they describe (none when absent). */
+  webhooks?: WebhookEvents;
 }

@@ -16,7 +16,8 @@ import {
   TagImmutableError,
   UnsupportedError,
 } from '../storage/errors.js';
-import type { ManifestRecord, TagRecord } from '../storage/types.js';
+import type { ManifestRecord, QueuedEvent, TagRecord } from '../storage/types.js';
+import { manifestDeleteEvents, manifestPushEvents, tagDeleteEvents } from '../webhooks/registry-events.js';
 import type { RegistryDeps } from './deps.js';
 import { blobKey } from './locks.js';
 
@@ -43,6 +44,8 @@ export interface PutResult {
 export interface PutOptions {
   /** How a push combines with what the tag holds (unikernel content only). */
   strategy?: string;
+  /** More webhook events to queue with the write, given the digest the tag then resolves to (a pack's). */
+  events?: (tagTarget: Digest) => QueuedEvent[];
 }
 
 export interface TagMergeRequest {
@@ -137,10 +140,14 @@ export class ManifestService {
       const target = resolution?.record ?? record;
       const stored = [record, target].map((r) => ({ digest: r.digest, size: r.bytes.length }));
       const touch = referenced;
+      const events = [
+        ...manifestPushEvents(this.deps.webhooks, { repo, record, tag, merged: resolution?.record, strategy: options.strategy }),
+        ...(tag !== undefined ? (options.events?.(target.digest) ?? []) : []),
+      ];
       await this.deps.quotas.admit(repo, stored, async () => {
         cache.invalidate(repo, { tags: tag ? [tag] : [] });
-        if (resolution) await meta.putManifest(repo, { record, referrer, touch }, { record: target, tag });
-        else await meta.putManifest(repo, { record, tag, referrer, touch });
+        if (resolution) await meta.putManifest(repo, { record, referrer, touch }, { record: target, tag, events });
+        else await meta.putManifest(repo, { record, tag, referrer, touch, events });
       });
       cache.invalidate(repo, {});
       cache.setManifest(repo, record);
@@ -163,7 +170,10 @@ export class ManifestService {
         const current = rule ? await meta.getTag(repo, ref.tag) : undefined;
         if (rule && current !== undefined) throw new TagImmutableError(repo, ref.tag, current, 'delete', rule);
         cache.invalidate(repo, { tags: [ref.tag] });
-        if ((await meta.deleteTag(repo, ref.tag)) === undefined) throw new ManifestUnknownError(reference);
+        // Under the repository lock: the digest read here is the one the delete removes.
+        const was = this.deps.webhooks?.wanted('tag.deleted', repo) ? (current ?? (await meta.getTag(repo, ref.tag))) : undefined;
+        const events = was === undefined ? [] : tagDeleteEvents(this.deps.webhooks, repo, ref.tag, was, 'request');
+        if ((await meta.deleteTag(repo, ref.tag, events)) === undefined) throw new ManifestUnknownError(reference);
         return;
       }
       if (this.immutable.governs(repo)) {
@@ -173,7 +183,10 @@ export class ManifestService {
         }
       }
       cache.invalidate(repo, { digests: [ref.digest] });
-      const tags = await meta.deleteManifest(repo, ref.digest);
+      const events = this.deps.webhooks?.wanted('manifest.deleted', repo)
+        ? manifestDeleteEvents(this.deps.webhooks, repo, ref.digest, await meta.tagsOf(repo, ref.digest))
+        : [];
+      const tags = await meta.deleteManifest(repo, ref.digest, events);
       if (tags === undefined) throw new ManifestUnknownError(reference);
       cache.invalidate(repo, { tags, digests: [ref.digest] });
     });
@@ -204,7 +217,7 @@ export class ManifestService {
       const current = await meta.getTagRecord(repo, expected.tag);
       if (current === undefined || current.digest !== expected.digest || current.pushedAt !== expected.pushedAt) return false;
       cache.invalidate(repo, { tags: [expected.tag] });
-      await meta.deleteTag(repo, expected.tag);
+      await meta.deleteTag(repo, expected.tag, tagDeleteEvents(this.deps.webhooks, repo, expected.tag, expected.digest, 'retention'));
       cache.invalidate(repo, { tags: [expected.tag] });
       return true;
     });

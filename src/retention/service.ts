@@ -19,6 +19,7 @@ import type { TagRecord } from '../storage/types.js';
 import { platformIdentity } from '../unikernel/platform.js';
 import { TagVariants } from '../unikernel/tag-variants.js';
 import { CompiledRetentionRule, planRepository, type TagFacts } from './plan.js';
+import { retentionEvents } from '../webhooks/registry-events.js';
 
 /** Repositories and tags are read this many at a time. */
 const PAGE = 1000;
@@ -110,6 +111,8 @@ export class RetentionService {
     }
     report.durationMs = Date.now() - started;
     log.info({ dryRun, ...report.counts, durationMs: report.durationMs }, dryRun ? 'retention dry run' : 'retention run');
+    // The `retention.completed` webhook event (not for dry runs); each deleted tag also had its `tag.deleted`.
+    if (!dryRun) await meta.enqueueEvents(retentionEvents(this.deps.webhooks, report)).catch((err: unknown) => log.error({ err }, 'retention.completed event not queued'));
     return report;
   }
 

@@ -48,6 +48,33 @@ export interface ManifestWrite {
   referrer?: Descriptor;
   /** Links of the repository to mark as touched (`touchedAt` = now) in the same batch: the blobs it references. */
   touch?: Digest[];
+  /** Webhook events describing this write, queued in the same batch. */
+  events?: readonly QueuedEvent[];
+}
+
+/** A webhook event to queue for one endpoint (src/webhooks/): the exact body that will be POSTed. */
+export interface QueuedEvent {
+  /** The endpoint's id (src/webhooks/endpoints.ts). */
+  endpoint: string;
+  /** The repository it is about; '' for registry-wide events. Events of one repository are delivered in queue order. */
+  repo: string;
+  body: Buffer;
+}
+
+/** An event waiting for delivery; `key` is opaque (paging, deletion). */
+export interface PendingEvent {
+  key: string;
+  endpoint: string;
+  repo: string;
+  body: Buffer;
+}
+
+/** An event that failed every attempt, kept until it is replayed. */
+export interface DeadEvent extends PendingEvent {
+  attempts: number;
+  lastError: string;
+  /** When it was given up on (ms since the epoch). */
+  deadAt: number;
 }
 
 /** A tag, what it points at, and when it was last pushed. */
@@ -72,7 +99,7 @@ export interface MetadataStore {
 
   /** Size of the blob if it is linked to the repository. */
   getBlobLink(repo: string, digest: Digest): Promise<number | undefined>;
-  linkBlob(repo: string, digest: Digest, size: number): Promise<void>;
+  linkBlob(repo: string, digest: Digest, size: number, events?: readonly QueuedEvent[]): Promise<void>;
   /** False when the blob was not linked. */
   unlinkBlob(repo: string, digest: Digest): Promise<boolean>;
   /** Some repository that links the blob and passes `accept`, if any. */
@@ -82,12 +109,12 @@ export interface MetadataStore {
   /** Stores manifests (and their tags and referrer entries) in one batch. */
   putManifest(repo: string, ...writes: ManifestWrite[]): Promise<void>;
   /** Removes the manifest, every tag pointing at it and its referrer entry; the removed tags. */
-  deleteManifest(repo: string, digest: Digest): Promise<string[] | undefined>;
+  deleteManifest(repo: string, digest: Digest, events?: readonly QueuedEvent[]): Promise<string[] | undefined>;
 
   getTag(repo: string, tag: string): Promise<Digest | undefined>;
   listTags(repo: string, page: PageRequest): Promise<string[]>;
   /** The digest the tag pointed at, or undefined when there was no such tag. */
-  deleteTag(repo: string, tag: string): Promise<Digest | undefined>;
+  deleteTag(repo: string, tag: string, events?: readonly QueuedEvent[]): Promise<Digest | undefined>;
 
   /** Referrers of `subject`, ordered by referrer digest. */
   listReferrers(repo: string, subject: Digest, page: PageRequest): Promise<Descriptor[]>;
@@ -139,6 +166,22 @@ export interface MetadataStore {
   deleteUntaggedManifest(repo: string, digest: Digest, cutoff: number): Promise<boolean>;
   /** Makes every earlier write durable (one sync instead of one per GC removal). */
   flush(): Promise<void>;
+
+  // The webhook outbox (src/webhooks/). Mutating methods above queue events in their own batch
+  // (`events`: only if the change happens); these enqueue on their own, list and settle them.
+
+  /** Queues events in a batch of their own (results of GC and retention runs). */
+  enqueueEvents(events: readonly QueuedEvent[]): Promise<void>;
+  /** One endpoint's pending events in queue order; `last` is an event's `key`. */
+  listPendingEvents(endpoint: string, page: PageRequest): Promise<PendingEvent[]>;
+  /** Removes delivered events, durably. */
+  deleteEvents(keys: readonly string[]): Promise<void>;
+  /** Moves a pending event to the dead-letter list (one batch); false when it was no longer pending. */
+  deadLetterEvent(key: string, failure: { attempts: number; lastError: string }): Promise<boolean>;
+  /** Dead events of every endpoint, by endpoint then queue order; `last` is an event's `key`. */
+  listDeadEvents(page: PageRequest): Promise<DeadEvent[]>;
+  /** Moves dead events back to the end of their endpoints' queues (one batch); how many were moved. */
+  replayDeadEvents(keys: readonly string[]): Promise<number>;
 }
 
 export interface SizedDigest {

@@ -20,6 +20,7 @@ import { TagExistsError, UnikernelInputError, type UnikernelInputField } from '.
 import { buildVariant, imageIndex, layerDescriptor, rfc3339, variantPlatform, type LayerRef } from './image.js';
 import { features, fullVersion, parseKconfig } from './kconfig.js';
 import { layerSize, tarHeader, tarPadding } from './layer.js';
+import { packEvents } from '../webhooks/registry-events.js';
 import { INITRD_MODE, INITRD_PATH, KERNEL_MODE, KERNEL_PATH, normalizeArch, normalizePlat, parseStrategy } from './names.js';
 
 /** Where a kernel or initrd comes from: a file the request was spooled to, or a blob already in the repository. */
@@ -118,17 +119,19 @@ export class PackService {
     const config = await this.registry.uploads.store(request.repo, [variant.config]);
     await this.registry.manifests.put(request.repo, variant.manifestDigest, variant.manifest, MediaType.OciManifest);
     const index = imageIndex([variant.descriptor], { name: request.displayName, tag });
-    const put = await this.registry.manifests.put(request.repo, tag, index, MediaType.OciIndex, { strategy });
-    return {
+    const facts = {
       repository: request.repo,
       tag,
-      index: put.tagDigest ?? put.digest,
       manifest: variant.manifestDigest,
       config: config.digest,
       platform: variantPlatform({ arch, plat, osVersion: version, features: featureList }),
       layers: layers.map(layerDescriptor),
       strategy,
     };
+    // The `unikernel.packed` event is queued with the index's write: the pack is done when the tag moves.
+    const events = (target: Digest) => packEvents(deps.webhooks, facts, target);
+    const put = await this.registry.manifests.put(request.repo, tag, index, MediaType.OciIndex, { strategy, events });
+    return { ...facts, index: put.tagDigest ?? put.digest };
   }
 
   private async sourceSize(repo: string, source: FileSource, field: UnikernelInputField): Promise<number> {

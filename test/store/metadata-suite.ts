@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Digest } from '../../src/oci/digest.js';
-import type { ManifestRecord, MetadataStore } from '../../src/storage/types.js';
+import type { ManifestRecord, MetadataStore, QueuedEvent } from '../../src/storage/types.js';
 
 export interface StoreHandle {
   store: MetadataStore;
@@ -347,6 +347,65 @@ export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHan
       assert.equal(await store.getTag('all/r', 't'), undefined);
       assert.equal(await store.getUpload(session.id), undefined);
       assert.ok(await store.getManifest('all/r', m.digest));
+    });
+
+    // The webhook outbox (src/webhooks/): events ride in the batch of the change they describe.
+    const event = (endpoint: string, repo: string, text: string): QueuedEvent => ({ endpoint, repo, body: Buffer.from(JSON.stringify({ id: text })) });
+    const bodies = (events: { body: Buffer }[]) => events.map((e) => JSON.parse(e.body.toString()).id as string);
+
+    test('events are queued with the change they describe, per endpoint, in order', async () => {
+      const m1 = manifest('{"ev":1}');
+      await store.putManifest('ev/a', { record: m1, tag: 'v1', events: [event('ep1', 'ev/a', 'push-1'), event('ep2', 'ev/a', 'push-1')] });
+      await store.linkBlob('ev/b', digest('ev-blob'), 3, [event('ep1', 'ev/b', 'mount-1')]);
+      await store.deleteTag('ev/a', 'v1', [event('ep1', 'ev/a', 'untag-1')]);
+      await store.deleteManifest('ev/a', m1.digest, [event('ep1', 'ev/a', 'delete-1')]);
+      // No change, no event: the batch never happens.
+      assert.equal(await store.deleteTag('ev/a', 'nothing', [event('ep1', 'ev/a', 'never')]), undefined);
+      assert.equal(await store.deleteManifest('ev/a', digest('nothing'), [event('ep1', 'ev/a', 'never')]), undefined);
+      await store.enqueueEvents([event('ep1', '', 'gc-1')]);
+      const ep1 = await store.listPendingEvents('ep1', { limit: 100 });
+      assert.deepEqual(bodies(ep1), ['push-1', 'mount-1', 'untag-1', 'delete-1', 'gc-1']);
+      assert.deepEqual(ep1.map((e) => e.repo), ['ev/a', 'ev/b', 'ev/a', 'ev/a', '']);
+      assert.deepEqual(bodies(await store.listPendingEvents('ep2', { limit: 100 })), ['push-1']);
+      const second = await store.listPendingEvents('ep1', { limit: 2, last: ep1[0]!.key });
+      assert.deepEqual(bodies(second), ['mount-1', 'untag-1']);
+      await store.deleteEvents([ep1[0]!.key, ep1[1]!.key]);
+      assert.deepEqual(bodies(await store.listPendingEvents('ep1', { limit: 100 })), ['untag-1', 'delete-1', 'gc-1']);
+      // Outbox records are the store's own bookkeeping: never unreadable for verify.
+      const all = await store.listAllRecords({ limit: 100_000 });
+      assert.ok(all.every((e) => e.kind !== 'unreadable'), JSON.stringify(all.filter((e) => e.kind === 'unreadable')));
+      await store.deleteEvents((await store.listPendingEvents('ep1', { limit: 100 })).map((e) => e.key));
+      await store.deleteEvents((await store.listPendingEvents('ep2', { limit: 100 })).map((e) => e.key));
+    });
+
+    test('a dead event leaves the queue, is listed, and a replay queues it again at the end', async () => {
+      await store.enqueueEvents([event('ep3', 'dl/a', 'd-1'), event('ep3', 'dl/a', 'd-2'), event('ep3', 'dl/b', 'd-3')]);
+      const [first] = await store.listPendingEvents('ep3', { limit: 1 });
+      assert.equal(await store.deadLetterEvent(first!.key, { attempts: 3, lastError: 'answered 500' }), true);
+      assert.equal(await store.deadLetterEvent(first!.key, { attempts: 3, lastError: 'again' }), false);
+      assert.deepEqual(bodies(await store.listPendingEvents('ep3', { limit: 100 })), ['d-2', 'd-3']);
+      const dead = (await store.listDeadEvents({ limit: 100 })).filter((e) => e.endpoint === 'ep3');
+      assert.equal(dead.length, 1);
+      assert.deepEqual({ ...dead[0]!, key: '', deadAt: 0, body: bodies(dead) }, { key: '', endpoint: 'ep3', repo: 'dl/a', body: ['d-1'], attempts: 3, lastError: 'answered 500', deadAt: 0 });
+      assert.ok(dead[0]!.body.equals(first!.body), 'the exact body is kept');
+      assert.equal(await store.replayDeadEvents(dead.map((e) => e.key)), 1);
+      assert.equal(await store.replayDeadEvents(dead.map((e) => e.key)), 0);
+      assert.deepEqual((await store.listDeadEvents({ limit: 100 })).filter((e) => e.endpoint === 'ep3'), []);
+      const again = await store.listPendingEvents('ep3', { limit: 100 });
+      assert.deepEqual(bodies(again), ['d-2', 'd-3', 'd-1']);
+      assert.ok(again[2]!.body.equals(first!.body));
+      await store.deleteEvents(again.map((e) => e.key));
+    });
+
+    test('the queue order continues after a reopen: new events sort after every stored one', async (t) => {
+      if (!handle.reopen) return t.skip(`${name} does not persist`);
+      await store.enqueueEvents([event('ep4', 'r', 'before-1'), event('ep4', 'r', 'before-2')]);
+      const [one] = await store.listPendingEvents('ep4', { limit: 1 });
+      await store.deadLetterEvent(one!.key, { attempts: 1, lastError: 'x' });
+      store = await handle.reopen();
+      await store.enqueueEvents([event('ep4', 'r', 'after-1')]);
+      await store.replayDeadEvents((await store.listDeadEvents({ limit: 100 })).filter((e) => e.endpoint === 'ep4').map((e) => e.key));
+      assert.deepEqual(bodies(await store.listPendingEvents('ep4', { limit: 100 })), ['before-2', 'after-1', 'before-1']);
     });
   });
 }

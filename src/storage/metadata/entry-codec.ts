@@ -60,7 +60,8 @@ function session(value: Buffer, id: string): UploadSession {
   return s as UploadSession;
 }
 
-const KINDS: Record<string, { what: string; fields: number }> = {
+/** `emptyLast`: the last field may be empty (a registry-wide webhook event has no repository). */
+const KINDS: Record<string, { what: string; fields: number; emptyLast?: true }> = {
   r: { what: 'repository', fields: 1 },
   l: { what: 'link', fields: 2 },
   b: { what: 'reverse link', fields: 2 },
@@ -70,6 +71,8 @@ const KINDS: Record<string, { what: string; fields: number }> = {
   f: { what: 'referrer', fields: 3 },
   u: { what: 'upload session', fields: 1 },
   g: { what: 'marker', fields: 1 },
+  e: { what: 'webhook event', fields: 3, emptyLast: true },
+  E: { what: 'dead webhook event', fields: 3, emptyLast: true },
 };
 
 /** An entry without its key (the distributive Omit keeps the union). */
@@ -109,6 +112,11 @@ function decode(kind: string, f: string[], value: Buffer): EntryBody {
     case 'g':
       jsonValue(value);
       return { kind: 'marker', name: f[0]! };
+    case 'e':
+    case 'E':
+      // The webhook outbox is bookkeeping of the store's own: listed, never judged by verify.
+      jsonValue(value);
+      return { kind: 'marker', name: kind === 'e' ? 'webhook event' : 'dead webhook event' };
     default:
       throw new Unreadable(`unknown kind ${kind}`);
   }
@@ -120,7 +128,8 @@ export function decodeEntry(key: string, value: Buffer): MetadataEntry {
   const shape = KINDS[kind];
   const record = keys.printable(key);
   if (shape === undefined) return { key, kind: 'unreadable', what: 'unknown record', reason: 'unknown key', record };
-  if (fields.length !== shape.fields || fields.some((field) => field === '')) {
+  const empty = (field: string, i: number) => field === '' && !(shape.emptyLast === true && i === shape.fields - 1);
+  if (fields.length !== shape.fields || fields.some(empty)) {
     return { key, kind: 'unreadable', what: shape.what, reason: 'malformed key', record };
   }
   try {

@@ -16,6 +16,10 @@
  *   f \0 <repo> \0 <subject> \0 <digest>     referrer of subject    → descriptor JSON
  *   u \0 <uuid>                              upload session         → JSON session
  *   g \0 flush                               durable write marker   → JSON { at } (MetadataStore.flush)
+ *   e \0 <endpoint> \0 <seq> \0 <repo>       webhook event pending  → the exact CloudEvent JSON body
+ *   E \0 <endpoint> \0 <seq> \0 <repo>       dead webhook event     → JSON { attempts, lastError, deadAt, body }
+ *                                                                     (<seq>: 16 hex digits, the queue order;
+ *                                                                     <repo> empty for registry-wide events)
  *
  * Source of truth: these keys say what each repository holds; the blob
  * directory (src/storage/fs/layout.ts) holds content. A link whose blob file is
@@ -33,6 +37,12 @@ export interface KeyRange {
 function prefixRange(prefix: string, after?: string): KeyRange {
   return { gt: after === undefined ? prefix : prefix + after, lt: prefix + END };
 }
+
+function fromKey(prefix: string, last?: string): KeyRange {
+  return { gt: last !== undefined && last.startsWith(prefix) ? last : prefix, lt: prefix + END };
+}
+
+const seqField = (seq: number) => seq.toString(16).padStart(16, '0');
 
 export const keys = {
   repo: (repo: string) => `r${SEP}${repo}`,
@@ -64,6 +74,20 @@ export const keys = {
 
   upload: (id: string) => `u${SEP}${id}`,
   uploads: (): KeyRange => prefixRange(`u${SEP}`),
+
+  event: (endpoint: string, seq: number, repo: string) => `e${SEP}${endpoint}${SEP}${seqField(seq)}${SEP}${repo}`,
+  /** One endpoint's pending events from after the key `last` (a whole event key). */
+  events: (endpoint: string, last?: string): KeyRange => fromKey(`e${SEP}${endpoint}${SEP}`, last),
+  deadEvent: (endpoint: string, seq: number, repo: string) => `E${SEP}${endpoint}${SEP}${seqField(seq)}${SEP}${repo}`,
+  deadEvents: (last?: string): KeyRange => fromKey(`E${SEP}`, last),
+  /** Every pending and every dead event (the sequence is restarted above the highest). */
+  allPendingEvents: (last?: string): KeyRange => fromKey(`e${SEP}`, last),
+  isPendingEvent: (key: string) => key.startsWith(`e${SEP}`),
+  /** The fields of an `e` or `E` key. */
+  eventOf: (key: string): { dead: boolean; endpoint: string; seq: number; repo: string } => {
+    const [kind, endpoint = '', seq = '', repo = ''] = key.split(SEP);
+    return { dead: kind === 'E', endpoint, seq: parseInt(seq, 16), repo };
+  },
 
   /** Every key of the store (a full scan, for offline verification). */
   all: (after?: string): KeyRange => ({ gt: after ?? '', lt: END }),

@@ -4,17 +4,21 @@ import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
 import type {
   BlobLink,
+  DeadEvent,
   ManifestRecord,
   ManifestWrite,
   MetadataEntry,
   MetadataStore,
   PageRequest,
+  PendingEvent,
+  QueuedEvent,
   SizedDigest,
   TagRecord,
   UploadSession,
 } from '../types.js';
 import { keys, type KeyRange } from './keys.js';
 import { decodeEntry, decodeLinkSize } from './entry-codec.js';
+import { EventOutbox } from './event-outbox.js';
 import { decodeLink, encodeLink } from './link-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 import { decodeTag, encodeTag } from './tag-codec.js';
@@ -32,9 +36,14 @@ const del = (key: string): KvOp => ({ type: 'del', key });
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 export class KvMetadataStore implements MetadataStore {
-  constructor(private readonly kv: SortedKv) {}
+  private readonly outbox: EventOutbox;
+
+  constructor(private readonly kv: SortedKv) {
+    this.outbox = new EventOutbox(kv);
+  }
 
   open(): Promise<void> {
+    this.outbox.reset();
     return this.kv.open();
   }
 
@@ -86,8 +95,8 @@ export class KvMetadataStore implements MetadataStore {
     ];
   }
 
-  async linkBlob(repo: string, digest: Digest, size: number): Promise<void> {
-    await this.kv.batch(await this.linkOps(repo, digest, size));
+  async linkBlob(repo: string, digest: Digest, size: number, events?: readonly QueuedEvent[]): Promise<void> {
+    await this.kv.batch([...(await this.linkOps(repo, digest, size)), ...(await this.outbox.ops(events))]);
   }
 
   async unlinkBlob(repo: string, digest: Digest): Promise<boolean> {
@@ -109,7 +118,7 @@ export class KvMetadataStore implements MetadataStore {
   async putManifest(repo: string, ...writes: ManifestWrite[]): Promise<void> {
     const ops = await this.ensureRepo(repo);
     const now = Date.now();
-    for (const { record, tag, tagPushedAt, referrer, touch = [] } of writes) {
+    for (const { record, tag, tagPushedAt, referrer, touch = [], events } of writes) {
       ops.push(put(keys.manifest(repo, record.digest), encodeManifest({ ...record, pushedAt: now })));
       for (const digest of touch) {
         const link = await this.getLink(repo, digest);
@@ -119,11 +128,12 @@ export class KvMetadataStore implements MetadataStore {
       if (referrer !== undefined && record.subject !== undefined) {
         ops.push(put(keys.referrer(repo, record.subject, record.digest), json(referrer)));
       }
+      ops.push(...(await this.outbox.ops(events)));
     }
     await this.kv.batch(ops);
   }
 
-  async deleteManifest(repo: string, digest: Digest): Promise<string[] | undefined> {
+  async deleteManifest(repo: string, digest: Digest, events?: readonly QueuedEvent[]): Promise<string[] | undefined> {
     const record = await this.getManifest(repo, digest);
     if (record === undefined) return undefined;
     const ops: KvOp[] = [del(keys.manifest(repo, digest))];
@@ -138,6 +148,7 @@ export class KvMetadataStore implements MetadataStore {
       }
     }
     if (record.subject !== undefined) ops.push(del(keys.referrer(repo, record.subject, digest)));
+    ops.push(...(await this.outbox.ops(events)));
     await this.kv.batch(ops);
     return tags;
   }
@@ -150,10 +161,10 @@ export class KvMetadataStore implements MetadataStore {
     return this.collectKeys(keys.tags(repo, page.last), page.limit, (key) => keys.tagOf(key));
   }
 
-  async deleteTag(repo: string, tag: string): Promise<Digest | undefined> {
+  async deleteTag(repo: string, tag: string, events?: readonly QueuedEvent[]): Promise<Digest | undefined> {
     const digest = await this.getTag(repo, tag);
     if (digest === undefined) return undefined;
-    await this.kv.batch([del(keys.tag(repo, tag)), del(keys.tagRev(repo, digest, tag))]);
+    await this.kv.batch([del(keys.tag(repo, tag)), del(keys.tagRev(repo, digest, tag)), ...(await this.outbox.ops(events))]);
     return digest;
   }
 
@@ -280,5 +291,37 @@ export class KvMetadataStore implements MetadataStore {
   /** A durable batch syncs the log, and with it every earlier non-durable batch. */
   async flush(): Promise<void> {
     await this.kv.batch([put(keys.flushMarker(), json({ at: Date.now() }))]);
+  }
+
+  async enqueueEvents(events: readonly QueuedEvent[]): Promise<void> {
+    const ops = await this.outbox.ops(events);
+    if (ops.length > 0) await this.kv.batch(ops);
+  }
+
+  listPendingEvents(endpoint: string, page: PageRequest): Promise<PendingEvent[]> {
+    return this.outbox.listPending(endpoint, page);
+  }
+
+  async deleteEvents(eventKeys: readonly string[]): Promise<void> {
+    const ops = eventKeys.filter((key) => keys.isPendingEvent(key)).map(del);
+    if (ops.length > 0) await this.kv.batch(ops);
+  }
+
+  async deadLetterEvent(key: string, failure: { attempts: number; lastError: string }): Promise<boolean> {
+    const ops = await this.outbox.deadLetterOps(key, failure);
+    if (ops === undefined) return false;
+    await this.kv.batch(ops);
+    return true;
+  }
+
+  listDeadEvents(page: PageRequest): Promise<DeadEvent[]> {
+    return this.outbox.listDead(page);
+  }
+
+  async replayDeadEvents(deadKeys: readonly string[]): Promise<number> {
+    const ops = await this.outbox.replayOps(deadKeys);
+    if (ops.length === 0) return 0;
+    await this.kv.batch(ops);
+    return ops.filter((op) => op.type === 'del').length;
   }
 }
