@@ -26,6 +26,7 @@ import { LevelKv } from './storage/level/level-kv.js';
 import { changesOf } from './storage/metadata/changes.js';
 import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
 import { ObservedKv } from './storage/observed-kv.js';
+import { loadTracing } from './tracing/load.js';
 
 export interface RunningServer {
   server: Server;
@@ -55,6 +56,8 @@ async function readTlsFile(path: string, what: string): Promise<Buffer> {
 
 export async function startServer(config: Config, logger?: Logger): Promise<RunningServer> {
   const log = logger ?? createLogger(config.log.level);
+  // Off (the default): undefined, and no OpenTelemetry module is loaded (src/tracing/load.ts).
+  const tracing = await loadTracing(config.tracing, log);
   const layout = new Layout(resolve(config.storage.root));
   const tls = config.http.tls;
   const tlsFiles =
@@ -69,14 +72,16 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     await meta.close();
     throw err;
   });
-  const quotas = new QuotaService(meta, config.quotas);
+  // Store calls made while serving a request become child spans of its server span.
+  const stores = tracing?.wrap({ meta, blobs }) ?? { meta, blobs };
+  const quotas = new QuotaService(stores.meta, config.quotas);
   if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
-  const registry = new Registry({ meta, blobs, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache(), quotas });
+  const registry = new Registry({ ...stores, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache(), quotas });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 
-  const app = createApp({ registry, config, log, auth });
+  const app = createApp({ registry, config, log, auth, ...(tracing ? { tracing: tracing.middleware } : {}) });
   // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
   const limits = serverLimits(config.http, log);
   const handler = limits.handler(app.callback());
@@ -127,6 +132,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       clearTimeout(grace);
       await gcStopped;
       await meta.close();
+      await tracing?.shutdown();
       log.info('unireg stopped');
     })());
 
