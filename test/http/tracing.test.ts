@@ -213,7 +213,13 @@ describe('tracing on, the OTLP defaults', () => {
     for (const vars of refused) {
       setOtelEnv(vars);
       try {
-        await assert.rejects(startTestServer({ tracing: { enabled: true } }), { name: 'TracingConfigError' });
+        await assert.rejects(
+          async () => {
+            const started = await startTestServer({ tracing: { enabled: true } });
+            await started.destroy();
+          },
+          { name: 'TracingConfigError' },
+        );
       } finally {
         restoreOtelEnv();
       }
