@@ -1,7 +1,8 @@
 /**
  * What tracing costs on the hottest path: manifest GET by tag against unireg
  * with tracing off (the default), on (OTLP http/protobuf to a sink in this
- * process that reads and drops what it gets), and optionally a baseline build
+ * process that reads and drops what it gets), on without an exporter
+ * (OTEL_TRACES_EXPORTER=none: spans made, not sent), and optionally a baseline build
  * (`--baseline DIR`: a checkout built without tracing, to show that "off"
  * costs nothing against it). Same image, same load, rounds in rotating order.
  * See docs/tracing.md ("What it costs").
@@ -82,6 +83,8 @@ async function main(): Promise<void> {
     name: 'tracing on',
     options: { env: { UNIREG_TRACING_ENABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' } },
   });
+  // Spans made and dropped: what making them costs, without the export.
+  variants.push({ name: 'tracing on, OTEL_TRACES_EXPORTER=none', options: { env: { UNIREG_TRACING_ENABLED: 'true', OTEL_TRACES_EXPORTER: 'none' } } });
   const results = new Map<string, KindResults>(variants.map((v) => [v.name, emptyResults()]));
   const regs: { name: string; reg: Registry; manifest: Buffer }[] = [];
   try {
