@@ -33,6 +33,8 @@ export interface StartOptions {
   configYaml?: string;
   /** unireg only: extra environment variables, applied last (they may override UNIREG_HTTP_ADDR, _STORAGE_ROOT, _LOG_LEVEL). */
   env?: Record<string, string>;
+  /** unireg only: another build's `dist/src/cli.js` (bench/tracing.ts compares with a baseline checkout). */
+  cli?: string;
   /** Authentication is on: readiness then expects 401 (not 200) on an anonymous GET /v2/. */
   auth?: boolean;
 }
@@ -93,7 +95,7 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
   let child: ChildProcess;
   try {
     if (kind === 'unireg') {
-      const cli = join(ROOT, 'dist/src/cli.js');
+      const cli = opts.cli ?? join(ROOT, 'dist/src/cli.js');
       const serveArgs = ['serve'];
       if (opts.configYaml !== undefined) {
         const config = join(dir, 'unireg.yaml');

@@ -43,6 +43,8 @@ export interface AppDeps {
   config: Config;
   log: Logger;
   auth: Auth;
+  /** The server-span middleware when tracing is on (src/tracing/). */
+  tracing?: Koa.Middleware;
 }
 
 export function createApp(appDeps: AppDeps): Koa {
@@ -57,6 +59,7 @@ export function createApp(appDeps: AppDeps): Koa {
   for (const group of ROUTE_GROUPS) group(router, deps);
 
   app.use(requestLog(deps.log));
+  if (appDeps.tracing) app.use(appDeps.tracing);
   app.use(errorHandler(deps.log));
   app.use(unmatched());
   app.use(router.routes());

@@ -47,7 +47,7 @@ function version(): string {
 }
 
 /** Errors that stop the server from starting, with messages meant for the operator. */
-const STARTUP_ERRORS = new Set(['StartupError', 'HtpasswdError', 'SigningKeyError', 'InvalidTokenError']);
+const STARTUP_ERRORS = new Set(['StartupError', 'HtpasswdError', 'SigningKeyError', 'InvalidTokenError', 'TracingConfigError']);
 
 async function serve(args: string[]): Promise<void> {
   let values: { config?: string; help?: boolean };

@@ -27,6 +27,7 @@ import { changesOf } from './storage/metadata/changes.js';
 import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
 import { ObservedKv } from './storage/observed-kv.js';
 import { setupWebhooks } from './webhooks/setup.js';
+import { loadTracing } from './tracing/load.js';
 
 export interface RunningServer {
   server: Server;
@@ -56,6 +57,8 @@ async function readTlsFile(path: string, what: string): Promise<Buffer> {
 
 export async function startServer(config: Config, logger?: Logger): Promise<RunningServer> {
   const log = logger ?? createLogger(config.log.level);
+  // Off (the default): undefined, and no OpenTelemetry module is loaded (src/tracing/load.ts).
+  const tracing = await loadTracing(config.tracing, log);
   const layout = new Layout(resolve(config.storage.root));
   const tls = config.http.tls;
   const tlsFiles =
@@ -70,15 +73,17 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     await meta.close();
     throw err;
   });
-  const quotas = new QuotaService(meta, config.quotas);
+  // Store calls made while serving a request become child spans of its server span.
+  const stores = tracing?.wrap({ meta, blobs }) ?? { meta, blobs };
+  const quotas = new QuotaService(stores.meta, config.quotas);
   if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
   const webhooks = setupWebhooks(config, meta, kv, log);
-  const registry = new Registry({ meta, blobs, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache(), quotas, webhooks: webhooks.events });
+  const registry = new Registry({ ...stores, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache(), quotas, webhooks: webhooks.events });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 
-  const app = createApp({ registry, config, log, auth });
+  const app = createApp({ registry, config, log, auth, ...(tracing ? { tracing: tracing.middleware } : {}) });
   // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
   const limits = serverLimits(config.http, log);
   const handler = limits.handler(app.callback());
@@ -131,6 +136,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       await gcStopped;
       await webhooks.delivery.stop();
       await meta.close();
+      await tracing?.shutdown();
       log.info('unireg stopped');
     })());
 

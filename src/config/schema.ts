@@ -118,6 +118,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    tracing: z
+      .object({
+        /** OpenTelemetry traces (docs/tracing.md); the OTLP export is configured by the standard OTEL_* variables. */
+        enabled: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     auth: authSchema,
     /** Which tags are deleted, per repository glob (file only; docs/retention.md). */
     retention: retentionSchema,

@@ -20,7 +20,7 @@ export interface TestServer extends RunningServer {
   destroy(): Promise<void>;
 }
 
-type Overrides = { [K in keyof ConfigInput]?: Partial<NonNullable<ConfigInput[K]>> };
+export type Overrides = { [K in keyof ConfigInput]?: Partial<NonNullable<ConfigInput[K]>> };
 
 export async function makeRoot(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'unireg-test-'));

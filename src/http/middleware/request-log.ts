@@ -32,6 +32,8 @@ export function requestLog(log: Logger): Middleware {
           bytesOut: Number(ctx.response.get('Content-Length')) || 0,
           ms: Math.round((performance.now() - started) * 10) / 10,
           completed: ctx.res.writableFinished,
+          // Set by the tracing middleware when tracing is on; pino leaves an undefined field out.
+          traceId: ctx.state.traceId as string | undefined,
         },
         'request',
       );
