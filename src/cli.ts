@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`, `unireg verify`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, `unireg verify`, `unireg healthcheck`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
@@ -12,9 +12,11 @@ const USAGE = `usage: unireg serve [--config FILE]
        unireg usage [--json] HOST[:PORT]
        unireg verify [--repair] [--json] [--config FILE | --root DIR]
        unireg gc [--dry-run] [--json] HOST[:PORT]
+       unireg healthcheck [--live] [--config FILE]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
   verify    check (--repair: fix) a stopped registry's data root; see unireg verify --help
+  healthcheck  exit 0 when the server this configuration describes answers /readyz (--live: /livez) with 200
 ${CLIENT_USAGE}
 
 See deploy/unireg.example.yaml for every setting.`;
@@ -91,6 +93,11 @@ async function main(argv: string[]): Promise<void> {
     case 'gc':
       process.exitCode = await runClientCommand(command, rest);
       return;
+    case 'healthcheck': {
+      const { healthcheckCommand } = await import('./metrics/healthcheck-command.js');
+      process.exitCode = await healthcheckCommand(rest);
+      return;
+    }
     case 'verify': {
       const { verifyCommand } = await import('./maintenance/verify-command.js');
       process.exitCode = await verifyCommand(rest);

@@ -65,6 +65,8 @@ export const keys = {
   upload: (id: string) => `u${SEP}${id}`,
   uploads: (): KeyRange => prefixRange(`u${SEP}`),
 
+  /** Every key of one kind (`l`, `m`, `r`, `u`...), across all repositories: start-up counts (src/metrics/stored.ts). */
+  ofKind: (kind: string, after?: string): KeyRange => prefixRange(`${kind}${SEP}`, after),
   /** Every key of the store (a full scan, for offline verification). */
   all: (after?: string): KeyRange => ({ gt: after ?? '', lt: END }),
   /** A key's kind letter and its fields; the last field of l/m/t/u keys is the digest, tag or id. */

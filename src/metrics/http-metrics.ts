@@ -1,0 +1,57 @@
+/**
+ * The middleware that counts every request: placed right inside the request
+ * log, outside the error handler, so it sees the status that was sent.
+ *
+ * route: the @koa/router template that matched (`/v2/:name+/manifests/:reference`),
+ *        never the raw URL, so repository names and digests cannot blow up the
+ *        label set; `(unmatched)` when no route matched.
+ * bytes: what the connection read and wrote since the previous request on it
+ *        ended, HTTP heads included (HTTP/1.1 handles one request at a time per
+ *        connection; TLS counts the decrypted stream).
+ */
+import type { Socket } from 'node:net';
+import type { Context, Middleware } from 'koa';
+import type { Metrics } from './metrics.js';
+
+const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
+const REFUSALS = new Set([401, 403, 429]);
+export const UNMATCHED = '(unmatched)';
+
+/** The route template of a request the router matched. */
+export function routeOf(ctx: Context): string {
+  const route = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
+  return typeof route === 'string' ? route : UNMATCHED;
+}
+
+interface Seen {
+  read: number;
+  written: number;
+}
+
+export function httpMetrics(metrics: Metrics): Middleware {
+  /** Per connection: its byte counts when its previous request ended. */
+  const seen = new WeakMap<Socket, Seen>();
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    metrics.inFlight.inc();
+    ctx.res.once('close', () => {
+      metrics.inFlight.dec();
+      const method = METHODS.has(ctx.method) ? ctx.method : 'OTHER';
+      const route = routeOf(ctx);
+      const status = ctx.res.headersSent ? String(ctx.res.statusCode) : 'none';
+      metrics.requests.inc({ method, route, status });
+      metrics.latency.observe({ method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+      const socket = ctx.req.socket;
+      const before = seen.get(socket) ?? { read: 0, written: 0 };
+      const now = { read: socket.bytesRead, written: socket.bytesWritten };
+      seen.set(socket, now);
+      metrics.received.inc({ method, route }, Math.max(0, now.read - before.read));
+      metrics.sent.inc({ method, route }, Math.max(0, now.written - before.written));
+      if (REFUSALS.has(ctx.res.statusCode) && ctx.res.headersSent) {
+        const code = typeof ctx.state.errorCode === 'string' ? ctx.state.errorCode : 'UNKNOWN';
+        metrics.refusals.inc({ status: String(ctx.res.statusCode), code });
+      }
+    });
+    await next();
+  };
+}
