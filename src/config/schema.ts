@@ -79,7 +79,13 @@ export const configSchema = z
         /** Serve Prometheus metrics at /metrics (main listener: callers granted the `metrics` action). */
         enabled: z.boolean().default(true),
         /** A second, plain-HTTP listener (host:port) serving /metrics, /livez and /readyz without authentication; empty: none. */
-        addr: z.union([z.literal(''), hostPort]).default(''),
+        addr: z
+          .string()
+          .default('')
+          .superRefine((v, ctx) => {
+            if (v === '') return;
+            for (const issue of hostPort.safeParse(v).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message });
+          }),
         /** Let metrics.addr be a non-loopback address (no authentication there: keep it on a private network). */
         allowNonLoopback: z.boolean().default(false),
       })
