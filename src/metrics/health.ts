@@ -56,7 +56,8 @@ export class Health {
   async ready(): Promise<HealthAnswer> {
     if (this.shuttingDown) return { status: 503, body: { status: 'shutting down' } };
     const [metadata, blobs] = await Promise.all([within(this.probes.metadata()), within(stat(this.probes.blobsDir))]);
-    const ok = metadata === 'ok' && blobs === 'ok' && !this.shuttingDown;
-    return { status: ok ? 200 : 503, body: { status: ok ? 'ready' : 'not ready', checks: { metadata, blobs } } };
+    // Shutdown may have begun while the checks ran: it wins.
+    const status = this.shuttingDown ? 'shutting down' : metadata === 'ok' && blobs === 'ok' ? 'ready' : 'not ready';
+    return { status: status === 'ready' ? 200 : 503, body: { status, checks: { metadata, blobs } } };
   }
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent, createServer as createHttpServer, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,7 +94,7 @@ describe('health endpoints of a running process', () => {
       for (let i = 0; i < 50 && ready !== 503; i++) {
         const res = await fetch(`${metrics}/readyz`);
         ready = res.status;
-        if (ready === 503) assert.deepEqual(await res.json(), { status: 'shutting down' });
+        if (ready === 503) assert.equal(((await res.json()) as { status: string }).status, 'shutting down');
         else await new Promise((ok) => setTimeout(ok, 50));
       }
       assert.equal(ready, 503, '/readyz never turned 503 during shutdown');
@@ -125,6 +125,19 @@ describe('health endpoints of a running process', () => {
       assert.match(down.stderr, new RegExp(`127\\.0\\.0\\.1:${port}/readyz`));
     } finally {
       if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    }
+  });
+
+  test('unireg healthcheck: a server that answers 503 is unhealthy', { timeout: 30_000 }, async () => {
+    const server = createHttpServer((_req, res) => res.writeHead(503).end('{"status":"shutting down"}'));
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const { port } = server.address() as { port: number };
+      const res = await runCli(['healthcheck'], { UNIREG_HTTP_ADDR: `127.0.0.1:${port}` });
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /answered 503/);
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
     }
   });
 });
