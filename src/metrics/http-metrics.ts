@@ -33,20 +33,19 @@ export function httpMetrics(metrics: Metrics): Middleware {
   const seen = new WeakMap<Socket, Seen>();
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
-    metrics.inFlight.inc();
+    const http = metrics.http;
+    http.inFlight++;
     ctx.res.once('close', () => {
-      metrics.inFlight.dec();
+      http.inFlight--;
       const method = METHODS.has(ctx.method) ? ctx.method : 'OTHER';
       const route = routeOf(ctx);
       const status = ctx.res.headersSent ? String(ctx.res.statusCode) : 'none';
-      metrics.requests.inc({ method, route, status });
-      metrics.latency.observe({ method, route }, Number(process.hrtime.bigint() - started) / 1e9);
       const socket = ctx.req.socket;
       const before = seen.get(socket) ?? { read: 0, written: 0 };
       const now = { read: socket.bytesRead, written: socket.bytesWritten };
       seen.set(socket, now);
-      metrics.received.inc({ method, route }, Math.max(0, now.read - before.read));
-      metrics.sent.inc({ method, route }, Math.max(0, now.written - before.written));
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      http.record(method, route, status, seconds, Math.max(0, now.read - before.read), Math.max(0, now.written - before.written));
       if (REFUSALS.has(ctx.res.statusCode) && ctx.res.headersSent) {
         const code = typeof ctx.state.errorCode === 'string' ? ctx.state.errorCode : 'UNKNOWN';
         metrics.refusals.inc({ status: String(ctx.res.statusCode), code });

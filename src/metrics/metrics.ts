@@ -5,15 +5,14 @@
  * Nothing outside src/metrics/ imports prom-client: the registry, GC and
  * retention report through plain counters and events that this module reads.
  */
-import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import type { GcReport } from '../gc/report.js';
 import type { ManifestCache } from '../registry/manifest-cache.js';
 import type { RunOutcome } from '../registry/run-events.js';
 import type { RetentionReport } from '../retention/service.js';
+import { HttpStats } from './http-stats.js';
 import type { StoredContent } from './stored.js';
 
-/** Request latency buckets, seconds: manifest reads in milliseconds up to multi-minute blob transfers. */
-const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 export interface MetricsSources {
   stored: StoredContent;
@@ -22,11 +21,8 @@ export interface MetricsSources {
 
 export class Metrics {
   readonly registry = new PromRegistry();
-  readonly requests: Counter<'method' | 'route' | 'status'>;
-  readonly latency: Histogram<'method' | 'route'>;
-  readonly received: Counter<'method' | 'route'>;
-  readonly sent: Counter<'method' | 'route'>;
-  readonly inFlight: Gauge;
+  /** Requests, latency, bytes, in flight: plain numbers, written out at scrape time (src/metrics/http-stats.ts). */
+  readonly http = new HttpStats();
   readonly refusals: Counter<'status' | 'code'>;
   private readonly gcRuns: Counter<'outcome' | 'dry_run'>;
   private readonly gcDeleted: Counter<'what'>;
@@ -38,32 +34,6 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({
-      name: 'unireg_http_requests_total',
-      help: 'HTTP requests answered, by method, route template and status',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    });
-    this.latency = new Histogram({
-      name: 'unireg_http_request_duration_seconds',
-      help: 'Time from a request arriving to its response ending, by method and route template',
-      labelNames: ['method', 'route'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.received = new Counter({
-      name: 'unireg_http_received_bytes_total',
-      help: 'Bytes read from the connection for a request (head and body), by method and route template',
-      labelNames: ['method', 'route'],
-      registers,
-    });
-    this.sent = new Counter({
-      name: 'unireg_http_sent_bytes_total',
-      help: 'Bytes written to the connection for a response (head and body), by method and route template',
-      labelNames: ['method', 'route'],
-      registers,
-    });
-    this.inFlight = new Gauge({ name: 'unireg_http_requests_in_flight', help: 'Requests being handled now', registers });
     this.refusals = new Counter({
       name: 'unireg_http_refusals_total',
       help: 'Requests refused for authentication (401), authorisation (403) or rate limits (429), by status and OCI error code',
@@ -166,6 +136,7 @@ export class Metrics {
 
   /** The exposition text and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const body = await this.registry.metrics();
+    return { contentType: this.registry.contentType, body: `${this.http.exposition()}${body}` };
   }
 }

@@ -62,6 +62,9 @@ describe('metrics: counters and gauges (auth none)', () => {
     const count = (labels: Record<string, string>) => delta(before, after, 'unireg_http_request_duration_seconds_count', labels);
     assert.equal(count({ method: 'GET', route: MANIFEST_ROUTE }), 3);
     assert.equal(count({ method: 'PUT', route: '/v2/*name/blobs/uploads/:id' }), 2);
+    const bucket = (le: string) => after.get(series('unireg_http_request_duration_seconds_bucket', { method: 'GET', route: MANIFEST_ROUTE, le })) ?? -1;
+    assert.equal(bucket('+Inf'), after.get(series('unireg_http_request_duration_seconds_count', { method: 'GET', route: MANIFEST_ROUTE })));
+    assert.ok(bucket('0.001') <= bucket('0.1') && bucket('0.1') <= bucket('+Inf'), 'buckets are cumulative');
     // Bytes: at least the bodies, plus heads of a bounded size.
     const received = delta(before, after, 'unireg_http_received_bytes_total', { method: 'PUT', route: '/v2/*name/blobs/uploads/:id' });
     const bodies = config.length + layer.length;
