@@ -87,7 +87,10 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 
-  await stored?.load();
+  await stored?.load().catch(async (err: unknown) => {
+    await meta.close();
+    throw err;
+  });
   const metrics = stored ? new Metrics({ stored, cache }) : undefined;
   if (metrics) {
     registry.gc.finished.on(metrics.gcFinished);

@@ -34,21 +34,33 @@ export function httpMetrics(metrics: Metrics): Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     const http = metrics.http;
+    // Taken now: once the response is done, Node may already have detached the socket (req.socket is null).
+    const socket = ctx.req.socket as Socket | null;
     http.inFlight++;
+    // A listener on 'close' that threw would be an uncaught exception: counting must never stop the server.
     ctx.res.once('close', () => {
-      http.inFlight--;
-      const method = METHODS.has(ctx.method) ? ctx.method : 'OTHER';
-      const route = routeOf(ctx);
-      const status = ctx.res.headersSent ? String(ctx.res.statusCode) : 'none';
-      const socket = ctx.req.socket;
-      const before = seen.get(socket) ?? { read: 0, written: 0 };
-      const now = { read: socket.bytesRead, written: socket.bytesWritten };
-      seen.set(socket, now);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      http.record(method, route, status, seconds, Math.max(0, now.read - before.read), Math.max(0, now.written - before.written));
-      if (REFUSALS.has(ctx.res.statusCode) && ctx.res.headersSent) {
-        const code = typeof ctx.state.errorCode === 'string' ? ctx.state.errorCode : 'UNKNOWN';
-        metrics.refusals.inc({ status: String(ctx.res.statusCode), code });
+      try {
+        http.inFlight--;
+        const method = METHODS.has(ctx.method) ? ctx.method : 'OTHER';
+        const route = routeOf(ctx);
+        const status = ctx.res.headersSent ? String(ctx.res.statusCode) : 'none';
+        let received = 0;
+        let sent = 0;
+        if (socket) {
+          const before = seen.get(socket) ?? { read: 0, written: 0 };
+          const now = { read: socket.bytesRead, written: socket.bytesWritten };
+          seen.set(socket, now);
+          received = Math.max(0, now.read - before.read);
+          sent = Math.max(0, now.written - before.written);
+        }
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        http.record(method, route, status, seconds, received, sent);
+        if (REFUSALS.has(ctx.res.statusCode) && ctx.res.headersSent) {
+          const code = typeof ctx.state.errorCode === 'string' ? ctx.state.errorCode : 'UNKNOWN';
+          metrics.refusals.inc({ status: String(ctx.res.statusCode), code });
+        }
+      } catch {
+        // A figure lost, nothing else.
       }
     });
     await next();

@@ -9,7 +9,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { HASH, basic } from '../helpers/auth-http.js';
 import { gcOverHttp } from '../helpers/gc.js';
 import { delta, scrape, series } from '../helpers/metrics.js';
-import { MT, buildImage, pushBlob, pushManifest, randomBlob, randomConfig, repoName } from '../helpers/oci.js';
+import { MT, buildImage, pushBlob, pushImage, pushManifest, randomBlob, randomConfig, repoName } from '../helpers/oci.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const MANIFEST_ROUTE = '/v2/*name/manifests/:reference';
@@ -235,5 +235,29 @@ describe('metrics: the separate listener and metrics.enabled', () => {
     assert.match(JSON.stringify(refused.error?.issues), /allowNonLoopback/);
     assert.equal(configSchema.safeParse({ metrics: { addr: '0.0.0.0:9090', allowNonLoopback: true } }).success, true);
     assert.equal(configSchema.safeParse({ metrics: { addr: '127.0.0.1:9090' } }).success, true);
+  });
+});
+
+describe('metrics: retention runs', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ retention: [{ repository: 'ret-metrics/**', keepLast: 1 }] });
+  });
+  after(async () => {
+    await srv.destroy();
+  });
+
+  test('a dry run and a real run are counted, and only the real one counts deleted tags', async () => {
+    const repo = `ret-metrics/${repoName('r')}`;
+    for (const tag of ['a', 'b', 'c']) await pushImage(srv.url, repo, tag);
+    const before = await scrape(`${srv.url}/metrics`);
+    assert.equal((await fetch(`${srv.url}/_unireg/retention?dryRun=true`, { method: 'POST' })).status, 200);
+    const dry = await scrape(`${srv.url}/metrics`);
+    assert.equal(delta(before, dry, 'unireg_retention_runs_total', { outcome: 'ok', dry_run: 'true' }), 1);
+    assert.equal(delta(before, dry, 'unireg_retention_deleted_tags_total'), 0);
+    assert.equal((await fetch(`${srv.url}/_unireg/retention`, { method: 'POST' })).status, 200);
+    const real = await scrape(`${srv.url}/metrics`);
+    assert.equal(delta(dry, real, 'unireg_retention_runs_total', { outcome: 'ok', dry_run: 'false' }), 1);
+    assert.equal(delta(dry, real, 'unireg_retention_deleted_tags_total'), 2);
   });
 });
