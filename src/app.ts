@@ -5,6 +5,8 @@ import { errorHandler, unmatched } from './http/middleware/errors.js';
 import { adminRetentionRoutes } from './http/routes/admin-retention.js';
 import { adminUsageRoutes } from './http/routes/admin-usage.js';
 import { requestLog } from './http/middleware/request-log.js';
+import { httpMetrics } from './metrics/http-metrics.js';
+import { observabilityRoutes, type Observability } from './metrics/routes.js';
 import { baseRoutes } from './http/routes/base.js';
 import { blobRoutes } from './http/routes/blobs.js';
 import { listingRoutes } from './http/routes/listings.js';
@@ -45,6 +47,8 @@ export interface AppDeps {
   auth: Auth;
   /** The server-span middleware when tracing is on (src/tracing/). */
   tracing?: Koa.Middleware;
+  /** Health endpoints and metrics (src/metrics/). */
+  ops?: Observability;
 }
 
 export function createApp(appDeps: AppDeps): Koa {
@@ -57,9 +61,11 @@ export function createApp(appDeps: AppDeps): Koa {
     bodies: new BodyBudget(appDeps.config.http.bodyBudget),
   };
   for (const group of ROUTE_GROUPS) group(router, deps);
+  if (appDeps.ops) observabilityRoutes(router, deps.guard, appDeps.ops);
 
   app.use(requestLog(deps.log));
   if (appDeps.tracing) app.use(appDeps.tracing);
+  if (appDeps.ops?.metrics) app.use(httpMetrics(appDeps.ops.metrics));
   app.use(errorHandler(deps.log));
   app.use(unmatched());
   app.use(router.routes());

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`, `unireg check-config`, `unireg verify`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, `unireg check-config`, `unireg verify`, `unireg healthcheck`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
@@ -13,10 +13,12 @@ const USAGE = `usage: unireg serve [--config FILE]
        unireg verify [--repair] [--json] [--config FILE | --root DIR]
        unireg check-config [--config FILE]
        unireg gc [--dry-run] [--json] HOST[:PORT]
+       unireg healthcheck [--live] [--config FILE]
 
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
   check-config  check the settings as serve would load them, print them with secrets redacted
   verify    check (--repair: fix) a stopped registry's data root; see unireg verify --help
+  healthcheck  exit 0 when the server this configuration describes answers /readyz (--live: /livez) with 200
 ${CLIENT_USAGE}
 
 See deploy/unireg.example.yaml for every setting.`;
@@ -96,6 +98,11 @@ async function main(argv: string[]): Promise<void> {
     case 'check-config': {
       const { checkConfigCommand } = await import('./config/check-command.js');
       process.exitCode = await checkConfigCommand(rest);
+      return;
+    }
+    case 'healthcheck': {
+      const { healthcheckCommand } = await import('./metrics/healthcheck-command.js');
+      process.exitCode = await healthcheckCommand(rest);
       return;
     }
     case 'verify': {

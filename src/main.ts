@@ -28,12 +28,19 @@ import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
 import { ObservedKv } from './storage/observed-kv.js';
 import { setupWebhooks } from './webhooks/setup.js';
 import { loadTracing } from './tracing/load.js';
+import { keys } from './storage/metadata/keys.js';
+import { Health } from './metrics/health.js';
+import { listenMetrics, type MetricsListener } from './metrics/listener.js';
+import { Metrics } from './metrics/metrics.js';
+import { StoredContent } from './metrics/stored.js';
 
 export interface RunningServer {
   server: Server;
   registry: Registry;
   /** `http(s)://host:port` as actually bound (port 0 resolved). */
   url: string;
+  /** `http://host:port` of the separate metrics listener (metrics.addr), when there is one. */
+  metricsUrl?: string;
   /** Stops accepting, ends idle connections, lets in-flight requests finish (up to the grace period), closes LevelDB. */
   close(): Promise<void>;
 }
@@ -66,6 +73,9 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const blobs = new FsBlobStore(layout);
   await blobs.init();
   const kv = new ObservedKv(new LevelKv(layout.metaDir, log));
+  // Metrics' stored-content figures follow every committed batch from the first (src/metrics/stored.ts).
+  const stored = config.metrics.enabled ? new StoredContent(kv) : undefined;
+  if (stored) kv.onBatch(stored.apply);
   const meta = new KvMetadataStore(kv);
   await meta.open();
   // After LevelDB's lock is held: a second process on the same root stops above, before it can touch the signing key.
@@ -79,11 +89,23 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
   const webhooks = setupWebhooks(config, meta, kv, log);
-  const registry = new Registry({ ...stores, layout, config, log, locks: new InProcessLocks(), cache: new ManifestCache(), quotas, webhooks: webhooks.events });
+  const cache = new ManifestCache();
+  const registry = new Registry({ ...stores, layout, config, log, locks: new InProcessLocks(), cache, quotas, webhooks: webhooks.events });
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 
-  const app = createApp({ registry, config, log, auth, ...(tracing ? { tracing: tracing.middleware } : {}) });
+  await stored?.load().catch(async (err: unknown) => {
+    await meta.close();
+    throw err;
+  });
+  const metrics = stored ? new Metrics({ stored, cache }) : undefined;
+  if (metrics) {
+    registry.gc.finished.on(metrics.gcFinished);
+    registry.retention.finished.on(metrics.retentionFinished);
+  }
+  const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir });
+  const ops = { health, metrics };
+  const app = createApp({ registry, config, log, auth, ops, ...(tracing ? { tracing: tracing.middleware } : {}) });
   // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
   const limits = serverLimits(config.http, log);
   const handler = limits.handler(app.callback());
@@ -110,6 +132,15 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     log.warn({ addr: config.http.addr }, 'serving without authentication on a non-loopback address (auth.allowInsecureOpen)');
   }
 
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics.addr !== '') {
+    metricsListener = await listenMetrics(config.metrics.addr, ops, log).catch(async (err: unknown) => {
+      await new Promise<void>((ok) => server.close(() => ok()));
+      await meta.close();
+      throw err;
+    });
+  }
+
   const sweepEvery = Math.min(durationMs(config.uploads.expiry) / 4, 10 * 60_000);
   const sweeper = setInterval(() => {
     registry.uploads.sweep().catch((err: unknown) => log.error({ err }, 'upload sweep failed'));
@@ -121,6 +152,8 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // First: /readyz answers 503 from now on, so a load balancer stops sending while requests drain.
+      health.markShuttingDown();
       clearInterval(sweeper);
       const gcStopped = gcSchedule.stop();
       // Stop accepting; end idle connections now and the others after their last response,
@@ -137,8 +170,9 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       await webhooks.delivery.stop();
       await meta.close();
       await tracing?.shutdown();
+      await metricsListener?.close();
       log.info('unireg stopped');
     })());
 
-  return { server, registry, url, close };
+  return { server, registry, url, metricsUrl: metricsListener?.url, close };
 }

@@ -17,7 +17,7 @@
  */
 import { isUserName, type AccessRule, type Action } from '../config/auth-schema.js';
 import { GlobRules } from '../policy/globs.js';
-import type { AccessEntry, RegistryResource } from './scope.js';
+import { isRegistryResource, type AccessEntry, type RegistryResource } from './scope.js';
 
 /** Who is calling: a user name, or undefined for an anonymous caller. */
 export interface Principal {
@@ -79,6 +79,7 @@ export class AccessPolicy {
       const granted = rule ? this.grantsIn(rule, who) : new Set<Action>();
       granted.delete('catalog');
       granted.delete('admin');
+      granted.delete('metrics');
       actions = granted;
       if (perUser.size > 10_000) perUser.clear();
       perUser.set(repo, actions);
@@ -99,9 +100,15 @@ export class AccessPolicy {
     return this.rules.rules.some((rule) => rule.repository === '**' && this.grantsIn(rule, who).has('admin'));
   }
 
+  /** `metrics` (reading /metrics), like `admin`, counts only in a rule for every repository: the figures are registry-wide. */
+  mayReadMetrics(who: Principal): boolean {
+    return this.rules.rules.some((rule) => rule.repository === '**' && this.grantsIn(rule, who).has('metrics'));
+  }
+
   /** Whether `who` holds a registry-wide right. */
   mayUseRegistry(who: Principal, resource: RegistryResource): boolean {
-    return resource === 'catalog' ? this.mayListCatalog(who) : this.mayAdminister(who);
+    if (resource === 'catalog') return this.mayListCatalog(who);
+    return resource === 'admin' ? this.mayAdminister(who) : this.mayReadMetrics(who);
   }
 
   /** What a token for `who` may carry: each requested entry cut down to what the rules allow. */
@@ -112,7 +119,7 @@ export class AccessPolicy {
       if (entry.type === 'repository') {
         const actions = this.actionsOn(who, entry.name);
         allowed = entry.actions.includes('*') ? [...actions] : entry.actions.filter((a) => actions.has(a as Action));
-      } else if (entry.type === 'registry' && (entry.name === 'catalog' || entry.name === 'admin') && this.mayUseRegistry(who, entry.name)) {
+      } else if (entry.type === 'registry' && isRegistryResource(entry.name) && this.mayUseRegistry(who, entry.name)) {
         allowed = entry.actions.filter((a) => a === '*');
       }
       if (allowed.length > 0) out.push({ type: entry.type, name: entry.name, actions: allowed });

@@ -16,8 +16,12 @@ export type Need =
   | { type: 'repository'; name: string; actions: readonly Action[] }
   | { type: 'registry'; name: RegistryResource; actions: readonly ['*'] };
 
-/** Registry-wide resources, as token scopes name them: `registry:catalog:*`, `registry:admin:*`. */
-export type RegistryResource = 'catalog' | 'admin';
+/** Registry-wide resources, as token scopes name them: `registry:catalog:*`, `registry:admin:*`, `registry:metrics:*`. */
+export type RegistryResource = 'catalog' | 'admin' | 'metrics';
+
+export function isRegistryResource(name: string): name is RegistryResource {
+  return name === 'catalog' || name === 'admin' || name === 'metrics';
+}
 
 /** Parses `type[(class)]:name:actions`; undefined for anything else. Names may hold `:` (a port), actions may not. */
 export function parseScope(text: string): AccessEntry | undefined {

@@ -13,9 +13,9 @@ import { duration } from './duration.js';
 /**
  * `catalog` and `admin` are registry-wide: `catalog` lists what the caller may pull; `admin` runs the
  * maintenance endpoints (`/_unireg/*`: garbage collection, retention, usage) and is granted only by a
- * rule whose repository is `**`.
+ * rule whose repository is `**`; `metrics` reads `/metrics` on the main listener, also only from a `**` rule.
  */
-export const ACTIONS = ['pull', 'push', 'delete', 'catalog', 'admin'] as const;
+export const ACTIONS = ['pull', 'push', 'delete', 'catalog', 'admin', 'metrics'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** A bcrypt hash as `htpasswd -B` or any bcrypt library writes it. */

@@ -75,6 +75,23 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    metrics: z
+      .object({
+        /** Serve Prometheus metrics at /metrics (main listener: callers granted the `metrics` action). */
+        enabled: z.boolean().default(true),
+        /** A second, plain-HTTP listener (host:port) serving /metrics, /livez and /readyz without authentication; empty: none. */
+        addr: z
+          .string()
+          .default('')
+          .superRefine((v, ctx) => {
+            if (v === '') return;
+            for (const issue of hostPort.safeParse(v).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message });
+          }),
+        /** Let metrics.addr be a non-loopback address (no authentication there: keep it on a private network). */
+        allowNonLoopback: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     manifests: z
       .object({
         /** Largest manifest accepted, in bytes (the spec's recommended 4 MiB). */
@@ -147,6 +164,15 @@ export const configSchema = z
         code: 'custom',
         path: ['http', 'bodyBudget'],
         message: `http.bodyBudget (${config.http.bodyBudget}) is smaller than manifests.maxSize (${config.manifests.maxSize}): the largest manifests could never be accepted`,
+      });
+    }
+    if (config.metrics.addr !== '' && !config.metrics.allowNonLoopback && !isLoopback(config.metrics.addr)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics', 'addr'],
+        message:
+          `metrics.addr ${config.metrics.addr} is not a loopback address, and the metrics listener has no authentication. ` +
+          'Listen on 127.0.0.1, or set metrics.allowNonLoopback: true (UNIREG_METRICS_ALLOW_NON_LOOPBACK=true) when only a private network reaches it',
       });
     }
     if (config.auth.mode === 'none' && !config.auth.allowInsecureOpen && !isLoopback(config.http.addr)) {

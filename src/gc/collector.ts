@@ -14,6 +14,7 @@
  * link runs first (the PUT then fails with MANIFEST_BLOB_UNKNOWN), or the PUT
  * runs first and the sweep sees the touch. docs/gc.md tells the whole story.
  */
+import { RunEvents } from '../registry/run-events.js';
 import { durationMs } from '../config/schema.js';
 import type { Digest } from '../oci/digest.js';
 import type { RegistryDeps } from '../registry/deps.js';
@@ -53,6 +54,8 @@ export type GcPrelude = (dryRun: boolean) => Promise<unknown>;
 
 export class GarbageCollector {
   private stopping = false;
+  /** Each finished run (not one refused because another was running): its report, or its error. */
+  readonly finished = new RunEvents<GcReport>();
   private current: Promise<unknown> | undefined;
 
   constructor(
@@ -63,7 +66,7 @@ export class GarbageCollector {
   /** Runs one GC; GcRunningError when one is already running. */
   async run(options: GcOptions = {}): Promise<GcReport> {
     const result = await this.deps.locks.tryRun(GC_JOB, () => {
-      const job = this.collect(options.dryRun ?? false);
+      const job = this.finished.around(() => this.collect(options.dryRun ?? false));
       this.current = job;
       return job;
     });

@@ -6,6 +6,7 @@
  *   hello          GET /v2/: any caller the mode admits
  *   catalog        GET /v2/_catalog (the listing is then cut to what the caller may pull)
  *   admin          the maintenance endpoints under /_unireg/ (GC, retention, usage, webhook dead letters)
+ *   metrics        GET /metrics on the main listener
  *   repo(actions)  actions on the repository named in the path
  */
 import type { Context, Middleware } from 'koa';
@@ -18,6 +19,7 @@ export interface Guard {
   hello: Middleware;
   catalog: Middleware;
   admin: Middleware;
+  metrics: Middleware;
   repo(...actions: Action[]): Middleware;
   /** The caller of a request that passed a guard. */
   callerOf(ctx: Context): Caller;
@@ -57,6 +59,7 @@ export function createGuard(auth: Authenticator): Guard {
     },
     catalog: check(() => ({ type: 'registry', name: 'catalog', actions: ['*'] })),
     admin: check(() => ({ type: 'registry', name: 'admin', actions: ['*'] })),
+    metrics: check(() => ({ type: 'registry', name: 'metrics', actions: ['*'] })),
     repo: (...actions) => check((ctx) => ({ type: 'repository', name: repoParam(ctx), actions })),
     callerOf(ctx) {
       const caller = ctx.state[CALLER] as Caller | undefined;

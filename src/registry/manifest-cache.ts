@@ -14,6 +14,8 @@ export class ManifestCache {
   private readonly manifests = new Map<string, ManifestRecord>();
   private bytes = 0;
   private epochValue = 0;
+  /** Lookups answered from memory and lookups that went to the store (unireg_manifest_cache_*_total). */
+  readonly stats = { tagHits: 0, tagMisses: 0, manifestHits: 0, manifestMisses: 0 };
 
   constructor(
     private readonly maxBytes = 64 * 1024 * 1024,
@@ -26,7 +28,10 @@ export class ManifestCache {
   }
 
   getTag(repo: string, tag: string): Digest | undefined {
-    return this.tags.get(repo + SEP + tag);
+    const digest = this.tags.get(repo + SEP + tag);
+    if (digest === undefined) this.stats.tagMisses++;
+    else this.stats.tagHits++;
+    return digest;
   }
 
   setTag(repo: string, tag: string, digest: Digest, epoch = this.epochValue): void {
@@ -38,6 +43,8 @@ export class ManifestCache {
   getManifest(repo: string, digest: Digest): ManifestRecord | undefined {
     const key = repo + SEP + digest;
     const record = this.manifests.get(key);
+    if (record === undefined) this.stats.manifestMisses++;
+    else this.stats.manifestHits++;
     if (record !== undefined) {
       // Refresh its place in the LRU order.
       this.manifests.delete(key);

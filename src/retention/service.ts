@@ -10,6 +10,7 @@
  * tag leaves its manifest and blobs to garbage collection, which runs after
  * retention. One run at a time: a second caller waits for the first to finish.
  */
+import { RunEvents } from '../registry/run-events.js';
 import type { RetentionRule } from '../config/lifecycle-schema.js';
 import { GlobRules } from '../policy/globs.js';
 import type { RegistryDeps } from '../registry/deps.js';
@@ -65,6 +66,8 @@ export class RetentionService {
   private readonly rules: GlobRules<CompiledRetentionRule>;
   private readonly variants: TagVariants;
   private readonly running = new KeyedMutex();
+  /** Each finished run (dry runs too): its report, or its error. */
+  readonly finished = new RunEvents<RetentionReport>();
 
   constructor(
     private readonly deps: RegistryDeps,
@@ -81,7 +84,7 @@ export class RetentionService {
   }
 
   run(options: RetentionRunOptions = {}): Promise<RetentionReport> {
-    return this.running.run('retention', () => this.runOnce(options));
+    return this.running.run('retention', () => this.finished.around(() => this.runOnce(options)));
   }
 
   private async runOnce(options: RetentionRunOptions): Promise<RetentionReport> {

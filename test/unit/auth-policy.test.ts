@@ -253,6 +253,21 @@ describe('AccessPolicy: admin', () => {
   });
 });
 
+describe('AccessPolicy: metrics', () => {
+  test('metrics counts only from a ** rule, is never a repository action, and goes into tokens as registry:metrics:*', () => {
+    const p = policy([
+      { repository: 'team/**', grants: { alice: ['pull', 'metrics'] } },
+      { repository: '**', grants: { bob: ['metrics'], authenticated: ['pull'] } },
+    ]);
+    assert.equal(p.mayUseRegistry(alice, 'metrics'), false, 'a team rule cannot open the registry-wide figures');
+    assert.equal(p.mayUseRegistry(bob, 'metrics'), true);
+    assert.equal(p.mayUseRegistry(bob, 'admin'), false, 'metrics does not imply admin');
+    assert.equal(p.can(bob, 'x', 'metrics' as Action), false, 'metrics is not a repository action');
+    assert.deepEqual(p.grant(bob, [{ type: 'registry', name: 'metrics', actions: ['*'] }]), [{ type: 'registry', name: 'metrics', actions: ['*'] }]);
+    assert.deepEqual(p.grant(alice, [{ type: 'registry', name: 'metrics', actions: ['*'] }]), []);
+  });
+});
+
 describe('AccessPolicy.grant: what a token may carry', () => {
   const p = policy(
     [

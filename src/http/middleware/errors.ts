@@ -22,6 +22,8 @@ export function errorHandler(log: Logger): Middleware {
       await next();
     } catch (err) {
       const mapped = toOciError(err);
+      // For the refusal counters (src/metrics/http-metrics.ts).
+      ctx.state.errorCode = mapped.body.errors[0]?.code;
       if (mapped.internal) log.error({ err, reqId: ctx.state.requestId }, 'request failed');
       else log.debug({ err: (err as Error).message, reqId: ctx.state.requestId }, 'request refused');
       if (ctx.headerSent || !ctx.writable) return;

@@ -5,10 +5,17 @@
  * cannot reach the logs.
  */
 import { randomBytes } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 
+/** An incoming X-Request-Id is kept when it is this short and safe; otherwise one is generated. */
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+/** The request id of a request (incoming X-Request-Id or generated), for logs and trace spans. */
+export function requestIdOf(ctx: Context): string | undefined {
+  const id: unknown = ctx.state.requestId;
+  return typeof id === 'string' ? id : undefined;
+}
 
 export function requestLog(log: Logger): Middleware {
   const boot = randomBytes(3).toString('hex');

@@ -89,6 +89,8 @@ export const keys = {
     return { dead: kind === 'E', endpoint, seq: parseInt(seq, 16), repo };
   },
 
+  /** Every key of one kind (`l`, `m`, `r`, `u`...), across all repositories: start-up counts (src/metrics/stored.ts). */
+  ofKind: (kind: string, after?: string): KeyRange => prefixRange(`${kind}${SEP}`, after),
   /** Every key of the store (a full scan, for offline verification). */
   all: (after?: string): KeyRange => ({ gt: after ?? '', lt: END }),
   /** A key's kind letter and its fields; the last field of l/m/t/u keys is the digest, tag or id. */

@@ -1,0 +1,149 @@
+/**
+ * What the registry stores, as counts kept current in process (the figures
+ * behind unireg_repositories, unireg_blobs, unireg_manifests,
+ * unireg_stored_bytes and unireg_uploads_in_progress).
+ *
+ * The same mechanism as quotas (src/registry/quotas.ts): one streamed scan of
+ * the metadata at start-up, then every committed batch (src/storage/observed-kv.ts)
+ * applied as it lands, so a scrape never walks anything. The state is kept by
+ * key (sets and maps), so a put of a key already counted (a link touched again)
+ * or a delete of one already gone changes nothing; batches committed while the
+ * scan runs are replayed onto its result, last operation winning.
+ *
+ * What is counted:
+ *   repositories  repository records
+ *   blobs         distinct digests linked to at least one repository
+ *   manifests     manifest records, one per (repository, digest)
+ *   stored bytes  blobs: each distinct linked digest's size once, however many
+ *                 repositories link it; manifests: each record's byte length
+ *                 (a manifest is stored per repository in the metadata).
+ *                 Not counted: blob files no repository links (waiting for GC),
+ *                 upload data in progress, LevelDB's own overhead.
+ *   uploads       upload sessions open (started, neither finished nor expired)
+ */
+import type { Digest } from '../oci/digest.js';
+import type { KvOp, SortedKv } from '../storage/kv.js';
+import { changesOf } from '../storage/metadata/changes.js';
+import { keys } from '../storage/metadata/keys.js';
+
+const PAGE = 1000;
+const SEP = '\u0000';
+
+interface LinkedBlob {
+  size: number;
+  repos: Set<string>;
+}
+
+export interface StoredFigures {
+  repositories: number;
+  blobs: number;
+  manifests: number;
+  blobBytes: number;
+  manifestBytes: number;
+  uploads: number;
+}
+
+export class StoredContent {
+  private readonly repos = new Set<string>();
+  private readonly blobs = new Map<Digest, LinkedBlob>();
+  private readonly manifests = new Map<string, number>();
+  private readonly uploads = new Set<string>();
+  private blobBytes = 0;
+  private manifestBytes = 0;
+  /** Batches committed while the start-up scan runs. */
+  private replay: KvOp[][] | undefined;
+  private loaded: Promise<void> | undefined;
+
+  constructor(private readonly kv: SortedKv) {}
+
+  /** Feed every committed batch here (ObservedKv.onBatch), from before `load()` is called. */
+  readonly apply = (ops: readonly KvOp[]): void => {
+    if (this.replay) this.replay.push([...ops]);
+    else this.applyOps(ops);
+  };
+
+  /** The start-up scan; figures read before it finishes are partial. */
+  load(): Promise<void> {
+    return (this.loaded ??= this.scan());
+  }
+
+  figures(): StoredFigures {
+    return {
+      repositories: this.repos.size,
+      blobs: this.blobs.size,
+      manifests: this.manifests.size,
+      blobBytes: this.blobBytes,
+      manifestBytes: this.manifestBytes,
+      uploads: this.uploads.size,
+    };
+  }
+
+  private async scan(): Promise<void> {
+    this.replay = [];
+    try {
+      for (const kind of ['r', 'l', 'm', 'u']) {
+        const range = keys.ofKind(kind);
+        for (let gt = range.gt; ; ) {
+          // Keys only where the value is not needed: a repository or an upload counts by its key.
+          const page: KvOp[] =
+            kind === 'l' || kind === 'm'
+              ? (await this.kv.entries({ gt, lt: range.lt, limit: PAGE })).map(([key, value]) => ({ type: 'put', key, value }))
+              : (await this.kv.keys({ gt, lt: range.lt, limit: PAGE })).map((key) => ({ type: 'put', key, value: Buffer.alloc(0) }));
+          this.applyOps(page);
+          if (page.length < PAGE) break;
+          gt = page[page.length - 1]!.key;
+        }
+      }
+    } finally {
+      const replay = this.replay;
+      this.replay = undefined;
+      for (const ops of replay) this.applyOps(ops);
+    }
+  }
+
+  private applyOps(ops: readonly KvOp[]): void {
+    for (const op of ops) {
+      const { kind, fields } = keys.parse(op.key);
+      if (kind === 'r' && fields.length === 1) {
+        if (op.type === 'put') this.repos.add(fields[0]!);
+        else this.repos.delete(fields[0]!);
+      } else if (kind === 'u' && fields.length === 1) {
+        if (op.type === 'put') this.uploads.add(fields[0]!);
+        else this.uploads.delete(fields[0]!);
+      }
+    }
+    for (const change of changesOf(ops)) {
+      if (change.what === 'manifest') this.applyManifest(`${change.repo}${SEP}${change.digest}`, change.op === 'put' ? change.size : undefined);
+      else if (change.op === 'put') this.link(change.repo, change.digest, change.size);
+      else this.unlink(change.repo, change.digest);
+    }
+  }
+
+  private applyManifest(key: string, size: number | undefined): void {
+    const old = this.manifests.get(key);
+    if (old !== undefined) this.manifestBytes -= old;
+    if (size === undefined) {
+      this.manifests.delete(key);
+      return;
+    }
+    this.manifests.set(key, size);
+    this.manifestBytes += size;
+  }
+
+  private link(repo: string, digest: Digest, size: number): void {
+    const blob = this.blobs.get(digest);
+    if (blob) {
+      blob.repos.add(repo);
+      return;
+    }
+    this.blobs.set(digest, { size, repos: new Set([repo]) });
+    this.blobBytes += size;
+  }
+
+  private unlink(repo: string, digest: Digest): void {
+    const blob = this.blobs.get(digest);
+    if (!blob || !blob.repos.delete(repo) || blob.repos.size > 0) return;
+    this.blobs.delete(digest);
+    this.blobBytes -= blob.size;
+  }
+}
