@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -19,6 +18,7 @@ import { CLI, runCli } from '../helpers/cli.js';
 import { MT, randomBlob, sha256 } from '../helpers/oci.js';
 import { REPO_ROOT } from '../helpers/repo.js';
 import { requireAll } from '../helpers/tools.js';
+import { freePort } from '../helpers/ports.js';
 
 /**
  * Runs "$@" with a tmpfs at $1 and every other mount (but /proc, /sys, /dev)
@@ -36,16 +36,6 @@ for probe in "$probe1" "$probe2"; do
   if touch "$probe" 2>/dev/null; then echo "still writable: $probe" >&2; exit 97; fi
 done
 exec "$@"`;
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-    s.once('error', fail);
-  });
-}
 
 /** The unireg config embedded in deploy/kubernetes/configmap.yaml. */
 async function configMapConfig(): Promise<Record<string, Record<string, unknown>>> {

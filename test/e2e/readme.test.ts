@@ -13,12 +13,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { after, test } from 'node:test';
 import { REPO_ROOT } from '../helpers/repo.js';
 import { gateFor, removeScratch } from '../helpers/tools.js';
+import { freePort } from '../helpers/ports.js';
 
 const gate = await gateFor(['bash', 'curl', 'tar', 'sha256sum', 'skopeo']);
 
@@ -29,16 +29,6 @@ function tryItBlock(readme: string): string {
   const m = /^```sh\n([\s\S]*?)^```$/m.exec(section);
   assert.ok(m, 'the Try it section has a ```sh block');
   return m[1]!;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-    s.once('error', fail);
-  });
 }
 
 /** Top-level entries of the repository a fresh clone would not have. */

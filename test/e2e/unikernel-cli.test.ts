@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
+import { freePort } from '../helpers/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -27,16 +27,6 @@ const bootGate = await gateFor([...UNIKERNEL_TOOLS, 'skopeo']);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-    s.once('error', fail);
-  });
-}
 
 /** `key: value` lines of the pack summary. */
 function summary(stdout: string): Record<string, string> {
