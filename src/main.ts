@@ -64,7 +64,7 @@ async function readTlsFile(path: string, what: string): Promise<Buffer> {
 
 export async function startServer(config: Config, logger?: Logger): Promise<RunningServer> {
   const log = logger ?? createLogger(config.log.level);
-  // Off (the default): undefined, and no OpenTelemetry module is loaded (src/tracing/load.ts).
+  // Off (the default): undefined, and no OpenTelemetry SDK is loaded (src/tracing/load.ts).
   const tracing = await loadTracing(config.tracing, log);
   const layout = new Layout(resolve(config.storage.root));
   const tls = config.http.tls;

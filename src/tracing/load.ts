@@ -1,6 +1,6 @@
 /**
  * The one entry point main.ts uses. It imports nothing from OpenTelemetry: with
- * `tracing.enabled: false` (the default) no OpenTelemetry module is ever loaded,
+ * `tracing.enabled: false` (the default) no OpenTelemetry SDK module is ever loaded (prom-client loads the no-op API),
  * no middleware is registered and the stores are not wrapped, so tracing off
  * costs nothing. When on, the SDK is loaded here with a dynamic import.
  */

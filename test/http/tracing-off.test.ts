@@ -18,7 +18,13 @@ import { startCollector, type Collector } from '../helpers/otlp-collector.js';
 import { MT, pushImage, repoName, sha256 } from '../helpers/oci.js';
 
 const moduleCache = createRequire(import.meta.url).cache;
-const otelModules = () => Object.keys(moduleCache).filter((path) => path.includes('/node_modules/@opentelemetry/'));
+/**
+ * OpenTelemetry modules that do work: the SDK, exporters, context manager, resources. `@opentelemetry/api`
+ * alone is left out: prom-client (the metrics) requires it for exemplars, and without an SDK registered
+ * it is no-op classes that unireg never calls.
+ */
+const otelModules = () =>
+  Object.keys(moduleCache).filter((path) => path.includes('/node_modules/@opentelemetry/') && !path.includes('/node_modules/@opentelemetry/api/'));
 
 const VARS = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_SDK_DISABLED'];
 const saved = Object.fromEntries(VARS.map((k) => [k, process.env[k]]));
