@@ -5,18 +5,16 @@
  * at the end a GC runs to completion and leaves no unreferenced blob file.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { kill9, serveProcess } from '../helpers/cli.js';
 import { pullCompletely } from '../helpers/gc.js';
 import { pushBlob, pushImage, randomBlob } from '../helpers/oci.js';
 import { makeRoot } from '../helpers/server.js';
 import type { GcReport } from '../../src/gc/report.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const ROUNDS = Number(process.env.UNIREG_KILL_ROUNDS ?? 20);
 const SEED = Number(process.env.UNIREG_KILL_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -29,37 +27,15 @@ after(async () => {
 
 /** Starts `unireg serve` on a free port over `dir`; resolves with its base URL once it listens. */
 async function serve(dir: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [CLI, 'serve'], {
-    env: {
-      PATH: process.env.PATH,
-      UNIREG_STORAGE_ROOT: dir,
-      UNIREG_HTTP_ADDR: '127.0.0.1:0',
-      UNIREG_GC_GRACE: '0s',
-      UNIREG_GC_UNTAGGED: '0s',
-      UNIREG_LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const started = await serveProcess([], {
+    UNIREG_STORAGE_ROOT: dir,
+    UNIREG_HTTP_ADDR: '127.0.0.1:0',
+    UNIREG_GC_GRACE: '0s',
+    UNIREG_GC_UNTAGGED: '0s',
+    UNIREG_LOG_LEVEL: 'info',
   });
-  child = proc;
-  let out = '';
-  let err = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    proc.once('exit', (code, signal) => reject(new Error(`unireg exited (${code ?? signal}) before listening: ${err}${out}`)));
-  });
-  return { proc, url };
-}
-
-async function kill9(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = once(proc, 'exit');
-  process.kill(proc.pid!, 'SIGKILL');
-  await exited;
+  child = started.proc;
+  return started;
 }
 
 test(`kill -9 at random points of a GC, ${ROUNDS} rounds (seed ${SEED})`, { timeout: 180_000 }, async (t) => {

@@ -8,18 +8,17 @@
  * push order (counting each id at its first successful delivery).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { kill9, serveProcess } from '../helpers/cli.js';
 import { pushImage } from '../helpers/oci.js';
 import { makeRoot } from '../helpers/server.js';
 import { WebhookReceiver, type Delivery } from '../helpers/webhook-receiver.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 let root: string | undefined;
 let child: ChildProcess | undefined;
@@ -32,27 +31,9 @@ after(async () => {
 
 /** Starts `unireg serve --config FILE`; resolves with its base URL once it listens. */
 async function serve(config: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', config], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child = proc;
-  let out = '';
-  let err = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    proc.once('exit', (code, signal) => reject(new Error(`unireg exited (${code ?? signal}) before listening: ${err}${out}`)));
-  });
-  return { proc, url };
-}
-
-async function kill9(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = once(proc, 'exit');
-  process.kill(proc.pid!, 'SIGKILL');
-  await exited;
+  const started = await serveProcess(['--config', config]);
+  child = started.proc;
+  return started;
 }
 
 test('kill -9 with events queued and in flight: after a restart every event arrives, duplicates with the same id and body', { timeout: 120_000 }, async () => {
