@@ -26,6 +26,7 @@ import { LevelKv } from './storage/level/level-kv.js';
 import { changesOf } from './storage/metadata/changes.js';
 import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
 import { ObservedKv } from './storage/observed-kv.js';
+import { dropRemovedEndpoints } from './webhooks/removed-endpoints.js';
 import { setupWebhooks } from './webhooks/setup.js';
 import { loadTracing } from './tracing/load.js';
 import { keys } from './storage/metadata/keys.js';
@@ -89,6 +90,10 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
   const webhooks = setupWebhooks(config, meta, kv, log);
+  await dropRemovedEndpoints(meta, webhooks.events, log.child({ component: 'webhooks' })).catch(async (err: unknown) => {
+    await meta.close();
+    throw err;
+  });
   const cache = new ManifestCache();
   const registry = new Registry({ ...stores, layout, config, log, locks: new InProcessLocks(), cache, quotas, webhooks: webhooks.events });
   await registry.uploads.clearTmp();

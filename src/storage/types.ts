@@ -182,6 +182,10 @@ export interface MetadataStore {
   listDeadEvents(page: PageRequest): Promise<DeadEvent[]>;
   /** Moves dead events back to the end of their endpoints' queues (one batch); how many were moved. */
   replayDeadEvents(keys: readonly string[]): Promise<number>;
+  /** The endpoint ids (queue ids) that have pending or dead events. */
+  listEventQueues(): Promise<string[]>;
+  /** Deletes up to `limit` of one endpoint's events, pending then dead, in one batch; how many of each. */
+  dropEventQueue(endpoint: string, limit: number): Promise<{ pending: number; dead: number }>;
 }
 
 export interface SizedDigest {

@@ -197,4 +197,12 @@ export class TracedMetadataStore implements MetadataStore {
   replayDeadEvents(eventKeys: readonly string[]): Promise<number> {
     return this.spans.run('metadata.replayDeadEvents', {}, () => this.inner.replayDeadEvents(eventKeys));
   }
+
+  listEventQueues(): Promise<string[]> {
+    return this.spans.run('metadata.listEventQueues', {}, () => this.inner.listEventQueues());
+  }
+
+  dropEventQueue(endpoint: string, limit: number): Promise<{ pending: number; dead: number }> {
+    return this.spans.run('metadata.dropEventQueue', {}, () => this.inner.dropEventQueue(endpoint, limit));
+  }
 }

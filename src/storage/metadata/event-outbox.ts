@@ -88,6 +88,30 @@ export class EventOutbox {
     });
   }
 
+  /** The endpoint ids that have pending or dead events: one single-key read per queue, not per event. */
+  async queues(): Promise<string[]> {
+    const found = new Set<string>();
+    for (const dead of [false, true]) {
+      let range = keys.eventQueues(dead);
+      for (;;) {
+        const [key] = await this.kv.keys({ ...range, limit: 1 });
+        if (key === undefined) break;
+        const { endpoint } = keys.eventOf(key);
+        found.add(endpoint);
+        range = keys.eventQueues(dead, endpoint);
+      }
+    }
+    return [...found].sort();
+  }
+
+  /** The keys of up to `limit` events of one endpoint, pending first, then dead. */
+  async queueKeys(endpoint: string, limit: number): Promise<string[]> {
+    if (limit <= 0) return [];
+    const pending = await this.kv.keys({ ...keys.events(endpoint), limit });
+    if (pending.length >= limit) return pending;
+    return [...pending, ...(await this.kv.keys({ ...keys.deadEventsOf(endpoint), limit: limit - pending.length }))];
+  }
+
   /** Deletes the dead records and queues their events again, with new sequence numbers. */
   async replayOps(deadKeys: readonly string[]): Promise<KvOp[]> {
     const ops: KvOp[] = [];

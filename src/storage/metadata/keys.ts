@@ -83,6 +83,13 @@ export const keys = {
   /** Every pending and every dead event (the sequence is restarted above the highest). */
   allPendingEvents: (last?: string): KeyRange => fromKey(`e${SEP}`, last),
   isPendingEvent: (key: string) => key.startsWith(`e${SEP}`),
+  /** One endpoint's dead events. */
+  deadEventsOf: (endpoint: string): KeyRange => prefixRange(`E${SEP}${endpoint}${SEP}`),
+  /** Pending (or dead) events of the endpoints after `after` (an endpoint id): each step of a scan for the queues. */
+  eventQueues: (dead: boolean, after?: string): KeyRange => {
+    const prefix = `${dead ? 'E' : 'e'}${SEP}`;
+    return { gt: after === undefined ? prefix : `${prefix}${after}${SEP}${END}`, lt: prefix + END };
+  },
   /** The fields of an `e` or `E` key. */
   eventOf: (key: string): { dead: boolean; endpoint: string; seq: number; repo: string } => {
     const [kind, endpoint = '', seq = '', repo = ''] = key.split(SEP);

@@ -324,4 +324,15 @@ export class KvMetadataStore implements MetadataStore {
     await this.kv.batch(ops);
     return ops.filter((op) => op.type === 'del').length;
   }
+
+  listEventQueues(): Promise<string[]> {
+    return this.outbox.queues();
+  }
+
+  async dropEventQueue(endpoint: string, limit: number): Promise<{ pending: number; dead: number }> {
+    const found = await this.outbox.queueKeys(endpoint, limit);
+    if (found.length > 0) await this.kv.batch(found.map(del));
+    const pending = found.filter((key) => keys.isPendingEvent(key)).length;
+    return { pending, dead: found.length - pending };
+  }
 }
