@@ -2,7 +2,8 @@
  * Locks: how the registry serialises work that must not interleave.
  *
  * Keys name what is locked: a repository by its name (`team/app`), a blob by
- * `blob:<digest>` (blobKey; repository names cannot contain `:`). Several keys
+ * `blob:<digest>` (blobKey), a registry-wide job by `job:<name>` (jobKey; repository
+ * names cannot contain `:`, so neither can collide with a repository). Several keys
  * are taken with runAll, always repositories first, then blobs, each group
  * sorted, so two holders never wait on each other. Whoever holds blob keys
  * takes no repository key after them.
@@ -13,6 +14,7 @@
  *   GC link sweep             repo + blob key, re-checking the link's times
  *   GC file sweep             blob key, re-checking that nothing links the digest
  *   GC manifest deletion      repo key, re-marking the repository under it
+ *   retention run             job key (runs queue behind each other), then repo keys one at a time
  *
  * tryRun is "one at a time, or not now" (one GC at a time). The in-process
  * implementation is below; a scale-out one maps run/runAll to PostgreSQL
@@ -37,6 +39,11 @@ const BLOB_PREFIX = 'blob:';
 /** The lock key of a blob (its file and every link to it). */
 export function blobKey(digest: Digest | string): string {
   return `${BLOB_PREFIX}${digest}`;
+}
+
+/** The lock key of a registry-wide job that runs one at a time (retention). */
+export function jobKey(name: string): string {
+  return `job:${name}`;
 }
 
 export function isBlobKey(key: string): boolean {

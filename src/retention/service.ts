@@ -14,7 +14,7 @@ import { RunEvents } from '../registry/run-events.js';
 import type { RetentionRule } from '../config/lifecycle-schema.js';
 import { GlobRules } from '../policy/globs.js';
 import type { RegistryDeps } from '../registry/deps.js';
-import { KeyedMutex } from '../registry/keyed-mutex.js';
+import { jobKey } from '../registry/locks.js';
 import type { ManifestService } from '../registry/manifests.js';
 import type { TagRecord } from '../storage/types.js';
 import { platformIdentity } from '../unikernel/platform.js';
@@ -65,7 +65,6 @@ export interface RetentionReport {
 export class RetentionService {
   private readonly rules: GlobRules<CompiledRetentionRule>;
   private readonly variants: TagVariants;
-  private readonly running = new KeyedMutex();
   /** Each finished run (dry runs too): its report, or its error. */
   readonly finished = new RunEvents<RetentionReport>();
 
@@ -84,7 +83,7 @@ export class RetentionService {
   }
 
   run(options: RetentionRunOptions = {}): Promise<RetentionReport> {
-    return this.running.run('retention', () => this.finished.around(() => this.runOnce(options)));
+    return this.deps.locks.run(jobKey('retention'), () => this.finished.around(() => this.runOnce(options)));
   }
 
   private async runOnce(options: RetentionRunOptions): Promise<RetentionReport> {

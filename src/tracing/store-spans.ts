@@ -15,7 +15,7 @@ export class StoreSpans {
   ) {}
 
   /** Runs `call` inside a span `name` (a child of the active request span), recording a throw as the span's error. */
-  async run<T>(name: string, attributes: Attributes, call: () => Promise<T>): Promise<T> {
+  async within<T>(name: string, attributes: Attributes, call: () => Promise<T>): Promise<T> {
     const parent = this.contexts.active();
     if (trace.getSpan(parent) === undefined) return call();
     const span = this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
@@ -32,7 +32,7 @@ export class StoreSpans {
     }
   }
 
-  /** Like run(), for an iteration: the span lasts from the first item asked for until the iteration ends. */
+  /** Like within(), for an iteration: the span lasts from the first item asked for until the iteration ends. */
   async *iterate<T>(name: string, attributes: Attributes, items: () => AsyncIterable<T>): AsyncIterable<T> {
     const parent = this.contexts.active();
     if (trace.getSpan(parent) === undefined) {

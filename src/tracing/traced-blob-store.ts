@@ -16,28 +16,28 @@ export class TracedBlobStore implements BlobStore {
   }
 
   size(digest: Digest): Promise<number | undefined> {
-    return this.spans.run('blobs.size', { [ATTR_DIGEST]: digest }, () => this.inner.size(digest));
+    return this.spans.within('blobs.size', { [ATTR_DIGEST]: digest }, () => this.inner.size(digest));
   }
 
   /** The span covers opening the file; the bytes it streams are the server span's. */
   read(digest: Digest, range?: ByteRange): Promise<Readable> {
-    return this.spans.run('blobs.read', { [ATTR_DIGEST]: digest }, () => this.inner.read(digest, range));
+    return this.spans.within('blobs.read', { [ATTR_DIGEST]: digest }, () => this.inner.read(digest, range));
   }
 
   open(digest: Digest): Promise<BlobFile> {
-    return this.spans.run('blobs.open', { [ATTR_DIGEST]: digest }, () => this.inner.open(digest));
+    return this.spans.within('blobs.open', { [ATTR_DIGEST]: digest }, () => this.inner.open(digest));
   }
 
   ingest(file: string, digest: Digest): Promise<void> {
-    return this.spans.run('blobs.ingest', { [ATTR_DIGEST]: digest }, () => this.inner.ingest(file, digest));
+    return this.spans.within('blobs.ingest', { [ATTR_DIGEST]: digest }, () => this.inner.ingest(file, digest));
   }
 
   remove(digest: Digest): Promise<void> {
-    return this.spans.run('blobs.remove', { [ATTR_DIGEST]: digest }, () => this.inner.remove(digest));
+    return this.spans.within('blobs.remove', { [ATTR_DIGEST]: digest }, () => this.inner.remove(digest));
   }
 
   stat(digest: Digest): Promise<BlobFileInfo | undefined> {
-    return this.spans.run('blobs.stat', { [ATTR_DIGEST]: digest }, () => this.inner.stat(digest));
+    return this.spans.within('blobs.stat', { [ATTR_DIGEST]: digest }, () => this.inner.stat(digest));
   }
 
   list(): AsyncIterable<BlobFileInfo> {

@@ -42,167 +42,167 @@ export class TracedMetadataStore implements MetadataStore {
   }
 
   hasRepository(name: string): Promise<boolean> {
-    return this.spans.run('metadata.hasRepository', repo(name), () => this.inner.hasRepository(name));
+    return this.spans.within('metadata.hasRepository', repo(name), () => this.inner.hasRepository(name));
   }
 
   listRepositories(page: PageRequest): Promise<string[]> {
-    return this.spans.run('metadata.listRepositories', {}, () => this.inner.listRepositories(page));
+    return this.spans.within('metadata.listRepositories', {}, () => this.inner.listRepositories(page));
   }
 
   getBlobLink(name: string, digest: Digest): Promise<number | undefined> {
-    return this.spans.run('metadata.getBlobLink', repoDigest(name, digest), () => this.inner.getBlobLink(name, digest));
+    return this.spans.within('metadata.getBlobLink', repoDigest(name, digest), () => this.inner.getBlobLink(name, digest));
   }
 
   linkBlob(name: string, digest: Digest, size: number, events?: readonly QueuedEvent[]): Promise<void> {
-    return this.spans.run('metadata.linkBlob', repoDigest(name, digest), () => this.inner.linkBlob(name, digest, size, events));
+    return this.spans.within('metadata.linkBlob', repoDigest(name, digest), () => this.inner.linkBlob(name, digest, size, events));
   }
 
   unlinkBlob(name: string, digest: Digest): Promise<boolean> {
-    return this.spans.run('metadata.unlinkBlob', repoDigest(name, digest), () => this.inner.unlinkBlob(name, digest));
+    return this.spans.within('metadata.unlinkBlob', repoDigest(name, digest), () => this.inner.unlinkBlob(name, digest));
   }
 
   findBlobRepository(digest: Digest, accept?: (name: string) => boolean): Promise<string | undefined> {
-    return this.spans.run('metadata.findBlobRepository', { [ATTR_DIGEST]: digest }, () => this.inner.findBlobRepository(digest, accept));
+    return this.spans.within('metadata.findBlobRepository', { [ATTR_DIGEST]: digest }, () => this.inner.findBlobRepository(digest, accept));
   }
 
   getManifest(name: string, digest: Digest): Promise<ManifestRecord | undefined> {
-    return this.spans.run('metadata.getManifest', repoDigest(name, digest), () => this.inner.getManifest(name, digest));
+    return this.spans.within('metadata.getManifest', repoDigest(name, digest), () => this.inner.getManifest(name, digest));
   }
 
   putManifest(name: string, ...writes: ManifestWrite[]): Promise<void> {
     const first = writes[0];
     const attributes = { ...repo(name), ...(first ? { [ATTR_DIGEST]: first.record.digest } : {}), ...(first?.tag ? { [ATTR_TAG]: first.tag } : {}) };
-    return this.spans.run('metadata.putManifest', attributes, () => this.inner.putManifest(name, ...writes));
+    return this.spans.within('metadata.putManifest', attributes, () => this.inner.putManifest(name, ...writes));
   }
 
   deleteManifest(name: string, digest: Digest, events?: readonly QueuedEvent[]): Promise<string[] | undefined> {
-    return this.spans.run('metadata.deleteManifest', repoDigest(name, digest), () => this.inner.deleteManifest(name, digest, events));
+    return this.spans.within('metadata.deleteManifest', repoDigest(name, digest), () => this.inner.deleteManifest(name, digest, events));
   }
 
   getTag(name: string, tag: string): Promise<Digest | undefined> {
-    return this.spans.run('metadata.getTag', repoTag(name, tag), () => this.inner.getTag(name, tag));
+    return this.spans.within('metadata.getTag', repoTag(name, tag), () => this.inner.getTag(name, tag));
   }
 
   listTags(name: string, page: PageRequest): Promise<string[]> {
-    return this.spans.run('metadata.listTags', repo(name), () => this.inner.listTags(name, page));
+    return this.spans.within('metadata.listTags', repo(name), () => this.inner.listTags(name, page));
   }
 
   deleteTag(name: string, tag: string, events?: readonly QueuedEvent[]): Promise<Digest | undefined> {
-    return this.spans.run('metadata.deleteTag', repoTag(name, tag), () => this.inner.deleteTag(name, tag, events));
+    return this.spans.within('metadata.deleteTag', repoTag(name, tag), () => this.inner.deleteTag(name, tag, events));
   }
 
   listReferrers(name: string, subject: Digest, page: PageRequest): Promise<Descriptor[]> {
-    return this.spans.run('metadata.listReferrers', repoDigest(name, subject), () => this.inner.listReferrers(name, subject, page));
+    return this.spans.within('metadata.listReferrers', repoDigest(name, subject), () => this.inner.listReferrers(name, subject, page));
   }
 
   getUpload(id: string): Promise<UploadSession | undefined> {
-    return this.spans.run('metadata.getUpload', { [ATTR_UPLOAD_ID]: id }, () => this.inner.getUpload(id));
+    return this.spans.within('metadata.getUpload', { [ATTR_UPLOAD_ID]: id }, () => this.inner.getUpload(id));
   }
 
   putUpload(session: UploadSession): Promise<void> {
-    return this.spans.run('metadata.putUpload', { ...repo(session.repo), [ATTR_UPLOAD_ID]: session.id }, () => this.inner.putUpload(session));
+    return this.spans.within('metadata.putUpload', { ...repo(session.repo), [ATTR_UPLOAD_ID]: session.id }, () => this.inner.putUpload(session));
   }
 
   deleteUpload(id: string): Promise<void> {
-    return this.spans.run('metadata.deleteUpload', { [ATTR_UPLOAD_ID]: id }, () => this.inner.deleteUpload(id));
+    return this.spans.within('metadata.deleteUpload', { [ATTR_UPLOAD_ID]: id }, () => this.inner.deleteUpload(id));
   }
 
   listUploads(): Promise<UploadSession[]> {
-    return this.spans.run('metadata.listUploads', {}, () => this.inner.listUploads());
+    return this.spans.within('metadata.listUploads', {}, () => this.inner.listUploads());
   }
 
   completeUpload(id: string, name: string, digest: Digest, size: number): Promise<void> {
     const attributes = { ...repoDigest(name, digest), [ATTR_UPLOAD_ID]: id };
-    return this.spans.run('metadata.completeUpload', attributes, () => this.inner.completeUpload(id, name, digest, size));
+    return this.spans.within('metadata.completeUpload', attributes, () => this.inner.completeUpload(id, name, digest, size));
   }
 
   getTagRecord(name: string, tag: string): Promise<TagRecord | undefined> {
-    return this.spans.run('metadata.getTagRecord', repoTag(name, tag), () => this.inner.getTagRecord(name, tag));
+    return this.spans.within('metadata.getTagRecord', repoTag(name, tag), () => this.inner.getTagRecord(name, tag));
   }
 
   listTagRecords(name: string, page: PageRequest): Promise<TagRecord[]> {
-    return this.spans.run('metadata.listTagRecords', repo(name), () => this.inner.listTagRecords(name, page));
+    return this.spans.within('metadata.listTagRecords', repo(name), () => this.inner.listTagRecords(name, page));
   }
 
   tagsOf(name: string, digest: Digest): Promise<string[]> {
-    return this.spans.run('metadata.tagsOf', repoDigest(name, digest), () => this.inner.tagsOf(name, digest));
+    return this.spans.within('metadata.tagsOf', repoDigest(name, digest), () => this.inner.tagsOf(name, digest));
   }
 
   listBlobLinks(name: string, page: PageRequest): Promise<SizedDigest[]> {
-    return this.spans.run('metadata.listBlobLinks', repo(name), () => this.inner.listBlobLinks(name, page));
+    return this.spans.within('metadata.listBlobLinks', repo(name), () => this.inner.listBlobLinks(name, page));
   }
 
   listManifestSizes(name: string, page: PageRequest): Promise<SizedDigest[]> {
-    return this.spans.run('metadata.listManifestSizes', repo(name), () => this.inner.listManifestSizes(name, page));
+    return this.spans.within('metadata.listManifestSizes', repo(name), () => this.inner.listManifestSizes(name, page));
   }
 
   listAllRecords(page: PageRequest): Promise<MetadataEntry[]> {
-    return this.spans.run('metadata.listAllRecords', {}, () => this.inner.listAllRecords(page));
+    return this.spans.within('metadata.listAllRecords', {}, () => this.inner.listAllRecords(page));
   }
 
   deleteRecords(keys: readonly string[]): Promise<void> {
-    return this.spans.run('metadata.deleteRecords', {}, () => this.inner.deleteRecords(keys));
+    return this.spans.within('metadata.deleteRecords', {}, () => this.inner.deleteRecords(keys));
   }
 
   getLink(name: string, digest: Digest): Promise<BlobLink | undefined> {
-    return this.spans.run('metadata.getLink', repoDigest(name, digest), () => this.inner.getLink(name, digest));
+    return this.spans.within('metadata.getLink', repoDigest(name, digest), () => this.inner.getLink(name, digest));
   }
 
   listLinks(name: string, page: PageRequest): Promise<BlobLink[]> {
-    return this.spans.run('metadata.listLinks', repo(name), () => this.inner.listLinks(name, page));
+    return this.spans.within('metadata.listLinks', repo(name), () => this.inner.listLinks(name, page));
   }
 
   listBlobRepositories(digest: Digest, page: PageRequest): Promise<string[]> {
-    return this.spans.run('metadata.listBlobRepositories', { [ATTR_DIGEST]: digest }, () => this.inner.listBlobRepositories(digest, page));
+    return this.spans.within('metadata.listBlobRepositories', { [ATTR_DIGEST]: digest }, () => this.inner.listBlobRepositories(digest, page));
   }
 
   listManifests(name: string, page: PageRequest): Promise<ManifestRecord[]> {
-    return this.spans.run('metadata.listManifests', repo(name), () => this.inner.listManifests(name, page));
+    return this.spans.within('metadata.listManifests', repo(name), () => this.inner.listManifests(name, page));
   }
 
   unlinkBlobsIfIdle(name: string, digests: readonly Digest[], cutoff: number): Promise<Digest[]> {
-    return this.spans.run('metadata.unlinkBlobsIfIdle', repo(name), () => this.inner.unlinkBlobsIfIdle(name, digests, cutoff));
+    return this.spans.within('metadata.unlinkBlobsIfIdle', repo(name), () => this.inner.unlinkBlobsIfIdle(name, digests, cutoff));
   }
 
   deleteUntaggedManifest(name: string, digest: Digest, cutoff: number): Promise<boolean> {
-    return this.spans.run('metadata.deleteUntaggedManifest', repoDigest(name, digest), () => this.inner.deleteUntaggedManifest(name, digest, cutoff));
+    return this.spans.within('metadata.deleteUntaggedManifest', repoDigest(name, digest), () => this.inner.deleteUntaggedManifest(name, digest, cutoff));
   }
 
   flush(): Promise<void> {
-    return this.spans.run('metadata.flush', {}, () => this.inner.flush());
+    return this.spans.within('metadata.flush', {}, () => this.inner.flush());
   }
 
   // The webhook outbox: worker traffic outside requests, so these make spans only inside one.
 
   enqueueEvents(events: readonly QueuedEvent[]): Promise<void> {
-    return this.spans.run('metadata.enqueueEvents', {}, () => this.inner.enqueueEvents(events));
+    return this.spans.within('metadata.enqueueEvents', {}, () => this.inner.enqueueEvents(events));
   }
 
   listPendingEvents(endpoint: string, page: PageRequest): Promise<PendingEvent[]> {
-    return this.spans.run('metadata.listPendingEvents', {}, () => this.inner.listPendingEvents(endpoint, page));
+    return this.spans.within('metadata.listPendingEvents', {}, () => this.inner.listPendingEvents(endpoint, page));
   }
 
   deleteEvents(eventKeys: readonly string[]): Promise<void> {
-    return this.spans.run('metadata.deleteEvents', {}, () => this.inner.deleteEvents(eventKeys));
+    return this.spans.within('metadata.deleteEvents', {}, () => this.inner.deleteEvents(eventKeys));
   }
 
   deadLetterEvent(key: string, failure: { attempts: number; lastError: string }): Promise<boolean> {
-    return this.spans.run('metadata.deadLetterEvent', {}, () => this.inner.deadLetterEvent(key, failure));
+    return this.spans.within('metadata.deadLetterEvent', {}, () => this.inner.deadLetterEvent(key, failure));
   }
 
   listDeadEvents(page: PageRequest): Promise<DeadEvent[]> {
-    return this.spans.run('metadata.listDeadEvents', {}, () => this.inner.listDeadEvents(page));
+    return this.spans.within('metadata.listDeadEvents', {}, () => this.inner.listDeadEvents(page));
   }
 
   replayDeadEvents(eventKeys: readonly string[]): Promise<number> {
-    return this.spans.run('metadata.replayDeadEvents', {}, () => this.inner.replayDeadEvents(eventKeys));
+    return this.spans.within('metadata.replayDeadEvents', {}, () => this.inner.replayDeadEvents(eventKeys));
   }
 
   listEventQueues(): Promise<string[]> {
-    return this.spans.run('metadata.listEventQueues', {}, () => this.inner.listEventQueues());
+    return this.spans.within('metadata.listEventQueues', {}, () => this.inner.listEventQueues());
   }
 
   dropEventQueue(endpoint: string, limit: number): Promise<{ pending: number; dead: number }> {
-    return this.spans.run('metadata.dropEventQueue', {}, () => this.inner.dropEventQueue(endpoint, limit));
+    return this.spans.within('metadata.dropEventQueue', {}, () => this.inner.dropEventQueue(endpoint, limit));
   }
 }

@@ -215,4 +215,22 @@ describe('retention: counts, and a registry without rules', () => {
       await Promise.all([srv.destroy(), plain.destroy()]);
     }
   });
+
+  test('runs queue behind each other on the job lock, which no repository (not even one named "retention") shares', { timeout: 20_000 }, async () => {
+    const srv = await startTestServer({ retention: [{ repository: 'retention', keepLast: 1 }] });
+    try {
+      for (const tag of ['a', 'b', 'c']) {
+        await pushImage(srv.url, 'retention', tag);
+        await new Promise((r) => setTimeout(r, 3));
+      }
+      // Were the job lock the repository's, the run would wait for itself when it deletes there.
+      const [first, second] = await Promise.all([srv.registry.retention.run(), srv.registry.retention.run()]);
+      assert.deepEqual(first.deleted.map((e) => e.tag).sort(), ['a', 'b']);
+      assert.deepEqual(second.deleted, [], 'the second run starts after the first has finished');
+      const res = await fetch(`${srv.url}/v2/retention/tags/list`);
+      assert.deepEqual(((await res.json()) as { tags: string[] }).tags, ['c']);
+    } finally {
+      await srv.destroy();
+    }
+  });
 });
