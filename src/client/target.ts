@@ -77,15 +77,19 @@ function parseHost(hostPart: string, ref: string): { hostname: string; port: num
   return { hostname, port };
 }
 
+/** An optional `http://` or `https://` prefix, and the rest of the reference. */
+function splitScheme(ref: string): { scheme: Scheme | undefined; rest: string } {
+  const text = ref.trim();
+  const prefixed = /^(https?):\/\//i.exec(text);
+  if (!prefixed) return { scheme: undefined, rest: text };
+  return { scheme: (prefixed[1] ?? '').toLowerCase() as Scheme, rest: text.slice(prefixed[0].length) };
+}
+
 /** Parses `HOST[:PORT]/REPO[:TAG]` (optionally prefixed with `http://` or `https://`). */
 export function parseTarget(ref: string, opts: TargetOptions = {}): Target {
-  let rest = ref.trim();
-  let scheme: Scheme | undefined;
-  const prefixed = /^(https?):\/\//i.exec(rest);
-  if (prefixed) {
-    scheme = (prefixed[1] ?? '').toLowerCase() as Scheme;
-    rest = rest.slice(prefixed[0].length);
-  }
+  const split = splitScheme(ref);
+  let { scheme } = split;
+  let rest = split.rest;
   const slash = rest.indexOf('/');
   if (slash <= 0 || slash === rest.length - 1) {
     throw new TargetError(`${JSON.stringify(ref)} is not HOST:PORT/REPO[:TAG] (e.g. 127.0.0.1:5000/hello:latest)`);
@@ -140,14 +144,7 @@ export function targetArgument(
   options: { plainHttp?: boolean | undefined },
   usage: (message: string) => Error,
 ): Target {
-  if (positionals.length !== 1) {
-    throw usage(positionals.length === 0 ? 'missing HOST:PORT/REPO[:TAG]' : `expected one HOST:PORT/REPO[:TAG], got ${positionals.length}`);
-  }
-  try {
-    return parseTarget(positionals[0] ?? '', options);
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
+  return oneArgument(positionals, 'HOST:PORT/REPO[:TAG]', (ref) => parseTarget(ref, options), usage);
 }
 
 /**
@@ -155,13 +152,9 @@ export function targetArgument(
  * allowed): a registry as a whole, for the maintenance commands. `repo` and `tag` are empty.
  */
 export function parseRegistry(ref: string, opts: TargetOptions = {}): Target {
-  let rest = ref.trim();
-  let scheme: Scheme | undefined;
-  const prefixed = /^(https?):\/\//i.exec(rest);
-  if (prefixed) {
-    scheme = (prefixed[1] ?? '').toLowerCase() as Scheme;
-    rest = rest.slice(prefixed[0].length);
-  }
+  const split = splitScheme(ref);
+  let { scheme } = split;
+  let rest = split.rest;
   if (rest.endsWith('/')) rest = rest.slice(0, -1);
   if (rest === '' || rest.includes('/')) throw new TargetError(`${JSON.stringify(ref)} is not HOST[:PORT] (e.g. 127.0.0.1:5000)`);
   const { hostname, port } = parseHost(rest, ref);
@@ -175,11 +168,14 @@ export function registryArgument(
   options: { plainHttp?: boolean | undefined },
   usage: (message: string) => Error,
 ): Target {
-  if (positionals.length !== 1) {
-    throw usage(positionals.length === 0 ? 'missing HOST[:PORT]' : `expected one HOST[:PORT], got ${positionals.length}`);
-  }
+  return oneArgument(positionals, 'HOST[:PORT]', (ref) => parseRegistry(ref, options), usage);
+}
+
+/** The one positional argument of a command, parsed; a usage error when there is not exactly one or it does not parse. */
+function oneArgument(positionals: readonly string[], what: string, parse: (ref: string) => Target, usage: (message: string) => Error): Target {
+  if (positionals.length !== 1) throw usage(positionals.length === 0 ? `missing ${what}` : `expected one ${what}, got ${positionals.length}`);
   try {
-    return parseRegistry(positionals[0] ?? '', options);
+    return parse(positionals[0] ?? '');
   } catch (err) {
     throw usage((err as Error).message);
   }
