@@ -20,6 +20,7 @@ import { InProcessLocks } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
+import { UnikernelTagMerger } from './unikernel/tag-merger.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
 import { Layout } from './storage/fs/layout.js';
 import { LevelKv } from './storage/level/level-kv.js';
@@ -95,7 +96,10 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     throw err;
   });
   const cache = new ManifestCache();
-  const registry = new Registry({ ...stores, layout, config, log, locks: new InProcessLocks(), cache, quotas, webhooks: webhooks.events });
+  const registry = new Registry(
+    { ...stores, layout, config, log, locks: new InProcessLocks(), cache, quotas, webhooks: webhooks.events },
+    (deps) => new UnikernelTagMerger(deps),
+  );
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
 

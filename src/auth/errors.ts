@@ -3,7 +3,7 @@
  * WWW-Authenticate header the client needs to try again), as Distribution's
  * auth.Challenge does; src/http/oci-errors.ts maps these to statuses.
  */
-import { RegistryError } from '../storage/errors.js';
+import { RegistryError } from '../domain/errors.js';
 
 /** Errors that bring their own response headers. */
 export interface WithHeaders {

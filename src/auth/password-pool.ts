@@ -11,7 +11,7 @@
  * process alive only while they work.
  */
 import { Worker } from 'node:worker_threads';
-import { OverloadedError } from '../storage/errors.js';
+import { OverloadedError } from '../domain/errors.js';
 
 export type PasswordTask = { op: 'compare'; password: string; hash: string } | { op: 'hash'; password: string; cost: number };
 export type PasswordReply = { ok: true; value: boolean | string } | { ok: false; message: string };

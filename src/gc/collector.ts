@@ -19,7 +19,7 @@ import { durationMs } from '../config/schema.js';
 import type { Digest } from '../oci/digest.js';
 import type { RegistryDeps } from '../registry/deps.js';
 import { blobKey } from '../registry/locks.js';
-import { GcRunningError, GcStoppedError } from '../storage/errors.js';
+import { GcRunningError, GcStoppedError } from '../domain/errors.js';
 import type { BlobFileInfo } from '../storage/types.js';
 import { markRepository, type RepositoryMark } from './mark.js';
 import { batches, each, pages, yieldToLoop } from './pages.js';

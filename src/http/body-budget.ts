@@ -10,7 +10,7 @@
  * so memory stays bounded however many clients send large bodies at once.
  */
 import type { Context, Middleware } from 'koa';
-import { OverloadedError } from '../storage/errors.js';
+import { OverloadedError } from '../domain/errors.js';
 
 export class BodyBudget {
   private used = 0;

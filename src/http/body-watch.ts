@@ -16,7 +16,7 @@
  * truncates the partial chunk and frees the session as for any cut-off chunk.
  */
 import type { IncomingMessage } from 'node:http';
-import { BodyTimeoutError } from '../storage/errors.js';
+import { BodyTimeoutError } from '../domain/errors.js';
 
 interface Seen {
   bytes: number;

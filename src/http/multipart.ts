@@ -14,7 +14,7 @@ import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { RegistryError, RequestInvalidError } from '../storage/errors.js';
+import { RegistryError, RequestInvalidError } from '../domain/errors.js';
 import { storageFailure } from '../storage/io-errors.js';
 import type { BodyLease } from './body-budget.js';
 

@@ -3,8 +3,8 @@
  * the rendering of the spec's JSON envelope.
  */
 import type { WithHeaders } from '../auth/errors.js';
-import type { RegistryError } from '../storage/errors.js';
-import { UploadRangeError, RangeNotSatisfiableError, MethodNotAllowedError } from '../storage/errors.js';
+import type { RegistryError } from '../domain/errors.js';
+import { UploadRangeError, RangeNotSatisfiableError, MethodNotAllowedError } from '../domain/errors.js';
 import { uploadLocation, uploadRange } from './locations.js';
 
 interface Mapping {

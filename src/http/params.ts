@@ -2,7 +2,7 @@
 import type { Context } from 'koa';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import { parseRepoName } from '../oci/names.js';
-import { ManifestTooLargeError, PaginationInvalidError } from '../storage/errors.js';
+import { ManifestTooLargeError, PaginationInvalidError } from '../domain/errors.js';
 import type { Chunk } from '../registry/uploads.js';
 import type { BodyLease } from './body-budget.js';
 import { parseContentRange } from './range.js';

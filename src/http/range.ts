@@ -1,5 +1,5 @@
 /** Parsing the Range header of blob GETs and the Content-Range of upload chunks. */
-import { BlobUploadInvalidError } from '../storage/errors.js';
+import { BlobUploadInvalidError } from '../domain/errors.js';
 import type { ByteRange } from '../storage/types.js';
 
 /**

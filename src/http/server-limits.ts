@@ -14,7 +14,7 @@ import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'n
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { durationMs, type Config } from '../config/schema.js';
-import { OverloadedError } from '../storage/errors.js';
+import { OverloadedError } from '../domain/errors.js';
 import { BodyWatch } from './body-watch.js';
 import { toOciError } from './oci-errors.js';
 

@@ -1,5 +1,5 @@
 /** OCI content descriptors: parsing from untrusted JSON and the shape unireg stores. */
-import { ManifestInvalidError } from '../storage/errors.js';
+import { ManifestInvalidError } from '../domain/errors.js';
 import { digestOf, digestAlgorithm, parseDigest, type Digest } from './digest.js';
 
 export interface Platform {

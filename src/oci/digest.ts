@@ -4,7 +4,7 @@
  * escaping: only the registered algorithms with lowercase hex are accepted.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { DigestInvalidError } from '../storage/errors.js';
+import { DigestInvalidError } from '../domain/errors.js';
 
 export type Digest = string & { readonly __brand: 'Digest' };
 export type DigestAlgorithm = 'sha256' | 'sha512';

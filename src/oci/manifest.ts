@@ -3,7 +3,7 @@
  * Pure code: it never looks at storage. The caller checks that the blobs and
  * child manifests it lists exist in the repository.
  */
-import { ManifestInvalidError } from '../storage/errors.js';
+import { ManifestInvalidError } from '../domain/errors.js';
 import type { Digest } from './digest.js';
 import { isObject, parseAnnotations, parseDescriptor, type Descriptor } from './descriptor.js';
 import { jsonDepth, MAX_JSON_DEPTH } from './json-scan.js';

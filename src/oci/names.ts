@@ -1,5 +1,5 @@
 /** Repository names and tags, with the grammars of the distribution spec. */
-import { NameInvalidError, TagInvalidError } from '../storage/errors.js';
+import { NameInvalidError, TagInvalidError } from '../domain/errors.js';
 
 const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
 const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);

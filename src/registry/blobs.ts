@@ -2,7 +2,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import { parseRepoName } from '../oci/names.js';
-import { BlobUnknownError, RangeNotSatisfiableError, UnsupportedError } from '../storage/errors.js';
+import { BlobUnknownError, RangeNotSatisfiableError, UnsupportedError } from '../domain/errors.js';
 import type { BlobFile, ByteRange } from '../storage/types.js';
 import type { RegistryDeps } from './deps.js';
 import { blobKey } from './locks.js';

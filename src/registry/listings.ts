@@ -1,7 +1,7 @@
 /** Paged listings: tags of a repository, the catalog, and referrers of a subject. */
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { NameUnknownError } from '../storage/errors.js';
+import { NameUnknownError } from '../domain/errors.js';
 import type { RegistryDeps } from './deps.js';
 
 export interface Page<T> {

@@ -15,7 +15,7 @@ import {
   ManifestUnknownError,
   TagImmutableError,
   UnsupportedError,
-} from '../storage/errors.js';
+} from '../domain/errors.js';
 import type { ManifestRecord, QueuedEvent, TagRecord } from '../storage/types.js';
 import { manifestDeleteEvents, manifestPushEvents, tagDeleteEvents } from '../webhooks/registry-events.js';
 import type { RegistryDeps } from './deps.js';

@@ -20,7 +20,7 @@
 import { sizeBytes, type QuotaRule } from '../config/schema.js';
 import type { Digest } from '../oci/digest.js';
 import { GlobRules } from '../policy/globs.js';
-import { QuotaExceededError } from '../storage/errors.js';
+import { QuotaExceededError } from '../domain/errors.js';
 import type { StoreChange } from '../storage/metadata/changes.js';
 import type { MetadataStore, SizedDigest } from '../storage/types.js';
 import { KeyedMutex } from './keyed-mutex.js';

@@ -2,10 +2,9 @@
 import { BlobService } from './blobs.js';
 import type { RegistryDeps } from './deps.js';
 import { ListingService } from './listings.js';
-import { ManifestService } from './manifests.js';
+import { ManifestService, type TagMerger } from './manifests.js';
 import type { QuotaService } from './quotas.js';
 import { UploadService } from './uploads.js';
-import { UnikernelTagMerger } from '../unikernel/tag-merger.js';
 import { RetentionService } from '../retention/service.js';
 import { GarbageCollector } from '../gc/collector.js';
 
@@ -19,10 +18,17 @@ export class Registry {
   readonly quotas: QuotaService;
   readonly gc: GarbageCollector;
 
-  constructor(readonly deps: RegistryDeps) {
+  /**
+   * `tagMerger` decides what a tag resolves to after a push (the unikernel variant merger);
+   * the composition root hands it in, so this layer does not depend on the unikernel one.
+   */
+  constructor(
+    readonly deps: RegistryDeps,
+    tagMerger?: (deps: RegistryDeps) => TagMerger,
+  ) {
     this.blobs = new BlobService(deps);
     this.uploads = new UploadService(deps);
-    this.manifests = new ManifestService(deps, new UnikernelTagMerger(deps));
+    this.manifests = new ManifestService(deps, tagMerger?.(deps));
     this.listings = new ListingService(deps);
     this.retention = new RetentionService(deps, this.manifests);
     this.quotas = deps.quotas;

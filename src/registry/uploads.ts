@@ -21,7 +21,7 @@ import {
   UploadBusyError,
   UploadDataError,
   UploadRangeError,
-} from '../storage/errors.js';
+} from '../domain/errors.js';
 import { open, readdir, rm, stat, syncFile, truncate, truncateFile, writeFile } from '../storage/fs/files.js';
 import { syncPath } from '../storage/fs/fsync.js';
 import { hashFileInto } from '../storage/fs/hash-file.js';

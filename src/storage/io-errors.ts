@@ -8,7 +8,7 @@
  * must exist, EINVAL, a bad LevelDB key, TypeErrors) pass through unchanged and
  * stay 500s, logged with their stack.
  */
-import { RegistryError, StorageFullError, StorageUnavailableError } from './errors.js';
+import { RegistryError, StorageFullError, StorageUnavailableError } from '../domain/errors.js';
 
 /** errno codes of a volume that has no room left. */
 const FULL = new Set(['ENOSPC', 'EDQUOT']);

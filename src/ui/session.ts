@@ -15,7 +15,7 @@ import { AccessDeniedError } from '../auth/errors.js';
 import type { Authenticator, Caller } from '../auth/authenticator.js';
 import type { Need } from '../auth/scope.js';
 import { identityOf } from '../http/guard.js';
-import { UnsupportedError } from '../storage/errors.js';
+import { UnsupportedError } from '../domain/errors.js';
 
 export class UiSessions {
   private readonly key = randomBytes(32);

@@ -4,7 +4,7 @@
  * client sent a kernel, kconfig, arch, plat or strategy unireg cannot use) and
  * TagExistsError to a 409 (strategy `abort` on a tag that already exists).
  */
-import { RegistryError } from '../storage/errors.js';
+import { RegistryError } from '../domain/errors.js';
 
 /** Which input was wrong; lets the HTTP layer point at the offending form field or query parameter. */
 export type UnikernelInputField =

@@ -8,7 +8,7 @@
 import { digestOf, type Digest } from '../oci/digest.js';
 import { isObject, type Descriptor, type Platform } from '../oci/descriptor.js';
 import { MAX_JSON_DEPTH, valueDeeperThan } from '../oci/json-scan.js';
-import { ManifestInvalidError } from '../storage/errors.js';
+import { ManifestInvalidError } from '../domain/errors.js';
 import { UnikernelInputError } from './errors.js';
 import { compareBytes } from './kconfig.js';
 import { Annotation, INITRD_PATH, KERNEL_PATH, KRAFTKIT_VERSION, UnikernelMediaType, type Arch } from './names.js';

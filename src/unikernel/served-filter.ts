@@ -11,7 +11,7 @@ import { digestOf, type Digest } from '../oci/digest.js';
 import { topLevelArraySpans } from '../oci/json-scan.js';
 import { isObject } from '../oci/descriptor.js';
 import { isIndexMediaType } from '../oci/media-types.js';
-import { ManifestUnknownError } from '../storage/errors.js';
+import { ManifestUnknownError } from '../domain/errors.js';
 import type { ManifestRecord } from '../storage/types.js';
 import { filterIndex, type FilterName, type VariantQuery } from './filter.js';
 import { isImageIndex } from './platform.js';

@@ -17,7 +17,7 @@ import { digestOf, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { MAX_JSON_DEPTH, valueDeeperThan } from '../oci/json-scan.js';
 import { MediaType } from '../oci/media-types.js';
-import { ManifestInvalidError } from '../storage/errors.js';
+import { ManifestInvalidError } from '../domain/errors.js';
 import type { RegistryDeps } from '../registry/deps.js';
 import type { TagMerger, TagMergeRequest, TagResolution } from '../registry/manifests.js';
 import type { ManifestRecord } from '../storage/types.js';

@@ -9,7 +9,7 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor, Platform } from '../oci/descriptor.js';
 import { isObject } from '../oci/descriptor.js';
 import type { RegistryDeps } from '../registry/deps.js';
-import { BlobUnknownError } from '../storage/errors.js';
+import { BlobUnknownError } from '../domain/errors.js';
 import type { ManifestRecord } from '../storage/types.js';
 import { indexAnnotations, indexDescriptor } from './image.js';
 import { Annotation, UnikernelMediaType } from './names.js';

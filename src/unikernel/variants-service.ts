@@ -11,7 +11,7 @@
 import { buffer } from 'node:stream/consumers';
 import type { Digest } from '../oci/digest.js';
 import { isObject, type Descriptor } from '../oci/descriptor.js';
-import { BlobUnknownError, NameUnknownError, RangeNotSatisfiableError } from '../storage/errors.js';
+import { BlobUnknownError, NameUnknownError, RangeNotSatisfiableError } from '../domain/errors.js';
 import type { Registry } from '../registry/registry.js';
 import { filterIndex, type VariantQuery } from './filter.js';
 import { BLOCK_SIZE } from './layer.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Digest } from '../../src/oci/digest.js';
-import { GcRunningError } from '../../src/storage/errors.js';
+import { GcRunningError } from '../../src/domain/errors.js';
 import { GarbageCollector } from '../../src/gc/collector.js';
 import { PackService } from '../../src/unikernel/pack-service.js';
 import { blobFiles, gcOverHttp, pullCompletely } from '../helpers/gc.js';

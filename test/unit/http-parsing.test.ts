@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { parseContentRange, parseRange } from '../../src/http/range.js';
 import { toOciError } from '../../src/http/oci-errors.js';
 import { uploadRange } from '../../src/http/locations.js';
-import { BlobUploadInvalidError, ManifestTooLargeError, UploadRangeError } from '../../src/storage/errors.js';
+import { BlobUploadInvalidError, ManifestTooLargeError, UploadRangeError } from '../../src/domain/errors.js';
 
 describe('Range for blob GETs', () => {
   test('single ranges, open ends and suffixes', () => {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { parseManifest, referrerDescriptor } from '../../src/oci/manifest.js';
 import { parseRepoName, parseTag } from '../../src/oci/names.js';
-import { DigestInvalidError, ManifestInvalidError, NameInvalidError, TagInvalidError } from '../../src/storage/errors.js';
+import { DigestInvalidError, ManifestInvalidError, NameInvalidError, TagInvalidError } from '../../src/domain/errors.js';
 
 const hex64 = 'a'.repeat(64);
 

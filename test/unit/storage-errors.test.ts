@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { toOciError } from '../../src/http/oci-errors.js';
-import { BlobUnknownError, StorageFullError, StorageUnavailableError } from '../../src/storage/errors.js';
+import { BlobUnknownError, StorageFullError, StorageUnavailableError } from '../../src/domain/errors.js';
 import { spool } from '../../src/storage/fs/spool.js';
 import { asStorageError, storageFailure } from '../../src/storage/io-errors.js';
 import { LevelKv } from '../../src/storage/level/level-kv.js';

@@ -5,7 +5,7 @@
  */
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import { MethodNotAllowedError, RouteUnknownError } from '../../storage/errors.js';
+import { MethodNotAllowedError, RouteUnknownError } from '../../domain/errors.js';
 import { drainBody, hasUnreadBody } from '../drain.js';
 import { toOciError } from '../oci-errors.js';
 

@@ -3,7 +3,7 @@
  * its report (figures; in a dry run also the lists of what would go). Needs
  * the `admin` action. 409 GC_IN_PROGRESS while another GC runs.
  */
-import { RequestInvalidError } from '../../storage/errors.js';
+import { RequestInvalidError } from '../../domain/errors.js';
 import { queryString } from '../params.js';
 import { jsonBody } from '../respond.js';
 import type { RouteGroup } from './types.js';

@@ -4,7 +4,7 @@
  * the `admin` action (guard.admin).
  */
 import type { Context } from 'koa';
-import { RequestInvalidError } from '../../storage/errors.js';
+import { RequestInvalidError } from '../../domain/errors.js';
 import { queryString } from '../params.js';
 import { jsonBody } from '../respond.js';
 import type { RouteGroup } from './types.js';

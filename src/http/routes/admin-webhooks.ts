@@ -3,7 +3,7 @@
  *   GET  /_unireg/webhooks/dead[?n=&last=]      dead events, oldest first per endpoint, paged
  *   POST /_unireg/webhooks/dead/replay[?id=]     queue them again (all, or the one with that CloudEvents id)
  */
-import { RequestInvalidError } from '../../storage/errors.js';
+import { RequestInvalidError } from '../../domain/errors.js';
 import { DeadLetters } from '../../webhooks/dead-letters.js';
 import { pageParams, queryString } from '../params.js';
 import { jsonBody } from '../respond.js';

@@ -6,7 +6,7 @@
  * Nothing here is logged beyond the path: credentials and tokens stay out of logs.
  */
 import type { Context } from 'koa';
-import { RequestInvalidError } from '../../storage/errors.js';
+import { RequestInvalidError } from '../../domain/errors.js';
 import { leaseOf, withBodyLease } from '../body-budget.js';
 import { identityOf } from '../guard.js';
 import { queryList, queryString, readLimited } from '../params.js';

@@ -8,7 +8,7 @@ import type { Context, Middleware } from 'koa';
 import type { Caller } from '../../auth/authenticator.js';
 import type { Action } from '../../config/auth-schema.js';
 import { parseRepoName } from '../../oci/names.js';
-import { RequestInvalidError } from '../../storage/errors.js';
+import { RequestInvalidError } from '../../domain/errors.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
 import { asset } from '../../ui/assets.js';
 import { html, type Html } from '../../ui/html.js';

@@ -6,7 +6,7 @@
  */
 import type { Context } from 'koa';
 import { jsonDepth, MAX_JSON_DEPTH } from '../../oci/json-scan.js';
-import { ManifestTooLargeError, RequestInvalidError } from '../../storage/errors.js';
+import { ManifestTooLargeError, RequestInvalidError } from '../../domain/errors.js';
 import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
 import { leaseOf, withBodyLease, type BodyLease } from '../body-budget.js';

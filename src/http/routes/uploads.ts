@@ -4,7 +4,7 @@
  */
 import type { Context } from 'koa';
 import { parseDigest, tryParseDigest, type Digest } from '../../oci/digest.js';
-import { DigestInvalidError } from '../../storage/errors.js';
+import { DigestInvalidError } from '../../domain/errors.js';
 import type { UploadSession } from '../../storage/types.js';
 import { blobLocation, uploadLocation, uploadRange } from '../locations.js';
 import { chunkOf, contentLength, hasBody, queryString, repoParam } from '../params.js';

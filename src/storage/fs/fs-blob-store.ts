@@ -6,7 +6,7 @@ import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
-import { BlobUnknownError } from '../errors.js';
+import { BlobUnknownError } from '../../domain/errors.js';
 import { asStorageError, storageIo } from '../io-errors.js';
 import type { BlobFile, BlobFileInfo, BlobStore, ByteRange } from '../types.js';
 import { syncDir, syncParent } from './fsync.js';

@@ -18,7 +18,7 @@ import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from 'pino';
-import { StorageFullError, StorageUnavailableError } from '../errors.js';
+import { StorageFullError, StorageUnavailableError } from '../../domain/errors.js';
 import { asStorageError, storageFailure } from '../io-errors.js';
 import type { KvOp, KvRange, SortedKv } from '../kv.js';
 

@@ -7,7 +7,7 @@ import type { Caller } from '../../auth/authenticator.js';
 import { isObject, type Descriptor, type Platform } from '../../oci/descriptor.js';
 import type { Digest } from '../../oci/digest.js';
 import type { Registry } from '../../registry/registry.js';
-import { NameUnknownError } from '../../storage/errors.js';
+import { NameUnknownError } from '../../domain/errors.js';
 import { isImageIndex, isImageManifest } from '../../unikernel/platform.js';
 import { parseJson } from '../../unikernel/tag-variants.js';
 import { formatBytes, formatTime, html, type Html, query } from '../html.js';

@@ -12,7 +12,7 @@ import {
   tryNormalizeArch,
   tryNormalizePlat,
 } from '../../../src/unikernel/names.js';
-import { RegistryError } from '../../../src/storage/errors.js';
+import { RegistryError } from '../../../src/domain/errors.js';
 
 describe('unikernel names', () => {
   test('architectures and their aliases', () => {
