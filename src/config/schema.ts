@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { authSchema, REPO_GLOB } from './auth-schema.js';
 import { duration, durationOrZero } from './duration.js';
 import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
+import { bootCheckSchema } from './unikernel-schema.js';
 import { byteSize } from './size.js';
 import { webhooksDeliverySchema, webhooksSchema } from './webhooks-schema.js';
 
@@ -114,6 +115,10 @@ export const configSchema = z
         defaultStrategy: z.enum(['merge', 'overwrite', 'abort']).default('merge'),
         /** kconfig keys left out of os.features: paths on the build machine that say nothing about the kernel. */
         kconfigSkip: z.array(z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a kconfig key')).default(['CONFIG_UK_APP', 'CONFIG_UK_BASE']),
+        /** Boot attestations: boot each emulable variant after a pack or push, record the result as a referrer. */
+        bootCheck: bootCheckSchema,
+        /** Every pack also adds urunc's annotations and /urunc.json (a pack's `urunc` field overrides). */
+        urunc: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

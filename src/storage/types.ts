@@ -77,6 +77,18 @@ export interface DeadEvent extends PendingEvent {
   deadAt: number;
 }
 
+/** A variant manifest waiting for its boot check (src/unikernel/boot/); `key` is opaque (paging, deletion). */
+export interface BootJob {
+  key: string;
+  repo: string;
+  /** The variant's image manifest. */
+  manifest: Digest;
+  /** When it was queued (ms since the epoch). */
+  enqueuedAt: number;
+  /** How many boots of it were started; one more than finished means a boot was cut short (a restart). */
+  attempts: number;
+}
+
 /** A tag, what it points at, and when it was last pushed. */
 export interface TagRecord {
   tag: string;
@@ -186,6 +198,17 @@ export interface MetadataStore {
   listEventQueues(): Promise<string[]>;
   /** Deletes up to `limit` of one endpoint's events, pending then dead, in one batch; how many of each. */
   dropEventQueue(endpoint: string, limit: number): Promise<{ pending: number; dead: number }>;
+
+  // The boot-check queue (src/unikernel/boot/): durable, in queue order, one boot at a time.
+
+  /** Queues boot checks of variant manifests, in their order, in one durable batch. */
+  enqueueBootJobs(jobs: readonly { repo: string; manifest: Digest }[]): Promise<void>;
+  /** The queued boot checks in queue order; `last` is a job's `key`. */
+  listBootJobs(page: PageRequest): Promise<BootJob[]>;
+  /** Counts one more started boot of the job (durably, before the boot); the updated job, undefined when gone. */
+  startBootJob(key: string): Promise<BootJob | undefined>;
+  /** Removes a finished job (durably). */
+  deleteBootJob(key: string): Promise<void>;
 }
 
 export interface SizedDigest {
@@ -203,6 +226,8 @@ export type MetadataEntry = { key: string } & (
   | { kind: 'reverseTag'; repo: string; tag: string; digest: Digest }
   | { kind: 'referrer'; repo: string; subject: Digest; digest: Digest }
   | { kind: 'upload'; session: UploadSession }
+  /** A queued boot check of a variant manifest. */
+  | { kind: 'bootJob'; repo: string; digest: Digest }
   /** A bookkeeping record of the store itself (the GC's durable-write marker). */
   | { kind: 'marker'; name: string }
   /** A record that cannot be decoded: `what` it claims to be, `reason` it fails, `record` its key shown readably. */

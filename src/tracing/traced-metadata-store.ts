@@ -8,6 +8,7 @@ import type { Descriptor } from '../oci/descriptor.js';
 import type { Digest } from '../oci/digest.js';
 import type {
   BlobLink,
+  BootJob,
   ManifestRecord,
   ManifestWrite,
   MetadataEntry,
@@ -204,5 +205,21 @@ export class TracedMetadataStore implements MetadataStore {
 
   dropEventQueue(endpoint: string, limit: number): Promise<{ pending: number; dead: number }> {
     return this.spans.within('metadata.dropEventQueue', {}, () => this.inner.dropEventQueue(endpoint, limit));
+  }
+
+  enqueueBootJobs(jobs: readonly { repo: string; manifest: Digest }[]): Promise<void> {
+    return this.spans.within('metadata.enqueueBootJobs', {}, () => this.inner.enqueueBootJobs(jobs));
+  }
+
+  listBootJobs(page: PageRequest): Promise<BootJob[]> {
+    return this.spans.within('metadata.listBootJobs', {}, () => this.inner.listBootJobs(page));
+  }
+
+  startBootJob(key: string): Promise<BootJob | undefined> {
+    return this.spans.within('metadata.startBootJob', {}, () => this.inner.startBootJob(key));
+  }
+
+  deleteBootJob(key: string): Promise<void> {
+    return this.spans.within('metadata.deleteBootJob', {}, () => this.inner.deleteBootJob(key));
   }
 }

@@ -20,6 +20,9 @@
  *   E \0 <endpoint> \0 <seq> \0 <repo>       dead webhook event     → JSON { attempts, lastError, deadAt, body }
  *                                                                     (<seq>: 16 hex digits, the queue order;
  *                                                                     <repo> empty for registry-wide events)
+ *   a \0 <seq>                               boot check queued      → JSON { repo, manifest, enqueuedAt, attempts }
+ *                                                                     (<seq>: 16 hex digits, the queue order;
+ *                                                                     src/unikernel/boot/)
  *
  * Source of truth: these keys say what each repository holds; the blob
  * directory (src/storage/fs/layout.ts) holds content. A link whose blob file is
@@ -95,6 +98,12 @@ export const keys = {
     const [kind, endpoint = '', seq = '', repo = ''] = key.split(SEP);
     return { dead: kind === 'E', endpoint, seq: parseInt(seq, 16), repo };
   },
+
+  bootJob: (seq: number) => `a${SEP}${seqField(seq)}`,
+  /** The boot queue in order, from after the key `last` (a whole boot-job key). */
+  bootJobs: (last?: string): KeyRange => fromKey(`a${SEP}`, last),
+  isBootJob: (key: string) => key.startsWith(`a${SEP}`) && key.length === 2 + 16,
+  seqOfBootJob: (key: string) => parseInt(key.slice(2), 16),
 
   /** Every key of one kind (`l`, `m`, `r`, `u`...), across all repositories: start-up counts (src/metrics/stored.ts). */
   ofKind: (kind: string, after?: string): KeyRange => prefixRange(`${kind}${SEP}`, after),

@@ -3,6 +3,7 @@ import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
 import type {
+  BootJob,
   BlobLink,
   DeadEvent,
   ManifestRecord,
@@ -19,6 +20,7 @@ import type {
 import { keys, type KeyRange } from './keys.js';
 import { decodeEntry, decodeLinkSize } from './entry-codec.js';
 import { EventOutbox } from './event-outbox.js';
+import { BootQueueRecords } from './boot-queue.js';
 import { decodeLink, encodeLink } from './link-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 import { decodeTag, encodeTag } from './tag-codec.js';
@@ -37,13 +39,16 @@ const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 export class KvMetadataStore implements MetadataStore {
   private readonly outbox: EventOutbox;
+  private readonly boots: BootQueueRecords;
 
   constructor(private readonly kv: SortedKv) {
     this.outbox = new EventOutbox(kv);
+    this.boots = new BootQueueRecords(kv);
   }
 
   open(): Promise<void> {
     this.outbox.reset();
+    this.boots.reset();
     return this.kv.open();
   }
 
@@ -334,5 +339,25 @@ export class KvMetadataStore implements MetadataStore {
     if (found.length > 0) await this.kv.batch(found.map(del));
     const pending = found.filter((key) => keys.isPendingEvent(key)).length;
     return { pending, dead: found.length - pending };
+  }
+
+  async enqueueBootJobs(jobs: readonly { repo: string; manifest: Digest }[]): Promise<void> {
+    const ops = await this.boots.enqueueOps(jobs);
+    if (ops.length > 0) await this.kv.batch(ops);
+  }
+
+  listBootJobs(page: PageRequest): Promise<BootJob[]> {
+    return this.boots.list(page);
+  }
+
+  async startBootJob(key: string): Promise<BootJob | undefined> {
+    const started = await this.boots.startOps(key);
+    if (started === undefined) return undefined;
+    await this.kv.batch(started.ops);
+    return started.job;
+  }
+
+  async deleteBootJob(key: string): Promise<void> {
+    if (keys.isBootJob(key)) await this.kv.batch([del(key)]);
   }
 }
