@@ -21,6 +21,7 @@ import { ManifestCache } from './registry/manifest-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
+import { BootService } from './unikernel/boot/boot-service.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
 import { Layout } from './storage/fs/layout.js';
 import { LevelKv } from './storage/level/level-kv.js';
@@ -102,6 +103,10 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   );
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
+  // Boot attestations (unikernel.bootCheck): committed variant manifests are queued; one worker boots them.
+  const bootCheck = config.unikernel.bootCheck;
+  const boots = BootService.wanted(bootCheck) ? new BootService(registry, bootCheck, log.child({ component: 'boot-check' })) : undefined;
+  if (boots) registry.manifests.onCommitted(boots.committed);
 
   await stored?.load().catch(async (err: unknown) => {
     await meta.close();
@@ -157,6 +162,13 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   sweeper.unref();
   const gcSchedule = scheduleGc(registry.gc, config, log);
   webhooks.delivery.start();
+  await boots?.start().catch(async (err: unknown) => {
+    await webhooks.delivery.stop();
+    await metricsListener?.close();
+    await new Promise<void>((ok) => server.close(() => ok()));
+    await meta.close();
+    throw new StartupError(`cannot start boot checks: ${(err as Error).message}`);
+  });
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -177,6 +189,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       clearTimeout(grace);
       await gcStopped;
       await webhooks.delivery.stop();
+      await boots?.stop();
       await meta.close();
       await tracing?.shutdown();
       await metricsListener?.close();

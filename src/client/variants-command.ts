@@ -20,7 +20,11 @@ Lists the unikernel variants of every tag of REPO (or of TAG only).
                      (default: the host's auths entry in ~/.docker/config.json); sent as
                      Basic, or traded for a token when the registry asks for one
   --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
-  --json             print {repository, variants} as JSON`;
+  --json             print {repository, variants} as JSON (with each variant's boot attestation
+                     and provenance digests)
+
+A BOOT column shows the status of each variant's latest boot attestation (passed, failed,
+timed-out) once the registry has booted some (config unikernel.bootCheck).`;
 
 export interface VariantJson {
   tag?: string;
@@ -35,6 +39,9 @@ export interface VariantJson {
   cmd?: string[];
   env?: string[];
   created?: string;
+  /** The latest boot attestation, when boot checks ran. */
+  boot?: { status?: string; attestation?: string; created?: string };
+  provenance?: string;
 }
 
 /** Pages are followed up to this many, in case a server keeps sending Link. */
@@ -71,9 +78,12 @@ export function matchingFeatures(features: readonly string[], filters: readonly 
 
 /** The variants as an aligned table (header included). */
 export function formatVariants(variants: readonly VariantJson[], kconfig: readonly string[] = []): string {
-  const rows = [['TAG', 'ARCH', 'PLAT', 'VERSION', 'KERNEL', 'FEATURES', 'MANIFEST']];
+  // The BOOT column (the latest boot attestation's status) appears once some variant has been booted.
+  const booted = variants.some((v) => v.boot !== undefined);
+  const rows = [['TAG', 'ARCH', 'PLAT', 'VERSION', 'KERNEL', 'FEATURES', ...(booted ? ['BOOT'] : []), 'MANIFEST']];
   for (const v of variants) {
     const features = v.features ?? [];
+    const boot = booted ? [v.boot?.status ?? '-'] : [];
     rows.push([
       v.tag ?? '-',
       v.arch || '-',
@@ -81,6 +91,7 @@ export function formatVariants(variants: readonly VariantJson[], kconfig: readon
       v.version || '-',
       humanSize(v.kernelSize),
       kconfig.length > 0 ? matchingFeatures(features, kconfig).join(',') || '-' : String(features.length),
+      ...boot,
       shortDigest(v.manifest),
     ]);
   }

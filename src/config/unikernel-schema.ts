@@ -3,7 +3,7 @@
  * opt-in boots of every emulable variant after a pack or a unikernel push, one
  * at a time from a durable queue, each recorded as an OCI referrer.
  *
- *   bootCheck: { enabled, timeout, memory, expectedOutput, exitCodes, user,
+ *   bootCheck: { enabled, timeout, memory, expectedOutput, user,
  *                repositories: - { repository, enabled?, expectedOutput? } }
  *
  * For a repository, the most specific matching `repositories` glob decides
@@ -44,8 +44,6 @@ export const bootCheckSchema = z
     memory: z.number().int().min(4).max(4096).default(64),
     /** Default expected-output regex: a boot passes only if the console output (first 64 KiB) matches; '' = no check. */
     expectedOutput: outputRegex.default(''),
-    /** QEMU exit statuses that count as a clean end: 0 (guest power-off) and 33 (isa-debug-exit at 0xf4 with 0x10). */
-    exitCodes: z.array(z.number().int().min(0).max(255)).min(1).default([0, 33]),
     /** The user QEMU runs as when unireg runs as root (setpriv); ignored otherwise. */
     user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, 'expected a user name').default('nobody'),
     /** Per-repository switches and expected-output regexes (most specific glob wins). */

@@ -61,6 +61,17 @@ export interface TagResolution {
   record: ManifestRecord;
 }
 
+/** A manifest write that committed: what listeners (the boot checks) are told, after the lock is released. */
+export interface CommittedManifest {
+  repo: string;
+  record: ManifestRecord;
+  parsed: ParsedManifest;
+  tag?: string;
+}
+
+/** Told of every committed manifest write; awaited (keep it short), its errors logged, never the push's. */
+export type ManifestListener = (write: CommittedManifest) => Promise<void>;
+
 /**
  * A TagMerger may decide that a push by tag makes the tag point at another
  * manifest (unikernel variant merging). Called under the repository lock;
@@ -73,12 +84,18 @@ export interface TagMerger {
 export class ManifestService {
   /** The `immutableTags` rules, enforced on every push, merge and delete. */
   readonly immutable: ImmutableTags;
+  private readonly listeners: ManifestListener[] = [];
 
   constructor(
     private readonly deps: RegistryDeps,
     private readonly merger?: TagMerger,
   ) {
     this.immutable = new ImmutableTags(deps.config.immutableTags);
+  }
+
+  /** Adds a listener told of each committed manifest write (the composition root wires the boot checks). */
+  onCommitted(listener: ManifestListener): void {
+    this.listeners.push(listener);
   }
 
   async get(repo: string, reference: string): Promise<ManifestRecord> {
@@ -157,6 +174,11 @@ export class ManifestService {
       }
       return resolution ? target.digest : undefined;
     });
+    for (const listener of this.listeners) {
+      await listener({ repo, record, parsed, ...(tag !== undefined ? { tag } : {}) }).catch((err: unknown) => {
+        this.deps.log.warn({ err, repo, digest }, 'a listener of committed manifests failed');
+      });
+    }
     return { digest, subject: record.subject, parsed, tagDigest: tagTarget };
   }
 

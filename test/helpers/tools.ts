@@ -59,6 +59,8 @@ export const TEST_TOOLS = {
   as: 'binutils',
   ld: 'binutils',
   'qemu-system-x86_64': 'qemu-system-x86',
+  /** unireg's boot checks run QEMU through setpriv as an unprivileged user when unireg is root. */
+  setpriv: 'util-linux',
   /** The web UI tests (test/ui/) drive it with puppeteer-core. */
   chromium: 'chromium',
 } as const;
