@@ -3,7 +3,7 @@
  * SLSA Provenance v1 (https://slsa.dev/spec/v1.0/provenance), attached to the
  * packed variant manifest as an OCI referrer (artifactType and layer media type
  * `application/vnd.in-toto+json`, with the predicate type in the
- * `in-toto.io/predicate-type` annotation, as BuildKit and cosign attach theirs).
+ * `in-toto.io/predicate-type` annotation, the key BuildKit puts on its in-toto layers).
  *
  * It records what went in (the sha256 of the uploaded kernel, initrd and
  * .config), how it was packed (every pack parameter and the strategy), who
