@@ -198,11 +198,12 @@ export class PackService {
       platform: variantPlatform({ arch, plat, osVersion: version, features: featureList }),
       layers: layers.map(layerDescriptor),
       strategy,
+      provenance,
     };
     // The `unikernel.packed` event is queued with the index's write: the pack is done when the tag moves.
     const events = (target: Digest) => packEvents(deps.webhooks, facts, target);
     const put = await this.registry.manifests.put(request.repo, tag, index, MediaType.OciIndex, { strategy, events });
-    return { ...facts, index: put.tagDigest ?? put.digest, provenance };
+    return { ...facts, index: put.tagDigest ?? put.digest };
   }
 
   private async sourceSize(repo: string, source: FileSource, field: UnikernelInputField): Promise<number> {
