@@ -6,6 +6,8 @@
  *   hello   prints and exits through isa-debug-exit  → passed (exit 33, regex matched)
  *   spin    prints and loops forever                 → timed-out (killed after the timeout)
  *   triple  prints and triple-faults                  → failed (QEMU's log says so)
+ *   flood   prints without end                        → timed-out, the console capped at its first KiB
+ *   bytes that are no kernel at all (QEMU refuses)    → failed, with QEMU's message
  *
  * Then: a restart with three queued boots finishes all three; the variants API
  * and `unireg variants` show the status; and a copy with skopeo keeps the
@@ -101,7 +103,7 @@ describe('boot attestations in real QEMU', { concurrency: false }, () => {
   let work: string;
   let root: string;
   let srv: TestServer | undefined;
-  let kernels: Record<'hello' | 'spin' | 'triple', Buffer>;
+  let kernels: Record<'hello' | 'spin' | 'triple' | 'flood', Buffer>;
   let qemuVersion: string;
   const asRoot = process.getuid?.() === 0;
 
@@ -123,6 +125,7 @@ describe('boot attestations in real QEMU', { concurrency: false }, () => {
       hello: await readFile(await buildKernel(join(work, 'k'), 'hello')),
       spin: await readFile(await buildKernel(join(work, 'k'), 'spin')),
       triple: await readFile(await buildKernel(join(work, 'k'), 'triple')),
+      flood: await readFile(await buildKernel(join(work, 'k'), 'flood')),
     };
     qemuVersion = (await run('qemu-system-x86_64', ['--version'])).stdout.split('\n')[0]!.trim();
     srv = await startTestServer({ unikernel: { bootCheck: bootCheck('4s') } }, root);
@@ -215,6 +218,45 @@ describe('boot attestations in real QEMU', { concurrency: false }, () => {
     assert.equal(doc.tripleFault, true);
     assert.equal(doc.exitStatus, 0, 'QEMU itself exits 0 (-no-reboot): only its log tells a triple fault from a power-off');
     assert.equal(doc.console.text, 'about to triple-fault\n');
+  });
+
+  test('a kernel that floods the console is cut off at the timeout, the first KiB kept and the rest counted', TIMEOUT, async (t) => {
+    if (!gate.check(t)) return;
+    const base = srv!.url;
+    const packed = await packOk(base, 'boot/flood', { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: kernels.flood });
+    const [d] = await waitForAttestations(base, 'boot/flood', packed.manifest);
+    const doc = await readAttestation(base, 'boot/flood', packed.manifest, d!);
+    t.diagnostic(`${doc.console.bytes} console bytes in ${doc.bootTimeMs} ms`);
+    assert.equal(doc.status, 'timed-out');
+    assert.equal(doc.console.truncated, true);
+    assert.ok(doc.console.bytes > 1024, 'more than the kept KiB was written');
+    assert.equal(doc.console.text, 'flood '.repeat(171).slice(0, 1024), 'exactly the first KiB is kept');
+  });
+
+  test('bytes QEMU cannot load as a kernel fail, with QEMU\'s own message', TIMEOUT, async (t) => {
+    if (!gate.check(t)) return;
+    const base = srv!.url;
+    const packed = await packOk(base, 'boot/junk', { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: Buffer.from('not a kernel at all\n'.repeat(64)) });
+    const [d] = await waitForAttestations(base, 'boot/junk', packed.manifest);
+    const doc = await readAttestation(base, 'boot/junk', packed.manifest, d!);
+    t.diagnostic(JSON.stringify(doc.qemu.stderr));
+    assert.equal(doc.status, 'failed');
+    assert.equal(doc.exitStatus, 1);
+    assert.equal(doc.reason, 'QEMU exited with status 1 (accepted: 0, 33)');
+    assert.match(doc.qemu.stderr, /kernel/i, 'QEMU says what it could not do');
+    assert.equal(doc.console.bytes, 0);
+  });
+
+  test('a variant of a platform unireg cannot emulate, or of a repository switched off, is not booted', TIMEOUT, async (t) => {
+    if (!gate.check(t)) return;
+    const base = srv!.url;
+    const xen = await packOk(base, 'boot/xen', { tag: 'v1', arch: 'x86_64', plat: 'xen', kernel: kernels.hello });
+    const off = await packOk(base, 'copies/off', { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: kernels.hello });
+    // A variant queued after both is booted: had either been queued, it would have been booted first (one queue, in order).
+    const marker = await packOk(base, 'boot/marker', { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: kernels.hello });
+    await waitForAttestations(base, 'boot/marker', marker.manifest);
+    assert.deepEqual(await referrers(base, 'boot/xen', xen.manifest), []);
+    assert.deepEqual(await referrers(base, 'copies/off', off.manifest), []);
   });
 
   test('the variants API and `unireg variants` show each variant\'s latest boot', TIMEOUT, async (t) => {

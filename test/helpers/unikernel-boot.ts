@@ -49,8 +49,8 @@ export function buildHelloKernel(outDir: string): Promise<string> {
   return buildKernel(outDir, 'hello');
 }
 
-/** The fixture kernels: hello (prints, exits 33), spin (prints, loops forever), triple (prints, triple-faults). */
-export type FixtureKernel = 'hello' | 'spin' | 'triple';
+/** The fixture kernels: hello (prints, exits 33), spin (prints, loops forever), triple (prints, triple-faults), flood (prints forever). */
+export type FixtureKernel = 'hello' | 'spin' | 'triple' | 'flood';
 
 /** Builds NAME.elf from test/fixtures/multiboot/NAME.S into `outDir`; returns its path. */
 export function buildKernel(outDir: string, name: FixtureKernel): Promise<string> {
