@@ -13,6 +13,10 @@ import { layerBytes } from '../../src/unikernel/layer.js';
 import { authConfig, basicHeader, makeUsers, type TestUsers } from '../helpers/auth.js';
 import { dotConfig, packForm, type PackResult } from '../helpers/kraft.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { runCli } from '../helpers/cli.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const digest = (b: Buffer | string) => `sha256:${sha256(b)}`;
@@ -198,5 +202,56 @@ describe('pack provenance and urunc output', { concurrency: false }, () => {
     const body = (await res.json()) as { errors: { code: string; message: string }[] };
     assert.equal(body.errors[0]!.code, 'MANIFEST_INVALID');
     assert.match(body.errors[0]!.message, /urunc runs Unikraft on qemu or fc/);
+  });
+
+  test('unireg pack --urunc --boot-expect sends both; --no-urunc leaves urunc out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'unireg-urunc-cli-'));
+    try {
+      const kernel = join(dir, 'kernel');
+      await writeFile(kernel, 'cli kernel\n');
+      const common = ['--kernel', kernel, '--arch', 'x86_64', '--plat', 'qemu', '--user', 'alice', '--password', users.alice.password, '--json'];
+      const on = await runCli(['pack', ...common, '--urunc', '--boot-expect', 'Powered by', `${srv.host}/urunc/cli:v1`]);
+      assert.equal(on.code, 0, on.stderr);
+      const packed = JSON.parse(on.stdout) as PackResult;
+      assert.equal(packed.layers.length, 2, 'kernel and urunc.json');
+      assert.equal(packed.layers[1]!.annotations, undefined);
+      const manifest = JSON.parse((await get(srv.url, `/v2/urunc/cli/manifests/${packed.manifest}`, { ...auth, Accept: 'application/vnd.oci.image.manifest.v1+json' })).toString()) as {
+        annotations: Record<string, string>;
+      };
+      assert.equal(manifest.annotations['com.urunc.unikernel.hypervisor'], b64('qemu'));
+      assert.equal(manifest.annotations['org.unireg.boot.expected-output'], 'Powered by');
+      const off = await runCli(['pack', ...common, '--no-urunc', `${srv.host}/urunc/cli:v2`]);
+      assert.equal(off.code, 0, off.stderr);
+      assert.equal((JSON.parse(off.stdout) as PackResult).layers.length, 1);
+      const both = await runCli(['pack', ...common, '--urunc', '--no-urunc', `${srv.host}/urunc/cli:v3`]);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /exclude each other/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('with unikernel.urunc on, every pack adds urunc unless the pack says urunc=false; without auth no principal is recorded', async () => {
+    const open = await startTestServer({ unikernel: { urunc: true } });
+    try {
+      const res = await fetch(`${open.url}/v2/def/app/_unikraft/pack`, { method: 'POST', body: packForm({ tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: Buffer.from('k') }) });
+      assert.equal(res.status, 201);
+      const packed = (await res.json()) as PackResult;
+      assert.equal(packed.layers.length, 2, 'the server default adds /urunc.json');
+      const form = packForm({ tag: 'v2', arch: 'x86_64', plat: 'qemu', kernel: Buffer.from('k') });
+      form.append('urunc', 'false');
+      const res2 = await fetch(`${open.url}/v2/def/app/_unikraft/pack`, { method: 'POST', body: form });
+      assert.equal(res2.status, 201);
+      assert.equal(((await res2.json()) as PackResult).layers.length, 1, 'the pack field overrides the default');
+      const prov = await get(open.url, `/v2/def/app/manifests/${packed.provenance}`, { Accept: 'application/vnd.oci.image.manifest.v1+json' });
+      const statementDigest = (JSON.parse(prov.toString()) as { layers: Descriptor[] }).layers[0]!.digest;
+      const statement = JSON.parse((await get(open.url, `/v2/def/app/blobs/${statementDigest}`, {})).toString()) as {
+        predicate: { buildDefinition: { internalParameters: Record<string, unknown>; externalParameters: { urunc: boolean } } };
+      };
+      assert.deepEqual(Object.keys(statement.predicate.buildDefinition.internalParameters), ['kconfigSkip', 'kraftkitVersion']);
+      assert.equal(statement.predicate.buildDefinition.externalParameters.urunc, true);
+    } finally {
+      await open.destroy();
+    }
   });
 });
