@@ -98,7 +98,11 @@ export class BootService {
       if (version !== undefined) this.emulators.set(arch, version);
     }
     this.user = await bootUser(this.config.user);
-    this.log.info({ emulators: [...this.emulators.keys()], user: this.user?.name ?? null }, 'boot checks on');
+    if (this.emulators.size === 0) {
+      this.log.warn({ emulators: Object.values(QEMU_BINARY) }, 'boot checks are on but no QEMU system emulator is installed: nothing will be booted');
+    } else {
+      this.log.info({ emulators: [...this.emulators.keys()], user: this.user?.name ?? null }, 'boot checks on');
+    }
     this.loop = this.run();
   }
 
