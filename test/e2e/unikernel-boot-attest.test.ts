@@ -266,6 +266,17 @@ describe('boot attestations in real QEMU', { concurrency: false }, () => {
     const body = (await res.json()) as { variants: { manifest: string; boot?: { status: string; attestation: string; created: string }; provenance?: string }[] };
     const [v] = body.variants;
     const [d] = await referrers(base, 'boot/hello', v!.manifest);
+    // A re-push of the same manifest bytes is not booted again (checked below, after the queue has moved on).
+    const bytes = await (await fetch(`${base}/v2/boot/hello/manifests/${v!.manifest}`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).arrayBuffer();
+    const again = await fetch(`${base}/v2/boot/hello/manifests/${v!.manifest}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: Buffer.from(bytes),
+    });
+    assert.equal(again.status, 201);
+    const marker = await packOk(base, 'boot/marker2', { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: kernels.hello });
+    await waitForAttestations(base, 'boot/marker2', marker.manifest);
+    assert.equal((await referrers(base, 'boot/hello', v!.manifest)).length, 1, 'still one attestation');
     assert.deepEqual(v!.boot, { status: 'passed', attestation: d!.digest, created: d!.annotations!['org.opencontainers.image.created'] });
     const cli = await runCli(['variants', `${srv!.host}/boot/hello`]);
     assert.equal(cli.code, 0, cli.stderr);

@@ -121,6 +121,9 @@ export class BootService {
     if (!isUnikernelManifest(json)) return;
     const platform = await this.platformOf(write.repo, json);
     if (platform === undefined || !this.emulators.has(platform.arch) || !QEMU_PLATFORMS.has(platform.os)) return;
+    // Booted once per manifest digest: a re-push of the same bytes (kraft re-pushes every variant) is not booted again.
+    const referrers = await this.registry.deps.meta.listReferrers(write.repo, write.record.digest, { limit: 1000 });
+    if (referrers.some((d) => d.artifactType === BOOT_ATTESTATION_TYPE)) return;
     await this.registry.deps.meta.enqueueBootJobs([{ repo: write.repo, manifest: write.record.digest }]);
     this.wake?.();
   };
