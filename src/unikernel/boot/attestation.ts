@@ -8,7 +8,26 @@
  *                       triple fault, other exit status, regex not matched)
  *            timed-out  killed after the wall-clock timeout
  */
+import { runInNewContext } from 'node:vm';
 import { CONSOLE_KEEP, type BootRun } from './qemu.js';
+
+/**
+ * How long one expected-output match may run. The regex may come from a manifest
+ * annotation (any pusher's), so a catastrophically backtracking one must not stall
+ * the server: the match runs under V8's watchdog and counts as not matched when cut.
+ */
+export const MATCH_TIMEOUT_MS = 1000;
+
+/** Whether `source` matches `text`; throws on an invalid regex; 'timeout' when the match was cut off. */
+export function matchOutput(source: string, text: string): boolean | 'timeout' {
+  const re = new RegExp(source);
+  try {
+    return runInNewContext('re.test(text)', { re, text }, { timeout: MATCH_TIMEOUT_MS }) === true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return 'timeout';
+    throw err;
+  }
+}
 
 export const BOOT_ATTESTATION_TYPE = 'application/vnd.unireg.boot-attestation.v1+json';
 
@@ -51,10 +70,12 @@ export function verdict(run: BootRun, exitCodes: readonly number[], expected: st
   let badRegex: string | undefined;
   if (expected !== undefined && expected !== '') {
     try {
-      matched = new RegExp(expected).test(run.console.toString('utf8'));
+      const result = matchOutput(expected, run.console.toString('utf8'));
+      matched = result === true;
+      if (result === 'timeout') badRegex = `the expected-output regex took longer than ${MATCH_TIMEOUT_MS} ms to match and was cut off`;
     } catch (err) {
       matched = false;
-      badRegex = (err as Error).message;
+      badRegex = `the expected-output regex is invalid: ${(err as Error).message}`;
     }
   }
   if (run.timedOut) return { status: 'timed-out', reason: `no exit within ${Math.round(run.ms / 1000)} s: QEMU was killed`, matched };
@@ -63,7 +84,7 @@ export function verdict(run: BootRun, exitCodes: readonly number[], expected: st
   if (run.exitStatus === null || !exitCodes.includes(run.exitStatus)) {
     return { status: 'failed', reason: `QEMU exited with status ${run.exitStatus} (accepted: ${exitCodes.join(', ')})`, matched };
   }
-  if (badRegex !== undefined) return { status: 'failed', reason: `the expected-output regex is invalid: ${badRegex}`, matched };
+  if (badRegex !== undefined) return { status: 'failed', reason: badRegex, matched };
   if (matched === false) return { status: 'failed', reason: 'the console output did not match the expected-output regex', matched };
   return { status: 'passed', matched };
 }

@@ -47,6 +47,11 @@ test('the verdict: passed only for a clean end with an accepted status and a mat
   assert.match(bad.reason ?? '', /^the expected-output regex is invalid: /);
 });
 
+test('a catastrophically backtracking regex (a pusher can set one) is cut off, not left to stall the server', () => {
+  const v = verdict(run({ console: Buffer.from(`${'a'.repeat(40)}b`) }), CODES, '(a+)+$');
+  assert.deepEqual(v, { status: 'failed', reason: 'the expected-output regex took longer than 1000 ms to match and was cut off', matched: false });
+});
+
 test('the command line: no network, TCG, the memory cap; setpriv with no groups, capabilities or new privileges for a user', () => {
   const spec = { arch: 'x86_64' as const, kernel: '/w/kernel', memoryMiB: 48, timeoutMs: 1000, logFile: '/w/qemu.log' };
   const qemu = [
