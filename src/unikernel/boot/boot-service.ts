@@ -24,6 +24,7 @@ import { isObject, type Descriptor } from '../../oci/descriptor.js';
 import { GlobRules } from '../../policy/globs.js';
 import type { CommittedManifest } from '../../registry/manifests.js';
 import type { Registry } from '../../registry/registry.js';
+import { jobKey } from '../../registry/locks.js';
 import type { BootJob } from '../../storage/types.js';
 import { UNIREG_VERSION } from '../../version.js';
 import { rfc3339 } from '../image.js';
@@ -164,7 +165,9 @@ export class BootService {
         continue;
       }
       try {
-        await this.process(job);
+        // One boot at a time across every process sharing the store (Locks: in-process here, shared with replicas).
+        const turn = await this.registry.deps.locks.tryRun(jobKey('boot-check'), () => this.process(job));
+        if (!turn.acquired) await new Promise((r) => setTimeout(r, 5_000));
       } catch (err) {
         if (this.stopped) break;
         if (err instanceof Skip) {
