@@ -180,6 +180,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       await closed;
       clearTimeout(grace);
       await gcStopped;
+      await proxy?.close();
       await webhooks.delivery.stop();
       await meta.close();
       await tracing?.shutdown();

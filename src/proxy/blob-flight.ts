@@ -7,10 +7,12 @@
  * checked against the digest, then ingested and linked under the blob's lock
  * and the quota check), and at the same time to every client that joined
  * before the first byte was passed on. Each chunk is passed on only when the
- * next one has arrived, and the last one only after the store has verified the
- * digest and made the blob visible: a lying or broken upstream (wrong bytes,
- * a cut body) leaves nothing stored and ends every client's response early,
- * so no client ever receives a complete wrong blob. Clients that ask later
+ * next one has arrived, and the last one only once the whole body has been
+ * hashed here and matches the digest (the store checks it again before the
+ * blob becomes visible; clients do not wait for its fsync): a lying or broken
+ * upstream (wrong bytes, a cut body) leaves nothing stored and ends every
+ * client's response early, so no client ever receives a complete wrong blob.
+ * Clients that ask later
  * wait for the flight and are then served from the store.
  *
  * Memory stays flat: the upstream is read only as fast as the slowest client
@@ -19,8 +21,8 @@
  */
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
-import { BlobUnknownError } from '../domain/errors.js';
-import type { Digest } from '../oci/digest.js';
+import { BlobUnknownError, DigestMismatchError } from '../domain/errors.js';
+import { digestAlgorithm, finishDigest, newHash, type Digest } from '../oci/digest.js';
 import type { Registry } from '../registry/registry.js';
 import { causeOf, type UpstreamClient } from './client.js';
 import { UpstreamFailedError, UpstreamUnavailableError } from './errors.js';
@@ -102,8 +104,7 @@ export class BlobFlight {
     const size = header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
     this.resolveReady(size === undefined ? {} : { size });
     this.stats.misses++;
-    let last: Buffer | undefined;
-    const body = this.pump(response.body, abort, (held) => (last = held));
+    const body = this.pump(response.body, abort);
     try {
       await this.registry.uploads.monolithic(this.repo, this.digest, size === undefined ? { body } : { body, length: size });
     } catch (err) {
@@ -115,15 +116,17 @@ export class BlobFlight {
       }
       throw err;
     }
-    // Verified, stored and linked: the clients get the last chunk and the end.
-    if (last !== undefined) await this.forward(last);
-    for (const s of this.subscribers) s.end();
     this.log.info({ repo: this.repo, digest: this.digest, upstream: url }, 'cached a blob from the upstream');
   }
 
-  /** The upstream body as the store reads it; each chunk goes to the clients once the next has arrived. */
-  private async *pump(source: AsyncIterable<Uint8Array>, abort: (reason: Error) => void, keepLast: (held: Buffer) => void): AsyncGenerator<Buffer> {
+  /**
+   * The upstream body as the store reads it; each chunk goes to the clients once the next has
+   * arrived, the last one (and the end) once the whole body matches the digest.
+   */
+  private async *pump(source: AsyncIterable<Uint8Array>, abort: (reason: Error) => void): AsyncGenerator<Buffer> {
     const { url } = this.client.upstream;
+    const algorithm = digestAlgorithm(this.digest);
+    const hash = newHash(algorithm);
     let held: Buffer | undefined;
     let timer = setTimeout(() => abort(new Error('idle')), BODY_IDLE_MS);
     try {
@@ -131,6 +134,7 @@ export class BlobFlight {
         clearTimeout(timer);
         const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         this.stats.upstreamBytes += buffer.length;
+        hash.update(buffer);
         if (held !== undefined) await this.forward(held);
         held = buffer;
         yield buffer;
@@ -141,7 +145,11 @@ export class BlobFlight {
     } finally {
       clearTimeout(timer);
     }
-    if (held !== undefined) keepLast(held);
+    const actual = finishDigest(hash, algorithm);
+    // Thrown into the store's read of the body: nothing is stored, and the clients' responses are cut.
+    if (actual !== this.digest) throw new DigestMismatchError(this.digest, actual);
+    if (held !== undefined) await this.forward(held);
+    for (const s of this.subscribers) s.end();
   }
 
   /** Writes a chunk to every client and waits until each has room again (or is gone, or cut off as a laggard). */

@@ -65,6 +65,11 @@ export class ProxyBlobs {
     return { kind: 'stored' };
   }
 
+  /** Waits for every fetch under way to end (stored or failed): at shutdown, before the stores close. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.flights.values()].map((f) => f.done));
+  }
+
   /** HEAD of a blob not cached: asked of the upstream, nothing fetched. */
   async size(match: UpstreamMatch, digest: Digest): Promise<number | undefined> {
     const { response } = await this.clientOf(match).request('HEAD', match.remote, `blobs/${digest}`);

@@ -45,6 +45,11 @@ export class Proxy {
     return this.clients.get(upstream)!;
   }
 
+  /** Lets the blob fetches under way finish storing (clients may have had every byte already). */
+  close(): Promise<void> {
+    return this.blobs.drain();
+  }
+
   /** Refuses a push into a proxied prefix unless `proxy.allowPush`. */
   checkPush(repo: string): void {
     if (this.config.proxy.allowPush) return;
