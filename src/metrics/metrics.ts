@@ -133,9 +133,10 @@ export class Metrics {
         },
       });
     };
-    counter('unireg_proxy_requests_total', 'Pull-through cache requests by result: hit (served from the store), miss (fetched from the upstream), stale (cached manifest served while the upstream failed)', 'result', {
+    counter('unireg_proxy_requests_total', 'Pull-through cache requests by result: hit (served from the store), miss (fetched from the upstream), joined (a blob another request is fetching, single flight), stale (cached manifest served while the upstream failed)', 'result', {
       hit: () => stats.hits,
       miss: () => stats.misses,
+      joined: () => stats.joined,
       stale: () => stats.staleServes,
     });
     counter('unireg_proxy_upstream_bytes_total', 'Bytes received from proxy upstreams (manifest and blob bodies)', '', { all: () => stats.upstreamBytes });

@@ -45,6 +45,7 @@ export class ProxyBlobs {
   async fetch(match: UpstreamMatch, repo: string, digest: Digest, live: boolean): Promise<BlobAnswer> {
     const key = `${repo}@${digest}`;
     let flight = this.flights.get(key);
+    if (flight !== undefined) this.stats.joined++;
     if (flight === undefined) {
       const started = new BlobFlight(this.registry, this.clientOf(match), match.remote, repo, digest, this.stats, this.log);
       flight = started;

@@ -4,6 +4,8 @@ export class ProxyStats {
   hits = 0;
   /** Requests that fetched content from the upstream. */
   misses = 0;
+  /** Blob requests served by a fetch another request started (single flight): live, or from the store once it ended. */
+  joined = 0;
   /** Manifests by tag confirmed unchanged by the upstream after their TTL. */
   revalidated = 0;
   /** Cached manifests served because the upstream was unreachable or failed (stale-if-error). */

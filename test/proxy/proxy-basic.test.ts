@@ -104,7 +104,10 @@ describe('pull-through cache: unireg upstream', () => {
   it('counts hits, misses and upstream bytes in /metrics', async () => {
     const text = await (await fetch(`${cache.url}/metrics`)).text();
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
-    assert.ok(value(/^unireg_proxy_requests_total\{result="hit"\} (\d+)/m) >= 3, text);
+    // A blob asked for again right after its first pull may still be being stored: it then joins that fetch.
+    const hits = value(/^unireg_proxy_requests_total\{result="hit"\} (\d+)/m);
+    assert.ok(hits + value(/^unireg_proxy_requests_total\{result="joined"\} (\d+)/m) >= 3, text);
+    assert.ok(hits >= 1, text);
     assert.ok(value(/^unireg_proxy_requests_total\{result="miss"\} (\d+)/m) >= 5);
     assert.ok(value(/^unireg_proxy_upstream_bytes_total (\d+)/m) > 200);
   });
