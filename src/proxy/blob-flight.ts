@@ -30,8 +30,6 @@ import type { ProxyStats } from './stats.js';
 
 /** A client whose buffer stays full this long is cut off (it would hold every other client back). */
 export const LAGGARD_MS = 30_000;
-/** An upstream body that delivers nothing this long is abandoned. */
-export const BODY_IDLE_MS = 60_000;
 const CLIENT_BUFFER = 1024 * 1024;
 
 export interface FlightStart {
@@ -91,25 +89,25 @@ export class BlobFlight {
   private async run(): Promise<void> {
     this.stats.blobFetches++;
     const { url } = this.client.upstream;
-    const { response, abort } = await this.client.request('GET', this.remote, `blobs/${this.digest}`);
+    const response = await this.client.request('GET', this.remote, `blobs/${this.digest}`);
     if (response.status === 404) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.discard();
       throw new BlobUnknownError(this.digest);
     }
-    if (response.status !== 200 || response.body === null) {
-      await response.body?.cancel().catch(() => undefined);
+    if (response.status !== 200) {
+      await response.discard();
       throw new UpstreamFailedError(url, `GET of the blob answered ${response.status}`, { status: response.status });
     }
-    const header = response.headers.get('content-length');
-    const size = header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
+    const header = response.header('content-length');
+    const size = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
     this.resolveReady(size === undefined ? {} : { size });
     this.stats.misses++;
-    const body = this.pump(response.body, abort);
+    const body = this.pump(response.body as AsyncIterable<Buffer>);
     try {
       await this.registry.uploads.monolithic(this.repo, this.digest, size === undefined ? { body } : { body, length: size });
     } catch (err) {
       this.stats.blobFetchFailures++;
-      abort(new Error('the blob could not be stored'));
+      response.abort(new Error('the blob could not be stored'));
       this.log.warn({ repo: this.repo, digest: this.digest, upstream: url, err: (err as Error).message }, 'upstream blob fetch failed: nothing stored');
       if (err instanceof Error && (err.name === 'DigestMismatchError' || err.name === 'SizeInvalidError')) {
         throw new UpstreamFailedError(url, `the blob's bytes are not what was asked for: ${err.message}`, { digest: this.digest });
@@ -123,27 +121,22 @@ export class BlobFlight {
    * The upstream body as the store reads it; each chunk goes to the clients once the next has
    * arrived, the last one (and the end) once the whole body matches the digest.
    */
-  private async *pump(source: AsyncIterable<Uint8Array>, abort: (reason: Error) => void): AsyncGenerator<Buffer> {
+  private async *pump(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const { url } = this.client.upstream;
     const algorithm = digestAlgorithm(this.digest);
     const hash = newHash(algorithm);
     let held: Buffer | undefined;
-    let timer = setTimeout(() => abort(new Error('idle')), BODY_IDLE_MS);
     try {
-      for await (const chunk of source) {
-        clearTimeout(timer);
-        const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      // An upstream that sends nothing for BODY_IDLE_MS errors the body (client.ts).
+      for await (const buffer of source) {
         this.stats.upstreamBytes += buffer.length;
         hash.update(buffer);
         if (held !== undefined) await this.forward(held);
         held = buffer;
         yield buffer;
-        timer = setTimeout(() => abort(new Error('idle')), BODY_IDLE_MS);
       }
     } catch (err) {
       throw new UpstreamUnavailableError(url, `the blob body broke off: ${causeOf(err)}`);
-    } finally {
-      clearTimeout(timer);
     }
     const actual = finishDigest(hash, algorithm);
     // Thrown into the store's read of the body: nothing is stored, and the clients' responses are cut.

@@ -73,10 +73,11 @@ export class ProxyBlobs {
 
   /** HEAD of a blob not cached: asked of the upstream, nothing fetched. */
   async size(match: UpstreamMatch, digest: Digest): Promise<number | undefined> {
-    const { response } = await this.clientOf(match).request('HEAD', match.remote, `blobs/${digest}`);
+    const response = await this.clientOf(match).request('HEAD', match.remote, `blobs/${digest}`);
+    await response.discard();
     if (response.status === 404) throw new BlobUnknownError(digest);
     if (response.status !== 200) throw new UpstreamFailedError(match.upstream.url, `HEAD of the blob answered ${response.status}`, { status: response.status });
-    const header = response.headers.get('content-length');
-    return header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
+    const header = response.header('content-length');
+    return header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
   }
 }

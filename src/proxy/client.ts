@@ -1,11 +1,15 @@
 /**
- * HTTP client of one upstream registry, on Node's built-in fetch (undici
- * inside Node; no extra dependency). Authentication follows the upstream's
- * challenge: anonymous until a 401, then Basic with the configured
- * credentials, or Docker's token flow (realm, service and scope from the
- * challenge; the token request carries the credentials as Basic when there are
- * any), with tokens cached per scope until shortly before they expire.
+ * HTTP client of one upstream registry, on undici's `request()` (Node.js
+ * streams, no WHATWG stream copies: see the README's dependency table).
+ * Authentication follows the upstream's challenge: anonymous until a 401,
+ * then Basic with the configured credentials, or Docker's token flow (realm,
+ * service and scope from the challenge; the token request carries the
+ * credentials as Basic when there are any), with tokens cached per scope
+ * until shortly before they expire. Redirects (blob downloads from object
+ * stores) are followed; undici drops Authorization when one leaves the origin.
  */
+import type { Readable } from 'node:stream';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import type { Upstream } from './upstreams.js';
 import { parseChallenge, type Challenge } from './challenge.js';
 import { TokenCache, type TokenAnswer } from './token-cache.js';
@@ -13,13 +17,37 @@ import { UpstreamFailedError, UpstreamUnavailableError } from './errors.js';
 
 /** An upstream that has not sent response headers this long after the request is unavailable. */
 export const HEADERS_TIMEOUT_MS = 30_000;
-/** A token service request that takes longer fails. */
-const TOKEN_TIMEOUT_MS = 30_000;
+/** An upstream body that delivers nothing this long is abandoned. */
+export const BODY_IDLE_MS = 60_000;
+const MAX_REDIRECTS = 5;
 
 export interface UpstreamResponse {
-  response: Response;
-  /** Aborts the request (and its body). */
+  status: number;
+  header(name: string): string | undefined;
+  body: Readable;
+  /** Ends the response early (its body errors with `reason`). */
   abort(reason: Error): void;
+  /** Reads and drops the body (so the connection can be reused). */
+  discard(): Promise<void>;
+}
+
+/** One connection pool for every upstream, following redirects. */
+const dispatcher: Dispatcher = new Agent({ headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_IDLE_MS }).compose(
+  interceptors.redirect({ maxRedirections: MAX_REDIRECTS }),
+);
+
+function wrap(answer: Dispatcher.ResponseData): UpstreamResponse {
+  const { statusCode, headers, body } = answer;
+  return {
+    status: statusCode,
+    header: (name) => {
+      const value = headers[name.toLowerCase()];
+      return Array.isArray(value) ? value[0] : value;
+    },
+    body,
+    abort: (reason) => body.destroy(reason),
+    discard: () => body.dump().catch(() => undefined),
+  };
 }
 
 export class UpstreamClient {
@@ -38,15 +66,15 @@ export class UpstreamClient {
   async request(method: 'GET' | 'HEAD', remote: string, path: string, accept?: string): Promise<UpstreamResponse> {
     const scope = `repository:${remote}:pull`;
     let answer = await this.send(method, remote, path, accept, await this.authorization(scope));
-    if (answer.response.status !== 401) return answer;
-    const challenge = parseChallenge(answer.response.headers.get('www-authenticate'));
-    await answer.response.body?.cancel().catch(() => undefined);
+    if (answer.status !== 401) return answer;
+    const challenge = parseChallenge(answer.header('www-authenticate'));
+    await answer.discard();
     if (challenge === undefined) throw new UpstreamFailedError(this.upstream.url, 'answered 401 without a usable Basic or Bearer challenge');
     this.challenge = challenge;
     this.tokens.drop(this.tokenKey(scope));
     answer = await this.send(method, remote, path, accept, await this.authorization(scope));
-    if (answer.response.status === 401) {
-      await answer.response.body?.cancel().catch(() => undefined);
+    if (answer.status === 401) {
+      await answer.discard();
       throw new UpstreamFailedError(this.upstream.url, 'refused the configured credentials (401)');
     }
     return answer;
@@ -68,21 +96,21 @@ export class UpstreamClient {
     const url = new URL(challenge.realm);
     if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
     url.searchParams.set('scope', scope);
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { 'user-agent': 'unireg-proxy' };
     const basic = this.basic;
     if (basic !== undefined) headers.authorization = basic;
-    let response: Response;
+    let answer: UpstreamResponse;
     try {
-      response = await fetch(url, { headers, signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) });
+      answer = wrap(await request(url, { headers, dispatcher }));
     } catch (err) {
       throw new UpstreamUnavailableError(this.upstream.url, `token service ${url.origin}: ${causeOf(err)}`);
     }
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => undefined);
-      throw new UpstreamFailedError(this.upstream.url, `token service answered ${response.status}`);
+    if (answer.status !== 200) {
+      await answer.discard();
+      throw new UpstreamFailedError(this.upstream.url, `token service answered ${answer.status}`);
     }
     try {
-      return (await response.json()) as TokenAnswer;
+      return (await (answer.body as Readable & { json(): Promise<unknown> }).json()) as TokenAnswer;
     } catch {
       throw new UpstreamFailedError(this.upstream.url, 'token service answered something other than JSON');
     }
@@ -92,22 +120,18 @@ export class UpstreamClient {
     const headers: Record<string, string> = { 'user-agent': 'unireg-proxy' };
     if (accept !== undefined) headers.accept = accept;
     if (authorization !== undefined) headers.authorization = authorization;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error(`no answer within ${HEADERS_TIMEOUT_MS / 1000} s`)), HEADERS_TIMEOUT_MS);
     try {
-      const response = await fetch(`${this.upstream.url}/v2/${remote}/${path}`, { method, headers, signal: controller.signal, redirect: 'follow' });
-      return { response, abort: (reason) => controller.abort(reason) };
+      return wrap(await request(`${this.upstream.url}/v2/${remote}/${path}`, { method, headers, dispatcher }));
     } catch (err) {
       throw new UpstreamUnavailableError(this.upstream.url, causeOf(err));
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
 
-/** The most telling message of a fetch failure (undici wraps the socket error as `cause`). */
+/** The most telling message of a request failure (socket errors may come wrapped as `cause`). */
 export function causeOf(err: unknown): string {
-  const e = err as Error & { cause?: Error & { code?: string } };
+  const e = err as Error & { code?: string; cause?: Error & { code?: string } };
   if (e?.cause?.code) return `${e.cause.code}${e.cause.message ? `: ${e.cause.message}` : ''}`;
-  return e?.cause?.message ?? e?.message ?? String(err);
+  if (e?.code) return `${e.code}${e.message ? `: ${e.message}` : ''}`;
+  return e?.message ?? String(err);
 }

@@ -91,10 +91,11 @@ export class ProxyManifests {
   /** A cached tag past its TTL: unchanged upstream → fresh again; changed → fetched; upstream down or failing → stale. */
   private async revalidate(match: UpstreamMatch, repo: string, tag: string, local: ManifestRecord): Promise<ProxiedManifest> {
     try {
-      const { response } = await this.clientOf(match).request('HEAD', match.remote, `manifests/${tag}`, ACCEPT);
+      const response = await this.clientOf(match).request('HEAD', match.remote, `manifests/${tag}`, ACCEPT);
+      await response.discard();
       if (response.status === 404) throw new ManifestUnknownError(tag);
       if (response.status !== 200) throw new UpstreamFailedError(match.upstream.url, `HEAD of the manifest answered ${response.status}`);
-      if (response.headers.get('docker-content-digest') === local.digest) {
+      if (response.header('docker-content-digest') === local.digest) {
         this.stats.revalidated++;
         this.stats.hits++;
         this.markValidated(`${repo}:${tag}`);
@@ -111,26 +112,26 @@ export class ProxyManifests {
 
   private async fetch(match: UpstreamMatch, repo: string, reference: string): Promise<ProxiedManifest> {
     const { url } = match.upstream;
-    const { response, abort } = await this.clientOf(match).request('GET', match.remote, `manifests/${reference}`, ACCEPT);
+    const response = await this.clientOf(match).request('GET', match.remote, `manifests/${reference}`, ACCEPT);
     if (response.status === 404) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.discard();
       throw new ManifestUnknownError(reference);
     }
     if (response.status !== 200) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.discard();
       throw new UpstreamFailedError(url, `GET of the manifest answered ${response.status}`, { status: response.status });
     }
     const limit = this.registry.deps.config.manifests.maxSize;
-    const bytes = await readBody(response, limit, abort, url).catch((err: unknown) => {
+    const bytes = await readBody(response, limit, url).catch((err: unknown) => {
       throw err instanceof ManifestTooLargeError ? new UpstreamFailedError(url, `the manifest is larger than manifests.maxSize (${limit})`) : err;
     });
     this.stats.upstreamBytes += bytes.length;
     this.stats.misses++;
-    const said = response.headers.get('docker-content-digest');
-    if (said !== null && !said.startsWith('sha512:') && said !== digestOf(bytes)) {
+    const said = response.header('docker-content-digest');
+    if (said !== undefined && !said.startsWith('sha512:') && said !== digestOf(bytes)) {
       throw new UpstreamFailedError(url, 'the manifest does not match the digest the upstream gave', { expected: said, actual: digestOf(bytes) });
     }
-    const contentType = response.headers.get('content-type') ?? undefined;
+    const contentType = response.header('content-type');
     let digest: Digest;
     try {
       ({ digest } = await this.registry.manifests.put(repo, reference, bytes, contentType, { cached: true }));
