@@ -142,6 +142,7 @@ export class Metrics {
     counter('unireg_proxy_upstream_bytes_total', 'Bytes received from proxy upstreams (manifest and blob bodies)', '', { all: () => stats.upstreamBytes });
     counter('unireg_proxy_blob_fetches_total', 'Upstream blob fetches by outcome; each serves every client that asked meanwhile (single flight)', 'outcome', {
       started: () => stats.blobFetches,
+      stored: () => stats.blobsStored,
       failed: () => stats.blobFetchFailures,
     });
     counter('unireg_proxy_revalidations_total', 'Manifests by tag the upstream confirmed unchanged after their TTL', '', { all: () => stats.revalidated });

@@ -114,6 +114,7 @@ export class BlobFlight {
       }
       throw err;
     }
+    this.stats.blobsStored++;
     this.log.info({ repo: this.repo, digest: this.digest, upstream: url }, 'cached a blob from the upstream');
   }
 

@@ -14,6 +14,8 @@ export class ProxyStats {
   upstreamBytes = 0;
   /** Upstream blob fetches started (single flight: one per blob however many clients wait). */
   blobFetches = 0;
+  /** Upstream blob fetches that ended with the blob stored (verified, ingested, linked). */
+  blobsStored = 0;
   /** Upstream blob fetches that failed (cut connection, wrong bytes, refused): nothing was stored. */
   blobFetchFailures = 0;
 }
