@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { errorCode, pushImage, sha256, type Image } from '../helpers/oci.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { verify } from '../../src/maintenance/verify.js';
+import { Upstreams } from '../../src/proxy/upstreams.js';
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
 
@@ -99,6 +101,16 @@ describe('pull-through cache: unireg upstream', () => {
     assert.equal(now.deleted.length, 0);
     const later = await cache.registry.retention.run({ dryRun: true, now: Date.now() + 2 * 86_400_000 });
     assert.deepEqual(later.deleted.map((e) => e.repository).sort(), ['up/library/alpine', 'up/team/app', 'up/team/other']);
+  });
+
+  it('unireg verify: manifests of cached repositories may reference blobs not fetched yet', async () => {
+    const stores = { layout: cache.registry.deps.layout, meta: cache.registry.deps.meta, blobs: cache.registry.deps.blobs };
+    const upstreams = new Upstreams(cache.config.proxy.upstreams);
+    const strict = await verify(stores, { uploadExpiryMs: 86_400_000 });
+    // up/team/other: only its manifest was pulled (by ?ns=), none of its blobs.
+    assert.ok(strict.findings.some((f) => f.kind === 'missingReference' && f.repo === 'up/team/other'));
+    const aware = await verify(stores, { uploadExpiryMs: 86_400_000, lazyReferences: (repo) => upstreams.prefixOf(repo) !== undefined });
+    assert.deepEqual(aware.findings.filter((f) => f.kind === 'missingReference'), []);
   });
 
   it('counts hits, misses and upstream bytes in /metrics', async () => {
