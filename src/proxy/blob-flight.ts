@@ -143,6 +143,8 @@ export class BlobFlight {
     // Thrown into the store's read of the body: nothing is stored, and the clients' responses are cut.
     if (actual !== this.digest) throw new DigestMismatchError(this.digest, actual);
     if (held !== undefined) await this.forward(held);
+    // An empty blob passed nothing on: from now on clients wait for the store all the same.
+    this.passing = true;
     for (const s of this.subscribers) s.end();
   }
 
