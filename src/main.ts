@@ -36,6 +36,7 @@ import { Health } from './metrics/health.js';
 import { listenMetrics, type MetricsListener } from './metrics/listener.js';
 import { Metrics } from './metrics/metrics.js';
 import { StoredContent } from './metrics/stored.js';
+import { Proxy } from './proxy/proxy.js';
 
 export interface RunningServer {
   server: Server;
@@ -44,6 +45,8 @@ export interface RunningServer {
   url: string;
   /** `http://host:port` of the separate metrics listener (metrics.addr), when there is one. */
   metricsUrl?: string;
+  /** The pull-through cache, when `proxy.upstreams` are configured. */
+  proxy?: Proxy;
   /** Stops accepting, ends idle connections, lets in-flight requests finish (up to the grace period), closes LevelDB. */
   close(): Promise<void>;
 }
@@ -112,14 +115,15 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     await meta.close();
     throw err;
   });
-  const metrics = stored ? new Metrics({ stored, cache }) : undefined;
+  const proxy = Proxy.create(config, registry, log);
+  const metrics = stored ? new Metrics({ stored, cache, proxy: proxy?.stats }) : undefined;
   if (metrics) {
     registry.gc.finished.on(metrics.gcFinished);
     registry.retention.finished.on(metrics.retentionFinished);
   }
   const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir });
   const ops = { health, metrics };
-  const app = createApp({ registry, config, log, auth, ops, ...(tracing ? { tracing: tracing.middleware } : {}) });
+  const app = createApp({ registry, config, log, auth, ops, proxy, ...(tracing ? { tracing: tracing.middleware } : {}) });
   // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
   const limits = serverLimits(config.http, log);
   const handler = limits.handler(app.callback());
@@ -188,6 +192,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       await closed;
       clearTimeout(grace);
       await gcStopped;
+      await proxy?.close();
       await webhooks.delivery.stop();
       await boots?.stop();
       await meta.close();
@@ -196,5 +201,5 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       log.info('unireg stopped');
     })());
 
-  return { server, registry, url, metricsUrl: metricsListener?.url, close };
+  return { server, registry, url, metricsUrl: metricsListener?.url, proxy, close };
 }

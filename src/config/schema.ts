@@ -8,6 +8,7 @@ import { authSchema, REPO_GLOB } from './auth-schema.js';
 import { duration, durationOrZero } from './duration.js';
 import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
 import { bootCheckSchema } from './unikernel-schema.js';
+import { proxySchema } from './proxy-schema.js';
 import { byteSize } from './size.js';
 import { webhooksDeliverySchema, webhooksSchema } from './webhooks-schema.js';
 
@@ -161,6 +162,8 @@ export const configSchema = z
     webhooks: webhooksSchema,
     /** How they are sent: retries, backoff, timeout, concurrency. */
     webhooksDelivery: webhooksDeliverySchema,
+    /** Pull-through cache of other registries (docs/proxy.md). */
+    proxy: proxySchema,
   })
   .strict()
   .superRefine((config, ctx) => {

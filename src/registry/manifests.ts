@@ -46,6 +46,12 @@ export interface PutOptions {
   strategy?: string;
   /** More webhook events to queue with the write, given the digest the tag then resolves to (a pack's). */
   events?: (tagTarget: Digest) => QueuedEvent[];
+  /**
+   * Pull-through cache content (src/proxy/): the bytes come from an upstream that holds what they
+   * reference, fetched on demand, so references are not required to be in the repository yet;
+   * a tag takes exactly the upstream's manifest (no unikernel variant merging).
+   */
+  cached?: boolean;
 }
 
 export interface TagMergeRequest {
@@ -147,11 +153,11 @@ export class ManifestService {
     // repository's lock and each referenced blob's: a GC sweep or blob DELETE either ran before
     // (the check fails: MANIFEST_BLOB_UNKNOWN) or runs after and sees the touch.
     const tagTarget = await locks.runAll([repo, ...referenced.map(blobKey)], async () => {
-      await this.checkReferences(repo, parsed);
+      if (!options.cached) await this.checkReferences(repo, parsed);
       // An immutable tag takes only the manifest it already holds (an idempotent re-push): no merge, no move.
       const unchanged = tag !== undefined && (await this.checkMutable(repo, tag, record.digest));
       const resolution =
-        tag && this.merger && !unchanged
+        tag && this.merger && !unchanged && !options.cached
           ? await this.merger.resolve({ repo, tag, parsed, record, strategy: options.strategy })
           : undefined;
       const target = resolution?.record ?? record;
@@ -243,6 +249,14 @@ export class ManifestService {
       cache.invalidate(repo, { tags: [expected.tag] });
       return true;
     });
+  }
+
+  /**
+   * Records a pull of `tag` (pull-through cache repositories: retention's `deleteNotPulledFor`),
+   * under the repository lock so that it never races a push that moves the tag.
+   */
+  async markPulled(repo: string, tag: string, digest: Digest, at = Date.now()): Promise<boolean> {
+    return this.deps.locks.run(repo, () => this.deps.meta.markTagPulled(repo, tag, digest, at));
   }
 
   /** Every blob and child manifest must be in the repository; `subject` may be missing. */

@@ -95,6 +95,8 @@ export interface TagRecord {
   digest: Digest;
   /** ms since the epoch of the last push to the tag; 0 for tags written before push times were recorded. */
   pushedAt: number;
+  /** ms since the epoch of the last recorded pull (pull-through cache repositories, src/proxy/); absent: none recorded. */
+  pulledAt?: number;
 }
 
 /**
@@ -144,6 +146,8 @@ export interface MetadataStore {
   listTagRecords(repo: string, page: PageRequest): Promise<TagRecord[]>;
   /** The tags of the repository that point at `digest`, in byte order. */
   tagsOf(repo: string, digest: Digest): Promise<string[]>;
+  /** Records a pull of the tag at `at` if it still points at `digest` (push time unchanged); false otherwise. */
+  markTagPulled(repo: string, tag: string, digest: Digest, at: number): Promise<boolean>;
   /** The blob links of one repository with their sizes, ordered by digest; `last` is a digest (quotas, verify). */
   listBlobLinks(repo: string, page: PageRequest): Promise<SizedDigest[]>;
   /** The digests and byte lengths of one repository's manifests, ordered by digest; `last` is a digest (quotas). */

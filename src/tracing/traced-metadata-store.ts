@@ -125,6 +125,10 @@ export class TracedMetadataStore implements MetadataStore {
     return this.spans.within('metadata.listTagRecords', repo(name), () => this.inner.listTagRecords(name, page));
   }
 
+  markTagPulled(name: string, tag: string, digest: Digest, at: number): Promise<boolean> {
+    return this.spans.within('metadata.markTagPulled', repoTag(name, tag), () => this.inner.markTagPulled(name, tag, digest, at));
+  }
+
   tagsOf(name: string, digest: Digest): Promise<string[]> {
     return this.spans.within('metadata.tagsOf', repoDigest(name, digest), () => this.inner.tagsOf(name, digest));
   }

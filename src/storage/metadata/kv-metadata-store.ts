@@ -221,6 +221,13 @@ export class KvMetadataStore implements MetadataStore {
     return this.collect(keys.tags(repo, page.last), page.limit, (key, value) => ({ tag: keys.tagOf(key), ...decodeTag(value) }));
   }
 
+  async markTagPulled(repo: string, tag: string, digest: Digest, at: number): Promise<boolean> {
+    const current = await this.getTagRecord(repo, tag);
+    if (current === undefined || current.digest !== digest) return false;
+    await this.kv.batch([put(keys.tag(repo, tag), encodeTag({ digest, pushedAt: current.pushedAt, pulledAt: at }))]);
+    return true;
+  }
+
   async tagsOf(repo: string, digest: Digest): Promise<string[]> {
     const tags: string[] = [];
     for (const key of await this.kv.keys(keys.tagRevs(repo, digest))) {
