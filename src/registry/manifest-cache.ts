@@ -9,9 +9,11 @@
  * from the change feed, src/storage/metadata/change-feed.ts), and while the
  * feed is down the cache is emptied and bypassed (`suspend` ... `resume`), so
  * a replica never answers from memory what it cannot know is current. The
- * window left: a read on this replica between another replica's commit and the
- * arrival of its notification (the NOTIFY latency, normally well under a
- * millisecond on a LAN) may still see the old tag or manifest.
+ * writing replica answers its client only once its own notification has come
+ * back (src/storage/metadata-driver.ts), so the server has sent every replica
+ * theirs by then; the window left is a read on this replica that is handled
+ * before this process has read that notification from its socket (in the time
+ * between another replica's commit and its answer, or in an event-loop turn).
  */
 import type { Digest } from '../oci/digest.js';
 import type { ManifestRecord } from '../storage/types.js';

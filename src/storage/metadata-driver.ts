@@ -19,7 +19,7 @@ import type { Config } from '../config/schema.js';
 import { InProcessLocks, type Locks } from '../registry/locks.js';
 import type { SortedKv } from './kv.js';
 import { LevelKv } from './level/level-kv.js';
-import { feedMessages, type ChangeFeed } from './metadata/change-feed.js';
+import { feedMessages, touchesManifestCache, type ChangeFeed } from './metadata/change-feed.js';
 import { PgChangeListener } from './postgres/change-listener.js';
 import { PgKv } from './postgres/pg-kv.js';
 import { PgLocks } from './postgres/pg-locks.js';
@@ -43,9 +43,20 @@ export function metadataDriver(config: Config, metaDir: string, log: Logger): Me
   const { url, poolSize } = metadata.postgres;
   const plog = log.child({ component: 'postgres' });
   const origin = randomUUID();
-  const kv = new PgKv({ url, poolSize, log: plog, describe: (ops) => feedMessages(origin, ops) });
-  const locks = new PgLocks({ url, waitPoolSize: poolSize, log: plog });
   const changes = new PgChangeListener(url, plog);
+  const kv = new PgKv({
+    url,
+    poolSize,
+    log: plog,
+    describe: (ops) => feedMessages(origin, ops),
+    // A write to tags or manifests returns once the feed has brought this process its own
+    // notification back: by then the server has sent every other replica theirs, so a client
+    // that writes here and reads there finds the other replica's cache entry already dropped.
+    committed: async (ops) => {
+      if (touchesManifestCache(ops)) await changes.sync();
+    },
+  });
+  const locks = new PgLocks({ url, waitPoolSize: poolSize, log: plog });
   return {
     kv,
     locks,

@@ -101,6 +101,14 @@ export function feedMessages(origin: string, ops: readonly KvOp[]): string[] {
   return messages;
 }
 
+/** Whether a batch changes what a manifest cache may hold (tags, manifests). */
+export function touchesManifestCache(ops: readonly KvOp[]): boolean {
+  return ops.some((op) => {
+    const kind = keys.parse(op.key).kind;
+    return kind === 't' || kind === 'm';
+  });
+}
+
 export function barrierMessage(origin: string, n: number): string {
   return JSON.stringify({ o: origin, b: n });
 }

@@ -33,6 +33,8 @@ export interface PgKvOptions {
   log?: Logger;
   /** The notification payloads announcing a batch (each shorter than 8000 bytes); none: no notification. */
   describe?: (ops: readonly KvOp[]) => string[];
+  /** Awaited after each committed batch, before batch() resolves (never makes a committed batch fail). */
+  committed?: (ops: readonly KvOp[]) => Promise<void>;
 }
 
 const upsert = `INSERT INTO ${KV_TABLE} (key, value) SELECT k, v FROM unnest($2::bytea[], $3::bytea[]) AS t(k, v)
@@ -97,6 +99,7 @@ export class PgKv implements SortedKv {
     }
     const notes = this.options.describe?.(ops) ?? [];
     await this.query(options.durable ?? true ? DURABLE_BATCH : LAZY_BATCH, [dels, putKeys, putValues, notes]);
+    await this.options.committed?.(ops).catch((err: unknown) => this.options.log?.warn({ err }, 'after-commit step failed'));
   }
 
   async entries(range: KvRange): Promise<[string, Buffer][]> {
