@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { loadStoredSigningKey } from '../../src/auth/stored-signing-key.js';
 import { blobKey } from '../../src/registry/locks.js';
+import { keys } from '../../src/storage/metadata/keys.js';
 import { PgKv } from '../../src/storage/postgres/pg-kv.js';
 import { PgLocks } from '../../src/storage/postgres/pg-locks.js';
 import { usePostgres } from '../helpers/postgres.js';
@@ -158,5 +161,30 @@ test('the key-value store and the locks share one database without interfering',
     assert.equal((await kv.get('k'))?.toString(), 'v');
   } finally {
     await kv.close();
+  }
+});
+
+test('the token signing key in the store: replicas starting at once create one, and each signs with it', async (t) => {
+  if (!pg.gate.check(t)) return;
+  const url = await pg.database();
+  const kvs = await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      const kv = new PgKv({ url, poolSize: 2 });
+      await kv.open();
+      return kv;
+    }),
+  );
+  try {
+    const log = pino({ level: 'silent' });
+    const loaded = await Promise.all(kvs.map((kv) => loadStoredSigningKey(kv, replica(url), log)));
+    const kids = new Set(loaded.map((k) => k.kid));
+    assert.equal(kids.size, 1, `one key for all: ${[...kids].join(', ')}`);
+    const rows = await pg.sql<{ n: number }>('SELECT count(*)::integer AS n FROM unireg_kv WHERE key = $1', [Buffer.from(keys.signingKey())], url);
+    assert.equal(rows[0]!.n, 1);
+    // A later start reads the same key.
+    assert.equal((await loadStoredSigningKey(kvs[0]!, replica(url), log)).kid, loaded[0]!.kid);
+    assert.equal(loaded[0]!.publicJwk.d, undefined, 'the published half has no private part');
+  } finally {
+    for (const kv of kvs) await kv.close();
   }
 });
