@@ -22,8 +22,11 @@ import { MT, expectError, randomBlob, sha256 } from '../helpers/oci.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { makeRoot } from '../helpers/server.js';
 import { waitFor } from '../helpers/tools.js';
+import { scrape, series } from '../helpers/metrics.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const pg = usePostgres();
+const HOOKED = ['hooks/a', 'hooks/b', 'hooks/c'];
 
 describe('two replicas on one PostgreSQL', () => {
   let root: string | undefined;
@@ -32,11 +35,13 @@ describe('two replicas on one PostgreSQL', () => {
   let b = '';
   let url = '';
   let auth = '';
+  let receiver: WebhookReceiver | undefined;
 
   before(async () => {
     if (pg.gate.blocked) return;
     root = await makeRoot();
     url = await pg.database();
+    receiver = await WebhookReceiver.start();
     const config = join(root, 'unireg.yaml');
     await writeFile(
       config,
@@ -48,17 +53,20 @@ describe('two replicas on one PostgreSQL', () => {
         auth: {
           mode: 'token',
           users: { root: HASH },
-          access: [{ repository: '**', grants: { root: ['pull', 'push', 'delete', 'admin', 'catalog'] } }],
+          access: [{ repository: '**', grants: { root: ['pull', 'push', 'delete', 'admin', 'catalog', 'metrics'] } }],
         },
         quotas: [{ repository: 'quota/**', bytes: 1000 }],
+        webhooks: [{ url: receiver.url, events: ['manifest.pushed'], repository: 'hooks/**' }],
+        webhooksDelivery: { backoff: '10ms', maxBackoff: '50ms', concurrency: 4 },
       }),
     );
     // Both at once: their schema migrations and signing keys race.
     const started = await Promise.all([serveProcess(['--config', config]), serveProcess(['--config', config])]);
     procs.push(...started.map((s) => s.proc));
     [a, b] = started.map((s) => s.url) as [string, string];
-    const scopes = ['app', 'gone', 'quota/a', 'quota/b', 'quota/c', 'quota/d'].map((r) => `repository:${r}:pull,push,delete`);
-    auth = bearer(await tokenFor(a, 'root', [...scopes, 'registry:admin:*']));
+    const repos = ['app', 'gone', 'quota/a', 'quota/b', 'quota/c', 'quota/d', ...HOOKED];
+    const scopes = repos.map((r) => `repository:${r}:pull,push,delete`);
+    auth = bearer(await tokenFor(a, 'root', [...scopes, 'registry:admin:*', 'registry:metrics:*']));
   });
 
   after(async () => {
@@ -68,6 +76,7 @@ describe('two replicas on one PostgreSQL', () => {
       process.kill(proc.pid!, 'SIGTERM');
       await exited;
     }
+    await receiver?.close();
     if (root) await rm(root, { recursive: true, force: true });
   });
 
@@ -160,5 +169,36 @@ describe('two replicas on one PostgreSQL', () => {
       await holding;
       await locks.close();
     }
+  });
+
+  test('webhook events queued through both replicas are each delivered once: one replica delivers a queue', async (t) => {
+    if (!pg.gate.check(t)) return;
+    const pushed: string[] = [];
+    for (let i = 0; i < 9; i++) pushed.push((await pushImageAs(i % 2 === 0 ? a : b, HOOKED[i % 3]!, `t${i}`, auth)).digest);
+    const queued = async () =>
+      (await pg.sql<{ n: number }>("SELECT count(*)::integer AS n FROM unireg_kv WHERE get_byte(key, 0) = ascii('e')", [], url))[0]!.n;
+    assert.ok(await waitFor(async () => (await queued()) === 0 && receiver!.delivered.length >= 9, 30_000, 50), 'every event delivered');
+    const ids = receiver!.requests.map((d) => d.event.id);
+    assert.equal(new Set(ids).size, ids.length, `no event sent twice: ${ids.length} requests, ${new Set(ids).size} ids`);
+    const digests = receiver!.delivered.map((d) => (d.event.data as { digest?: string }).digest).sort();
+    assert.deepEqual(digests, [...pushed].sort());
+  });
+
+  test('stored-content metrics: both replicas count what either stored', async (t) => {
+    if (!pg.gate.check(t)) return;
+    await pushImageAs(b, 'app', 'from-b', auth);
+    const figures = async (base: string) => {
+      const m = await scrape(`${base}/metrics`, { Authorization: auth });
+      return ['unireg_repositories', 'unireg_manifests', 'unireg_blobs'].map((name) => m.get(series(name)));
+    };
+    let last: unknown[] = [];
+    const agree = await waitFor(async () => {
+      const [fa, fb] = await Promise.all([figures(a), figures(b)]);
+      last = [fa, fb];
+      return JSON.stringify(fa) === JSON.stringify(fb);
+    }, 5000, 50);
+    assert.ok(agree, `A and B report the same figures: ${JSON.stringify(last)}`);
+    const rows = await pg.sql<{ n: number }>("SELECT count(*)::integer AS n FROM unireg_kv WHERE get_byte(key, 0) = ascii('r')", [], url);
+    assert.equal((last[1] as number[])[0], rows[0]!.n, 'repositories as in the store');
   });
 });
