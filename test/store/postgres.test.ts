@@ -17,7 +17,7 @@ import { PgKv } from '../../src/storage/postgres/pg-kv.js';
 import { SCHEMA_VERSION, SchemaVersionError } from '../../src/storage/postgres/schema.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
-import { gateFor } from '../helpers/tools.js';
+import { gateFor, waitFor } from '../helpers/tools.js';
 import { runMetadataStoreSuite } from './metadata-suite.js';
 
 const pg = usePostgres();
@@ -178,6 +178,33 @@ if (tools.blocked) {
         assert.ok(rest.length > 1, `the 400 deletes came in ${rest.length} notifications`);
         assert.equal(rest.flatMap((b) => b.ops).length, 400);
         assert.ok(!seen.some((b) => b.ops.some((op) => op.key === keys.tag('app', 'v2'))), 'the failed batch was not announced');
+      } finally {
+        await listener.close();
+        await writer.close();
+      }
+    });
+
+    test('a lost change feed is reported, refuses barriers while down, comes back by itself and delivers again', async () => {
+      const url = await pg.database();
+      const writer = await openKv(url, (ops) => feedMessages('writer', ops));
+      const listener = new PgChangeListener(url);
+      const events: string[] = [];
+      const seen: FeedBatch[] = [];
+      listener.onBatch((b) => seen.push(b));
+      listener.onLost(() => events.push('lost'));
+      listener.onRestored(() => events.push('restored'));
+      await listener.start();
+      try {
+        await pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'unireg changes' AND datname = $1", [
+          new URL(url).pathname.slice(1),
+        ]);
+        assert.ok(await waitFor(async () => events.includes('lost'), 10_000, 20), 'the loss is reported');
+        if (!listener.connected) await assert.rejects(listener.sync(), StorageUnavailableError);
+        assert.ok(await waitFor(async () => events.includes('restored'), 30_000, 20), 'the feed comes back');
+        assert.deepEqual(events, ['lost', 'restored']);
+        await writer.batch([put(keys.tag('app', 'after'), '{}')]);
+        await listener.sync();
+        assert.deepEqual(seen.at(-1)?.ops, [{ type: 'put', key: keys.tag('app', 'after') }]);
       } finally {
         await listener.close();
         await writer.close();
