@@ -8,12 +8,14 @@
  * too: the composition root feeds their committed batches in (`invalidate`,
  * from the change feed, src/storage/metadata/change-feed.ts), and while the
  * feed is down the cache is emptied and bypassed (`suspend` ... `resume`), so
- * a replica never answers from memory what it cannot know is current. The
- * writing replica answers its client only once its own notification has come
- * back (src/storage/metadata-driver.ts), so the server has sent every replica
- * theirs by then; the window left is a read on this replica that is handled
- * before this process has read that notification from its socket (in the time
- * between another replica's commit and its answer, or in an event-loop turn).
+ * a replica never answers from memory what it cannot know is current. A write
+ * to tags or manifests answers its client only once every other replica has
+ * acknowledged dropping them (src/storage/postgres/change-listener.ts, at most
+ * ACK_TIMEOUT_MS), so a client that writes through one replica and then reads
+ * through another gets the new state. What is left: a read that another
+ * client sends while the write is in flight (before its answer) may get either
+ * state, as with any concurrent read; and a replica slower to acknowledge than
+ * the timeout may answer from its cache until its notification is processed.
  */
 import type { Digest } from '../oci/digest.js';
 import type { ManifestRecord } from '../storage/types.js';

@@ -43,17 +43,19 @@ export function metadataDriver(config: Config, metaDir: string, log: Logger): Me
   const { url, poolSize } = metadata.postgres;
   const plog = log.child({ component: 'postgres' });
   const origin = randomUUID();
-  const changes = new PgChangeListener(url, plog);
+  const changes = new PgChangeListener(url, plog, origin);
+  let fences = 0;
   const kv = new PgKv({
     url,
     poolSize,
     log: plog,
-    describe: (ops) => feedMessages(origin, ops),
-    // A write to tags or manifests returns once the feed has brought this process its own
-    // notification back: by then the server has sent every other replica theirs, so a client
-    // that writes here and reads there finds the other replica's cache entry already dropped.
-    committed: async (ops) => {
-      if (touchesManifestCache(ops)) await changes.sync();
+    // A write to tags or manifests answers its client only once every other replica has
+    // dropped them from its manifest cache (acknowledged), or after ACK_TIMEOUT_MS: a client
+    // that writes here and then reads there does not get the old tag or manifest.
+    announce: (ops) => {
+      const fence = touchesManifestCache(ops) ? ++fences : undefined;
+      const messages = feedMessages(origin, ops, fence);
+      return fence === undefined || messages.length === 0 ? { messages } : { messages, settle: changes.expectAcks(fence) };
     },
   });
   const locks = new PgLocks({ url, waitPoolSize: poolSize, log: plog });

@@ -24,7 +24,7 @@ const pg = usePostgres();
 const tools = await gateFor(['bash', 'initdb', 'pg_ctl', 'psql']);
 
 async function openKv(url: string, describe?: (ops: readonly KvOp[]) => string[]): Promise<PgKv> {
-  const kv = new PgKv({ url, poolSize: 4, ...(describe ? { describe } : {}) });
+  const kv = new PgKv({ url, poolSize: 4, ...(describe ? { announce: (ops: readonly KvOp[]) => ({ messages: describe(ops) }) } : {}) });
   await kv.open();
   return kv;
 }

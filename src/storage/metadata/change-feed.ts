@@ -11,8 +11,11 @@
  *   { "o": origin, "p": [["p", key, size?] | ["d", key], ...], "e"?: 1 }
  * with the keys of the kinds the consumers need (repositories, links and
  * manifests with their sizes, tags, upload sessions) and "e" when the batch
- * queued webhook events. A barrier message { "o": origin, "b": n } is what
- * ChangeFeed.sync() waits for.
+ * queued webhook events, and "f": n (a fence) when it changed tags or
+ * manifests: each other replica, once it has dropped those from its manifest
+ * cache, answers { "o": itself, "a": origin, "n": n }, and the writer waits for
+ * these acknowledgements before it answers its client (bounded by a timeout).
+ * A barrier message { "o": origin, "b": n } is what ChangeFeed.sync() waits for.
  */
 import type { Digest } from '../../oci/digest.js';
 import type { KvOp } from '../kv.js';
@@ -34,6 +37,8 @@ export interface FeedBatch {
   ops: FeedOp[];
   /** The batch queued webhook events. */
   events: boolean;
+  /** Set when the writer waits for the other replicas to acknowledge this batch (it changed tags or manifests). */
+  fence?: number;
 }
 
 export interface ChangeFeed {
@@ -67,7 +72,7 @@ function sizeOf(op: KvOp & { type: 'put' }, kind: string, fields: string[]): num
 }
 
 /** The messages announcing `ops` (none when nothing in them concerns a consumer). */
-export function feedMessages(origin: string, ops: readonly KvOp[]): string[] {
+export function feedMessages(origin: string, ops: readonly KvOp[], fence?: number): string[] {
   const wire: WireOp[] = [];
   let events = false;
   for (const op of ops) {
@@ -86,7 +91,8 @@ export function feedMessages(origin: string, ops: readonly KvOp[]): string[] {
   let part: string[] = [];
   let bytes = 0;
   const flush = (last: boolean) => {
-    messages.push(`{"o":${head},"p":[${part.join(',')}]${last && events ? ',"e":1' : ''}}`);
+    const tail = last ? `${events ? ',"e":1' : ''}${fence !== undefined ? `,"f":${fence}` : ''}` : '';
+    messages.push(`{"o":${head},"p":[${part.join(',')}]${tail}}`);
     part = [];
     bytes = 0;
   };
@@ -113,7 +119,15 @@ export function barrierMessage(origin: string, n: number): string {
   return JSON.stringify({ o: origin, b: n });
 }
 
-export type FeedMessage = { kind: 'batch'; batch: FeedBatch } | { kind: 'barrier'; origin: string; n: number };
+/** `origin` has dropped what the fenced batch `n` of `to` changed. */
+export function ackMessage(origin: string, to: string, n: number): string {
+  return JSON.stringify({ o: origin, a: to, n });
+}
+
+export type FeedMessage =
+  | { kind: 'batch'; batch: FeedBatch }
+  | { kind: 'barrier'; origin: string; n: number }
+  | { kind: 'ack'; origin: string; to: string; n: number };
 
 /** A message as sent by feedMessages or barrierMessage; undefined for anything else. */
 export function parseFeedMessage(text: string): FeedMessage | undefined {
@@ -124,9 +138,10 @@ export function parseFeedMessage(text: string): FeedMessage | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { o, p, b, e } = value as { o?: unknown; p?: unknown; b?: unknown; e?: unknown };
+  const { o, p, b, e, f, a, n } = value as { o?: unknown; p?: unknown; b?: unknown; e?: unknown; f?: unknown; a?: unknown; n?: unknown };
   if (typeof o !== 'string') return undefined;
   if (typeof b === 'number') return { kind: 'barrier', origin: o, n: b };
+  if (typeof a === 'string' && typeof n === 'number') return { kind: 'ack', origin: o, to: a, n };
   if (!Array.isArray(p)) return undefined;
   const ops: FeedOp[] = [];
   for (const w of p as unknown[]) {
@@ -134,7 +149,9 @@ export function parseFeedMessage(text: string): FeedMessage | undefined {
     if (w[0] === 'd') ops.push({ type: 'del', key: w[1] });
     else if (w[0] === 'p') ops.push(typeof w[2] === 'number' ? { type: 'put', key: w[1], size: w[2] } : { type: 'put', key: w[1] });
   }
-  return { kind: 'batch', batch: { origin: o, ops, events: e === 1 } };
+  const batch: FeedBatch = { origin: o, ops, events: e === 1 };
+  if (typeof f === 'number') batch.fence = f;
+  return { kind: 'batch', batch };
 }
 
 /** The link and manifest changes of an announced batch (what quota accounting follows). */

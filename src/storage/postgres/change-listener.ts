@@ -8,6 +8,12 @@
  * resolves when it comes back: every transaction committed before it was sent
  * has been delivered by then (quota admission uses this, under its lock).
  *
+ * Fences (tag and manifest changes, src/storage/metadata/change-feed.ts): this
+ * process acknowledges other replicas' fenced batches once its listeners have
+ * run (its manifest cache has dropped the entries), and `expectAcks` lets the
+ * writer wait for every other listening replica's acknowledgement (at most
+ * ACK_TIMEOUT_MS: a replica that hangs delays writers that long, no more).
+ *
  * A lost connection is reported (onLost: consumers stop trusting what they
  * derived from the feed) and re-established with a growing delay (onRestored:
  * consumers read again from the store what they may have missed).
@@ -16,17 +22,24 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { StorageUnavailableError } from '../../domain/errors.js';
-import { barrierMessage, parseFeedMessage, type ChangeFeed, type FeedBatch } from '../metadata/change-feed.js';
-import { CHANGES_CHANNEL } from './pg-kv.js';
+import { ackMessage, barrierMessage, parseFeedMessage, type ChangeFeed, type FeedBatch } from '../metadata/change-feed.js';
+import { CHANGES_CHANNEL, LISTENER_NAME } from './pg-kv.js';
 import { pgIo } from './pg-errors.js';
 import { clientConfig } from './pool.js';
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
+/** Longest a writer waits for the other replicas to acknowledge a fenced batch. */
+export const ACK_TIMEOUT_MS = 2000;
+
+interface Fence {
+  acks: number;
+  needed?: number;
+  done?: () => void;
+}
 
 export class PgChangeListener implements ChangeFeed {
-  /** Unique per process: tells this process's barriers from others'. */
-  private readonly id = randomUUID();
+  private readonly fences = new Map<number, Fence>();
   private readonly batchListeners: ((batch: FeedBatch) => void)[] = [];
   private readonly lostListeners: (() => void)[] = [];
   private readonly restoredListeners: (() => void)[] = [];
@@ -37,9 +50,11 @@ export class PgChangeListener implements ChangeFeed {
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
 
+  /** `id`: unique per process (the origin of its batches), tells its barriers, fences and acknowledgements from others'. */
   constructor(
     private readonly url: string,
     private readonly log?: Logger,
+    private readonly id: string = randomUUID(),
   ) {}
 
   get connected(): boolean {
@@ -77,6 +92,34 @@ export class PgChangeListener implements ChangeFeed {
     return arrived;
   }
 
+  /**
+   * Registers fence `n` before its batch is sent (an acknowledgement may come back
+   * fast); the returned settle step waits until every other listener connected at
+   * commit (`listeners`, this one included) has acknowledged it, or ACK_TIMEOUT_MS.
+   */
+  expectAcks(n: number): (listeners: number | undefined) => Promise<void> {
+    const fence: Fence = { acks: 0 };
+    this.fences.set(n, fence);
+    return async (listeners) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const needed = listeners === undefined ? 0 : listeners - (this.client ? 1 : 0);
+        if (fence.acks >= needed) return;
+        await new Promise<void>((ok) => {
+          fence.needed = needed;
+          fence.done = ok;
+          timer = setTimeout(() => {
+            this.log?.warn({ fence: n, needed, acks: fence.acks }, 'not every replica acknowledged a tag/manifest change in time');
+            ok();
+          }, ACK_TIMEOUT_MS);
+        });
+      } finally {
+        clearTimeout(timer);
+        this.fences.delete(n);
+      }
+    };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retry);
@@ -87,7 +130,7 @@ export class PgChangeListener implements ChangeFeed {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client(clientConfig(this.url, 'changes'));
+    const client = new pg.Client({ ...clientConfig(this.url, 'changes'), application_name: LISTENER_NAME });
     client.on('notification', (msg) => {
       if (msg.channel === CHANGES_CHANNEL && msg.payload !== undefined) this.deliver(msg.payload);
     });
@@ -113,6 +156,14 @@ export class PgChangeListener implements ChangeFeed {
   private deliver(payload: string): void {
     const message = parseFeedMessage(payload);
     if (message === undefined) return;
+    if (message.kind === 'ack') {
+      if (message.to !== this.id) return;
+      const fence = this.fences.get(message.n);
+      if (!fence) return;
+      fence.acks++;
+      if (fence.needed !== undefined && fence.acks >= fence.needed) fence.done?.();
+      return;
+    }
     if (message.kind === 'barrier') {
       if (message.origin !== this.id) return;
       const waiter = this.waiting.get(message.n);
@@ -126,6 +177,12 @@ export class PgChangeListener implements ChangeFeed {
       } catch (err) {
         this.log?.error({ err }, 'change feed listener failed');
       }
+    }
+    const { fence, origin } = message.batch;
+    if (fence !== undefined && origin !== this.id) {
+      this.client
+        ?.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, ackMessage(this.id, origin, fence)])
+        .catch((err: unknown) => this.log?.debug({ err }, 'acknowledgement not sent'));
     }
   }
 

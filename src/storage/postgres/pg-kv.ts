@@ -4,9 +4,11 @@
  * A batch is ONE statement, so one round trip and one transaction: the batch is
  * reduced to the last operation per key (what applying it in order leaves), then
  * deletes and upserts go as arrays through unnest in data-modifying CTEs, and
- * the change notifications (`describe`, see src/storage/metadata/change-feed.ts)
+ * the change notifications (`announce`, see src/storage/metadata/change-feed.ts)
  * are sent with pg_notify in the same statement: PostgreSQL delivers them only if,
- * and when, the transaction commits, in commit order.
+ * and when, the transaction commits, in commit order. The same statement counts
+ * the replicas listening for them (their sessions' application_name), which the
+ * announcement may wait for to acknowledge (src/storage/postgres/change-listener.ts).
  *
  * Durable batches (the default) commit with the server's synchronous_commit
  * (on, unless the operator chose otherwise); a non-durable batch sets it off for
@@ -31,11 +33,23 @@ export interface PgKvOptions {
   url: string;
   poolSize: number;
   log?: Logger;
-  /** The notification payloads announcing a batch (each shorter than 8000 bytes); none: no notification. */
-  describe?: (ops: readonly KvOp[]) => string[];
-  /** Awaited after each committed batch, before batch() resolves (never makes a committed batch fail). */
-  committed?: (ops: readonly KvOp[]) => Promise<void>;
+  /** How a batch is announced to the replicas; none: no notification. */
+  announce?: (ops: readonly KvOp[]) => Announcement;
 }
+
+export interface Announcement {
+  /** Notification payloads (each shorter than 8000 bytes), sent in the batch's transaction. */
+  messages: string[];
+  /**
+   * Called once the batch is settled: with the number of change-feed listeners connected
+   * when it committed, or undefined when it failed. Awaited before batch() resolves; its
+   * failure never makes a committed batch fail.
+   */
+  settle?: (listeners: number | undefined) => Promise<void>;
+}
+
+/** The application_name of every replica's change-feed connection (src/storage/postgres/pool.ts names it). */
+export const LISTENER_NAME = 'unireg changes';
 
 const upsert = `INSERT INTO ${KV_TABLE} (key, value) SELECT k, v FROM unnest($2::bytea[], $3::bytea[]) AS t(k, v)
   ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value RETURNING 1`;
@@ -44,7 +58,8 @@ const BATCH = (durable: boolean) => `WITH
   u AS (${upsert}),
   n AS (SELECT pg_notify('${CHANGES_CHANNEL}', p) FROM unnest($4::text[]) AS p)${durable ? '' : `,
   s AS (SELECT set_config('synchronous_commit', 'off', true))`}
-SELECT (SELECT count(*) FROM n)${durable ? '' : ' + (SELECT count(*) FROM s)'} AS notified`;
+SELECT (SELECT count(*) FROM n)${durable ? '' : ' + (SELECT count(*) FROM s)'} AS notified,
+  (SELECT count(*)::integer FROM pg_stat_activity WHERE application_name = '${LISTENER_NAME}' AND datname = current_database()) AS listeners`;
 const DURABLE_BATCH = BATCH(true);
 const LAZY_BATCH = BATCH(false);
 
@@ -97,9 +112,19 @@ export class PgKv implements SortedKv {
         putValues.push(op.value);
       }
     }
-    const notes = this.options.describe?.(ops) ?? [];
-    await this.query(options.durable ?? true ? DURABLE_BATCH : LAZY_BATCH, [dels, putKeys, putValues, notes]);
-    await this.options.committed?.(ops).catch((err: unknown) => this.options.log?.warn({ err }, 'after-commit step failed'));
+    const announcement = this.options.announce?.(ops);
+    let listeners: number | undefined;
+    try {
+      const { rows } = await this.query<{ listeners: number }>(options.durable ?? true ? DURABLE_BATCH : LAZY_BATCH, [
+        dels,
+        putKeys,
+        putValues,
+        announcement?.messages ?? [],
+      ]);
+      listeners = rows[0]?.listeners ?? 0;
+    } finally {
+      await announcement?.settle?.(listeners).catch((err: unknown) => this.options.log?.warn({ err }, 'after-commit step failed'));
+    }
   }
 
   async entries(range: KvRange): Promise<[string, Buffer][]> {

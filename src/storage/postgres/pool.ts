@@ -20,6 +20,7 @@ export function createPool(url: string, max: number, name: string, log?: Logger)
   return pool;
 }
 
+/** A single connection's settings; its application_name is `unireg <name>` (the change feed's is counted by PgKv). */
 export function clientConfig(url: string, name: string): pg.ClientConfig {
   return { connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, application_name: `unireg ${name}` };
 }
