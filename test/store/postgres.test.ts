@@ -6,6 +6,8 @@
  * start-up, a newer schema refused) and the change notifications.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { StorageUnavailableError } from '../../src/domain/errors.js';
 import type { KvOp } from '../../src/storage/kv.js';
@@ -208,6 +210,51 @@ if (tools.blocked) {
       } finally {
         await listener.close();
         await writer.close();
+      }
+    });
+
+    test('a fenced batch (tags, manifests) resolves only once every other listening replica has acknowledged it', async () => {
+      const url = await pg.database();
+      const own = new PgChangeListener(url, undefined, 'writer');
+      await own.start();
+      let fences = 0;
+      const writer = new PgKv({
+        url,
+        poolSize: 2,
+        announce: (ops) => {
+          const fence = ++fences;
+          return { messages: feedMessages('writer', ops, fence), settle: own.expectAcks(fence) };
+        },
+      });
+      await writer.open();
+      // The other replica: a process whose listener acknowledges, and which the test stops and resumes.
+      const module = new URL('../../src/storage/postgres/change-listener.js', import.meta.url).href;
+      const script = `
+        const { PgChangeListener } = await import(${JSON.stringify(module)});
+        const l = new PgChangeListener(process.env.PGURL, undefined, 'other');
+        await l.start();
+        process.stdout.write('ready\\n');
+        setInterval(() => {}, 1000);`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { PGURL: url }, stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        assert.ok(await waitFor(async () => out.includes('ready'), 30_000, 20), 'the other replica listens');
+        // Both replicas running: the acknowledgement comes and the batch resolves.
+        await writer.batch([put(keys.tag('app', 'v1'), '{}')]);
+        process.kill(child.pid!, 'SIGSTOP');
+        let resolved = false;
+        const pending = writer.batch([del(keys.tag('app', 'v1'))]).then(() => (resolved = true));
+        await new Promise((ok) => setTimeout(ok, 400));
+        assert.equal(resolved, false, 'the write waits while the other replica has not acknowledged');
+        process.kill(child.pid!, 'SIGCONT');
+        await pending;
+        assert.equal(resolved, true);
+      } finally {
+        child.kill('SIGKILL');
+        await once(child, 'exit').catch(() => undefined);
+        await writer.close();
+        await own.close();
       }
     });
   });
