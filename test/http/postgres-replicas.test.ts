@@ -146,7 +146,8 @@ describe('two replicas on one PostgreSQL', () => {
     const held = new Promise<void>((ok) => (release = ok));
     let holding: Promise<void> | undefined;
     await new Promise<void>((inside) => {
-      holding = locks.run('app', () => {
+      const repo = 'app';
+      holding = locks.run(repo, () => {
         inside();
         return held;
       });

@@ -157,7 +157,8 @@ test('the key-value store and the locks share one database without interfering',
   await kv.open();
   try {
     const locks = replica(url);
-    await locks.run('r', () => kv.batch([{ type: 'put', key: 'k', value: Buffer.from('v') }]));
+    const key = 'r';
+    await locks.run(key, () => kv.batch([{ type: 'put', key: 'k', value: Buffer.from('v') }]));
     assert.equal((await kv.get('k'))?.toString(), 'v');
   } finally {
     await kv.close();
