@@ -90,13 +90,19 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     await meta.close();
     await driver.close();
   };
+  // A PostgreSQL that cannot be reached or used stops start-up with its reason (the URL's password is not shown).
+  const unusable = (err: unknown): unknown => {
+    if (!driver.shared || !(err instanceof Error)) return err;
+    const cause = err.cause instanceof Error ? err.cause.message : err.message;
+    return new StartupError(`cannot use the PostgreSQL metadata store (storage.metadata.postgres.url): ${cause}`);
+  };
   await meta.open().catch(async (err: unknown) => {
     await driver.close();
-    throw err;
+    throw unusable(err);
   });
   await changes?.start().catch(async (err: unknown) => {
     await closeStores();
-    throw err;
+    throw unusable(err);
   });
   // After LevelDB's lock is held: a second process on the same root stops above, before it can touch the signing key.
   // With a shared store the key lives in it (one key for every replica).

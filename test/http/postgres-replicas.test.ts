@@ -17,9 +17,10 @@ import { stringify } from 'yaml';
 import { keys } from '../../src/storage/metadata/keys.js';
 import { PgLocks } from '../../src/storage/postgres/pg-locks.js';
 import { HASH, bearer, postBlob, pushImageAs, tokenFor } from '../helpers/auth-http.js';
-import { serveProcess } from '../helpers/cli.js';
+import { runCli, serveProcess } from '../helpers/cli.js';
 import { MT, expectError, randomBlob, sha256 } from '../helpers/oci.js';
 import { usePostgres } from '../helpers/postgres.js';
+import { freePort } from '../helpers/ports.js';
 import { makeRoot } from '../helpers/server.js';
 import { waitFor } from '../helpers/tools.js';
 import { scrape, series } from '../helpers/metrics.js';
@@ -27,6 +28,23 @@ import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const pg = usePostgres();
 const HOOKED = ['hooks/a', 'hooks/b', 'hooks/c'];
+
+test('a PostgreSQL that cannot be reached stops start-up with the reason, and without the password', async () => {
+  const root = await makeRoot();
+  try {
+    const res = await runCli(['serve'], {
+      UNIREG_STORAGE_ROOT: root,
+      UNIREG_HTTP_ADDR: '127.0.0.1:0',
+      UNIREG_STORAGE_METADATA_DRIVER: 'postgres',
+      UNIREG_STORAGE_METADATA_POSTGRES_URL: `postgresql://unireg:pw-not-shown@127.0.0.1:${await freePort()}/db`,
+    });
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, /cannot start: cannot use the PostgreSQL metadata store .*ECONNREFUSED/);
+    assert.doesNotMatch(res.stderr + res.stdout, /pw-not-shown/);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
 
 describe('two replicas on one PostgreSQL', () => {
   let root: string | undefined;
