@@ -16,7 +16,7 @@ import { trackConnections } from './http/connections.js';
 import { serverLimits } from './http/server-limits.js';
 import { scheduleGc } from './gc/schedule.js';
 import { createLogger } from './log.js';
-import { InProcessLocks } from './registry/locks.js';
+import { jobKey } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
@@ -24,7 +24,9 @@ import { UnikernelTagMerger } from './unikernel/tag-merger.js';
 import { BootService } from './unikernel/boot/boot-service.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
 import { Layout } from './storage/fs/layout.js';
-import { LevelKv } from './storage/level/level-kv.js';
+import { loadStoredSigningKey } from './auth/stored-signing-key.js';
+import { feedCacheChanges, feedChanges } from './storage/metadata/change-feed.js';
+import { metadataDriver } from './storage/metadata-driver.js';
 import { changesOf } from './storage/metadata/changes.js';
 import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
 import { ObservedKv } from './storage/observed-kv.js';
@@ -78,41 +80,82 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
   const blobs = new FsBlobStore(layout);
   await blobs.init();
-  const kv = new ObservedKv(new LevelKv(layout.metaDir, log));
-  // Metrics' stored-content figures follow every committed batch from the first (src/metrics/stored.ts).
+  // storage.metadata.driver: LevelDB (one process) or PostgreSQL (shared by replicas, with a change feed).
+  const driver = metadataDriver(config, layout.metaDir, log);
+  const { locks, changes } = driver;
+  const kv = new ObservedKv(driver.kv);
+  // Metrics' stored-content figures follow every committed batch from the first (src/metrics/stored.ts):
+  // this process's own, or with a shared store every replica's, from the change feed.
   const stored = config.metrics.enabled ? new StoredContent(kv) : undefined;
-  if (stored) kv.onBatch(stored.apply);
+  if (stored && changes) changes.onBatch((batch) => stored.applyFeed(batch.ops));
+  else if (stored) kv.onBatch(stored.apply);
   const meta = new KvMetadataStore(kv);
-  await meta.open();
-  // After LevelDB's lock is held: a second process on the same root stops above, before it can touch the signing key.
-  const auth = await setupAuth(config, layout, log).catch(async (err: unknown) => {
+  const closeStores = async () => {
     await meta.close();
+    await driver.close();
+  };
+  // A PostgreSQL that cannot be reached or used stops start-up with its reason (the URL's password is not shown).
+  const unusable = (err: unknown): unknown => {
+    if (!driver.shared || !(err instanceof Error)) return err;
+    const cause = err.cause instanceof Error ? err.cause.message : err.message;
+    return new StartupError(`cannot use the PostgreSQL metadata store (storage.metadata.postgres.url): ${cause}`);
+  };
+  await meta.open().catch(async (err: unknown) => {
+    await driver.close();
+    throw unusable(err);
+  });
+  await changes?.start().catch(async (err: unknown) => {
+    await closeStores();
+    throw unusable(err);
+  });
+  // After LevelDB's lock is held: a second process on the same root stops above, before it can touch the signing key.
+  // With a shared store the key lives in it (one key for every replica).
+  const loadKey = driver.shared ? () => loadStoredSigningKey(kv, locks, log) : undefined;
+  const auth = await setupAuth(config, layout, log, loadKey).catch(async (err: unknown) => {
+    await closeStores();
     throw err;
   });
   // Store calls made while serving a request become child spans of its server span.
   const stores = tracing?.wrap({ meta, blobs }) ?? { meta, blobs };
-  const quotas = new QuotaService(stores.meta, config.quotas);
-  if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
+  // With a shared store, admission syncs with the change feed under a lock every replica honours (src/registry/quotas.ts).
+  const quotas = new QuotaService(stores.meta, config.quotas, changes ? { locks, sync: () => changes.sync() } : undefined);
+  if (quotas.enabled && changes) changes.onBatch((batch) => quotas.apply(feedChanges(batch.ops)));
+  else if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
-  const webhooks = setupWebhooks(config, meta, kv, log);
+  const webhooks = setupWebhooks(config, meta, kv, log, locks);
   await dropRemovedEndpoints(meta, webhooks.events, log.child({ component: 'webhooks' })).catch(async (err: unknown) => {
-    await meta.close();
+    await closeStores();
     throw err;
   });
   const cache = new ManifestCache();
+  if (changes) {
+    // Other replicas' writes: drop what they changed; without the feed, trust no cached entry (src/registry/manifest-cache.ts).
+    changes.onBatch((batch) => {
+      for (const [repo, change] of feedCacheChanges(batch.ops)) cache.invalidate(repo, change);
+      if (batch.events) webhooks.delivery.wake();
+    });
+    changes.onLost(() => cache.suspend());
+    changes.onRestored(() => {
+      cache.resume();
+      quotas.resync();
+      stored?.rescan().catch((err: unknown) => log.error({ err }, 'stored-content metrics could not be recounted'));
+    });
+  }
   const registry = new Registry(
-    { ...stores, layout, config, log, locks: new InProcessLocks(), cache, quotas, webhooks: webhooks.events },
+    { ...stores, layout, config, log, locks, cache, quotas, webhooks: webhooks.events },
     (deps) => new UnikernelTagMerger(deps),
   );
   await registry.uploads.clearTmp();
-  await registry.uploads.sweep();
+  // One sweep at a time across replicas sharing the store.
+  const sweepUploads = () => locks.tryRun(jobKey('upload-sweep'), () => registry.uploads.sweep());
+  await sweepUploads();
   // Boot attestations (unikernel.bootCheck): committed variant manifests are queued; one worker boots them.
   const bootCheck = config.unikernel.bootCheck;
   const boots = BootService.wanted(bootCheck) ? new BootService(registry, bootCheck, log.child({ component: 'boot-check' })) : undefined;
   if (boots) registry.manifests.onCommitted(boots.committed);
 
   await stored?.load().catch(async (err: unknown) => {
-    await meta.close();
+    await closeStores();
     throw err;
   });
   const proxy = Proxy.create(config, registry, log);
@@ -131,7 +174,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   try {
     server = tlsFiles ? createTlsServer({ ...limits.options, ...tlsFiles }, handler) : createServer(limits.options, handler);
   } catch (err) {
-    await meta.close();
+    await closeStores();
     throw new StartupError(`cannot use http.tls certificate and key: ${(err as Error).message}`);
   }
   limits.attach(server, tlsFiles !== undefined);
@@ -154,14 +197,14 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   if (config.metrics.addr !== '') {
     metricsListener = await listenMetrics(config.metrics.addr, ops, log).catch(async (err: unknown) => {
       await new Promise<void>((ok) => server.close(() => ok()));
-      await meta.close();
+      await closeStores();
       throw err;
     });
   }
 
   const sweepEvery = Math.min(durationMs(config.uploads.expiry) / 4, 10 * 60_000);
   const sweeper = setInterval(() => {
-    registry.uploads.sweep().catch((err: unknown) => log.error({ err }, 'upload sweep failed'));
+    sweepUploads().catch((err: unknown) => log.error({ err }, 'upload sweep failed'));
   }, sweepEvery);
   sweeper.unref();
   const gcSchedule = scheduleGc(registry.gc, config, log);
@@ -170,7 +213,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     await webhooks.delivery.stop();
     await metricsListener?.close();
     await new Promise<void>((ok) => server.close(() => ok()));
-    await meta.close();
+    await closeStores();
     throw new StartupError(`cannot start boot checks: ${(err as Error).message}`);
   });
 
@@ -195,7 +238,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       await proxy?.close();
       await webhooks.delivery.stop();
       await boots?.stop();
-      await meta.close();
+      await closeStores();
       await tracing?.shutdown();
       await metricsListener?.close();
       log.info('unireg stopped');

@@ -100,6 +100,10 @@ async function run(args: string[]): Promise<number> {
   if (values['orphan-grace'] !== undefined && !values.repair) throw new UsageError('--orphan-grace goes with --repair');
   const orphanGraceMs = values['orphan-grace'] === undefined ? undefined : graceMs(values['orphan-grace']);
   const config = await loadConfig({ file: values.root !== undefined ? undefined : (values.config ?? process.env.UNIREG_CONFIG) });
+  if (values.root === undefined && config.storage.metadata.driver !== 'level') {
+    // verify is an offline check of one data root's LevelDB; replicas sharing PostgreSQL keep running meanwhile.
+    throw new UsageError('unireg verify checks LevelDB metadata (storage.metadata.driver level); it does not check a PostgreSQL metadata store');
+  }
   const layout = new Layout(resolve(values.root ?? config.storage.root));
   const isDir = (path: string) => stat(path).then((s) => s.isDirectory(), () => false);
   if (!(await isDir(layout.root)) || !(await isDir(layout.metaDir))) {
