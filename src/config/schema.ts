@@ -8,6 +8,7 @@ import { authSchema, REPO_GLOB } from './auth-schema.js';
 import { duration, durationOrZero } from './duration.js';
 import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
 import { byteSize } from './size.js';
+import { budgetRule } from './budgets-schema.js';
 import { webhooksDeliverySchema, webhooksSchema } from './webhooks-schema.js';
 
 export { durationMs } from './duration.js';
@@ -114,6 +115,10 @@ export const configSchema = z
         defaultStrategy: z.enum(['merge', 'overwrite', 'abort']).default('merge'),
         /** kconfig keys left out of os.features: paths on the build machine that say nothing about the kernel. */
         kconfigSkip: z.array(z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a kconfig key')).default(['CONFIG_UK_APP', 'CONFIG_UK_BASE']),
+        /** How kconfig filters match os.features: `kraft` (substring, as kraft pulls) or `exact`; `?match=` overrides. */
+        kconfigMatch: z.enum(['kraft', 'exact']).default('kraft'),
+        /** Per repository glob: the largest kernel layer and variant (manifest + config + layers) a push or pack may store. */
+        budgets: z.array(budgetRule).default([]),
       })
       .strict()
       .prefault({}),

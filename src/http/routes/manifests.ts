@@ -1,4 +1,5 @@
 /** `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>` */
+import { parseMatch } from '../../unikernel/filter.js';
 import { filterRecord, hasVariantQuery } from '../../unikernel/served-filter.js';
 import { leaseOf, withBodyLease } from '../body-budget.js';
 import { manifestLocation } from '../locations.js';
@@ -11,7 +12,12 @@ export const manifestRoutes: RouteGroup = (router, { registry, config, guard, bo
     const reference = String(ctx.params.reference);
     const record = await registry.manifests.get(repoParam(ctx), reference);
     ctx.status = 200;
-    const query = { arch: queryString(ctx, 'arch'), plat: queryString(ctx, 'plat'), kconfig: queryList(ctx, 'kconfig') };
+    const query = {
+      arch: queryString(ctx, 'arch'),
+      plat: queryString(ctx, 'plat'),
+      kconfig: queryList(ctx, 'kconfig'),
+      match: parseMatch(queryString(ctx, 'match'), config.unikernel.kconfigMatch),
+    };
     const filtered = hasVariantQuery(query) ? filterRecord(record, query, reference) : undefined;
     const served = filtered ?? record;
     ctx.set('Docker-Content-Digest', served.digest);

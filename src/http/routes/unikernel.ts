@@ -7,6 +7,7 @@
 import type { Context } from 'koa';
 import { jsonDepth, MAX_JSON_DEPTH } from '../../oci/json-scan.js';
 import { ManifestTooLargeError, RequestInvalidError } from '../../domain/errors.js';
+import { parseMatch } from '../../unikernel/filter.js';
 import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
 import { leaseOf, withBodyLease, type BodyLease } from '../body-budget.js';
@@ -153,7 +154,9 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies })
     const arch = queryString(ctx, 'arch');
     const plat = queryString(ctx, 'plat');
     const kconfig = queryList(ctx, 'kconfig');
-    const page = await variants.list(repo, { tag, arch, plat, kconfig, n, last });
+    const matchParam = queryString(ctx, 'match');
+    const match = parseMatch(matchParam, registry.deps.config.unikernel.kconfigMatch);
+    const page = await variants.list(repo, { tag, arch, plat, kconfig, match, n, last });
     if (page.next !== undefined) {
       // The next page keeps every filter, kconfig repeated as given.
       const params: [string, string][] = [
@@ -163,6 +166,7 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies })
       if (arch) params.push(['arch', arch]);
       if (plat) params.push(['plat', plat]);
       for (const k of kconfig) params.push(['kconfig', k]);
+      if (matchParam) params.push(['match', match]);
       setNextLink(ctx, `/v2/${repo}/_unikraft/variants`, params);
     }
     // Variants whose stored content is malformed are named under `skipped`, with the reason.
