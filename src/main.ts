@@ -21,6 +21,7 @@ import { ManifestCache } from './registry/manifest-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
+import { VariantIndex } from './unikernel/variant-index.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
 import { Layout } from './storage/fs/layout.js';
 import { LevelKv } from './storage/level/level-kv.js';
@@ -102,6 +103,12 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   );
   await registry.uploads.clearTmp();
   await registry.uploads.sweep();
+  // Once per data root (and after a verify --repair of the index): the kconfig search index of what is already stored.
+  const indexed = await new VariantIndex(registry.deps).backfill().catch(async (err: unknown) => {
+    await meta.close();
+    throw err;
+  });
+  if (indexed) log.info(indexed, 'built the kconfig search index');
 
   await stored?.load().catch(async (err: unknown) => {
     await meta.close();

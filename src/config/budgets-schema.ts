@@ -7,15 +7,15 @@
  */
 import { z } from 'zod';
 import { REPO_GLOB } from './auth-schema.js';
-import { byteSize, sizeBytes } from './size.js';
+import { byteSize } from './size.js';
 
 export const budgetRule = z
   .object({
     repository: z.string().regex(REPO_GLOB, 'expected a repository name with optional * and ** wildcards'),
     /** Bytes of the kernel layer (the blob annotated org.unikraft.kernel.image). */
-    maxKernelSize: byteSize.transform(sizeBytes).optional(),
+    maxKernelSize: byteSize.optional(),
     /** Bytes of one variant: its manifest, config blob and every layer. */
-    maxImageSize: byteSize.transform(sizeBytes).optional(),
+    maxImageSize: byteSize.optional(),
   })
   .strict();
 

@@ -35,8 +35,11 @@ export const manifestRoutes: RouteGroup = (router, { registry, config, guard, bo
     const repo = repoParam(ctx);
     const bytes = await readLimited(ctx, config.manifests.maxSize, leaseOf(ctx));
     const strategy = queryString(ctx, 'strategy') || undefined;
+    const caller = guard.callerOf(ctx);
     const result = await registry.manifests.put(repo, String(ctx.params.reference), bytes, ctx.get('content-type'), {
       strategy,
+      // A blob another repository links counts if the access rules let the caller pull that repository.
+      acceptSource: (source) => caller.visible(source),
     });
     const headers: Record<string, string> = {
       Location: manifestLocation(repo, result.digest),

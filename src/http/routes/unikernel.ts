@@ -2,6 +2,7 @@
  * Unikernel endpoints:
  *   POST /v2/<name>/_unikraft/pack       multipart (kernel, initrd, kconfig parts) or JSON (blob digests)
  *   GET  /v2/<name>/_unikraft/variants   the variants each tag holds
+ *   GET  /_unikraft/search               variants with kconfig features, across the repositories the caller may pull
  * (kconfig filtering of manifest GETs lives with the manifest routes.)
  */
 import type { Context } from 'koa';
@@ -10,6 +11,7 @@ import { ManifestTooLargeError, RequestInvalidError } from '../../domain/errors.
 import { parseMatch } from '../../unikernel/filter.js';
 import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
+import { SearchService } from '../../unikernel/search-service.js';
 import { leaseOf, withBodyLease, type BodyLease } from '../body-budget.js';
 import { manifestLocation } from '../locations.js';
 import { readMultipart } from '../multipart.js';
@@ -96,6 +98,31 @@ async function jsonRequest(ctx: Context, repo: string, lease: BodyLease): Promis
 export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies }) => {
   const packer = new PackService(registry);
   const variants = new VariantsService(registry);
+  const searcher = new SearchService(registry.deps.meta);
+
+  // Reveals repository names like the catalog does: the catalog's guard, then only repositories the caller may pull.
+  router.get('/_unikraft/search', guard.catalog, async (ctx) => {
+    const { n, last } = pageParams(ctx);
+    const kconfig = queryList(ctx, 'kconfig');
+    const arch = queryString(ctx, 'arch');
+    const plat = queryString(ctx, 'plat');
+    const matchParam = queryString(ctx, 'match');
+    const match = parseMatch(matchParam, registry.deps.config.unikernel.kconfigMatch);
+    const caller = guard.callerOf(ctx);
+    const page = await searcher.search({ kconfig, arch, plat, match, n, last }, (repo) => caller.visible(repo));
+    if (page.next !== undefined) {
+      const params: [string, string][] = [
+        ['n', String(n)],
+        ['last', page.next],
+      ];
+      for (const k of kconfig) params.push(['kconfig', k]);
+      if (arch) params.push(['arch', arch]);
+      if (plat) params.push(['plat', plat]);
+      if (matchParam) params.push(['match', match]);
+      setNextLink(ctx, '/_unikraft/search', params);
+    }
+    jsonBody(ctx, { match, results: page.results });
+  });
 
   router.post('/v2/*name/_unikraft/pack', guard.repo('pull', 'push'), withBodyLease(bodies), async (ctx) => {
     const repo = repoParam(ctx);
