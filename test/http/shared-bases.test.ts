@@ -44,7 +44,7 @@ describe('bases shared across repositories', () => {
     await upload(users.alice, 'base/os', base);
     assert.equal((await putManifest(users.alice, 'base/os', 'v1', buildImage(config, [base]).bytes)).status, 201);
   });
-  after(() => srv.stop());
+  after(() => srv.destroy());
 
   test('a caller who may pull a repository linking the blob: the manifest is stored and the blob linked', async () => {
     const config = randomBlob(60);

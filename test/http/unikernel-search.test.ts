@@ -74,7 +74,7 @@ describe('kconfig search', () => {
     C = await packOk(base, r2, { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: bytesOf('C', 7000), kconfig: hz('100', ['CONFIG_LIBUKDEBUG=y']) });
     D = await packOk(base, r2, { tag: 'v2', arch: 'x86_64', plat: 'xen', kernel: bytesOf('D', 9000), kconfig: hz('1000', ['CONFIG_LIBUKDEBUG=n']) });
   });
-  after(() => srv.stop());
+  after(() => srv.destroy());
 
   test('match=exact: the exact result JSON, in repository, tag, digest order', async () => {
     const { res, body } = await search(base, '?kconfig=CONFIG_HZ=100&match=exact');
@@ -174,7 +174,7 @@ describe('kconfig search with Basic auth hides repositories the caller cannot pu
       assert.equal(res.status, 201, await res.text());
     }
   });
-  after(() => srv.stop());
+  after(() => srv.destroy());
 
   test('each user sees only the repositories the rules let them pull; anonymous callers are refused', async () => {
     const seen = async (who: typeof users.alice) =>

@@ -197,6 +197,11 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies })
       setNextLink(ctx, `/v2/${repo}/_unikraft/variants`, params);
     }
     // Variants whose stored content is malformed are named under `skipped`, with the reason.
-    jsonBody(ctx, page.skipped.length > 0 ? { repository: repo, variants: page.variants, skipped: page.skipped } : { repository: repo, variants: page.variants });
+    jsonBody(ctx, {
+      repository: repo,
+      ...(page.budget !== undefined ? { budget: page.budget } : {}),
+      variants: page.variants,
+      ...(page.skipped.length > 0 ? { skipped: page.skipped } : {}),
+    });
   });
 };
