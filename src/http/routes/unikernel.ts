@@ -2,6 +2,7 @@
  * Unikernel endpoints:
  *   POST /v2/<name>/_unikraft/pack       multipart (kernel, initrd, kconfig parts) or JSON (blob digests)
  *   GET  /v2/<name>/_unikraft/variants   the variants each tag holds
+ *   GET  /v2/<name>/_unikraft/diff       features and sizes that changed between two variants (?from=&to=)
  *   GET  /_unikraft/search               variants with kconfig features, across the repositories the caller may pull
  * (kconfig filtering of manifest GETs lives with the manifest routes.)
  */
@@ -12,6 +13,7 @@ import { parseMatch } from '../../unikernel/filter.js';
 import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
 import { SearchService } from '../../unikernel/search-service.js';
+import { DiffService } from '../../unikernel/diff-service.js';
 import { leaseOf, withBodyLease, type BodyLease } from '../body-budget.js';
 import { manifestLocation } from '../locations.js';
 import { readMultipart } from '../multipart.js';
@@ -99,6 +101,21 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies })
   const packer = new PackService(registry);
   const variants = new VariantsService(registry);
   const searcher = new SearchService(registry.deps.meta);
+  const differ = new DiffService(registry);
+
+  router.get('/v2/*name/_unikraft/diff', guard.repo('pull'), async (ctx) => {
+    const repo = repoParam(ctx);
+    const from = queryString(ctx, 'from');
+    const to = queryString(ctx, 'to');
+    if (!from || !to) throw new RequestInvalidError('from and to (a tag or digest each) are required', { from, to });
+    const query = {
+      arch: queryString(ctx, 'arch'),
+      plat: queryString(ctx, 'plat'),
+      kconfig: queryList(ctx, 'kconfig'),
+      match: parseMatch(queryString(ctx, 'match'), registry.deps.config.unikernel.kconfigMatch),
+    };
+    jsonBody(ctx, await differ.diff(repo, from, to, query));
+  });
 
   // Reveals repository names like the catalog does: the catalog's guard, then only repositories the caller may pull.
   router.get('/_unikraft/search', guard.catalog, async (ctx) => {
