@@ -160,6 +160,7 @@ class MetadataChecker {
         const variant = await this.indexed(entry.repo, entry.tag, entry.digest);
         if (variant === undefined) return stale('no indexed variant for this posting');
         if (!variant.features.includes(entry.feature)) return stale(`the indexed variant does not list ${entry.feature}`);
+        if (variant.index !== entry.index) return stale(`the posting names index ${entry.index}, the variant ${variant.index}`);
         return;
       }
       case 'variantTag':

@@ -81,6 +81,11 @@ export interface IndexedVariantRecord extends IndexedVariant {
   index: Digest;
 }
 
+/** A feature's posting: the variant (without its feature list) and the one feature it is listed under. */
+export interface FeaturePosting extends Omit<IndexedVariantRecord, 'features'> {
+  feature: string;
+}
+
 /** A variant's place in the search index, in the order postings are listed (repository, tag, manifest digest). */
 export interface VariantKey {
   repo: string;
@@ -221,7 +226,7 @@ export interface MetadataStore {
   /** Distinct indexed feature strings starting with `prefix` (default: all), in byte order; `last` is a feature. */
   listIndexedFeatures(page: PageRequest, prefix?: string): Promise<string[]>;
   /** The variants listing `feature`, by repository, tag, digest, starting after `after`. */
-  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<VariantKey[]>;
+  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<FeaturePosting[]>;
   /** Every indexed variant starting after `after` (queries without kconfig terms). */
   listIndexedVariants(limit: number, after?: VariantKey): Promise<IndexedVariantRecord[]>;
   getIndexedVariant(key: VariantKey): Promise<IndexedVariantRecord | undefined>;
@@ -256,7 +261,7 @@ export type MetadataEntry = { key: string } & (
   | { kind: 'upload'; session: UploadSession }
   /** The kconfig search index: a tag's variant, a feature posting, the variant's reverse entry, a known feature. */
   | { kind: 'indexedVariant'; repo: string; tag: string; digest: Digest; index: Digest; features: string[] }
-  | { kind: 'featurePosting'; feature: string; repo: string; tag: string; digest: Digest }
+  | { kind: 'featurePosting'; feature: string; repo: string; tag: string; digest: Digest; index: Digest }
   | { kind: 'variantTag'; repo: string; digest: Digest; tag: string }
   | { kind: 'feature'; feature: string }
   /** A bookkeeping record of the store itself (the GC's durable-write marker). */

@@ -8,6 +8,7 @@ import type { Descriptor } from '../oci/descriptor.js';
 import type { Digest } from '../oci/digest.js';
 import type {
   BlobLink,
+  FeaturePosting,
   IndexedVariant,
   IndexedVariantRecord,
   VariantKey,
@@ -209,7 +210,7 @@ export class TracedMetadataStore implements MetadataStore {
     return this.spans.within('metadata.listIndexedFeatures', {}, () => this.inner.listIndexedFeatures(page, prefix));
   }
 
-  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<VariantKey[]> {
+  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<FeaturePosting[]> {
     return this.spans.within('metadata.listFeatureVariants', {}, () => this.inner.listFeatureVariants(feature, limit, after));
   }
 

@@ -16,7 +16,7 @@
  */
 import { parseDigest, type Digest } from '../oci/digest.js';
 import { RequestInvalidError } from '../domain/errors.js';
-import type { IndexedVariantRecord, MetadataStore, VariantKey } from '../storage/types.js';
+import type { FeaturePosting, IndexedVariantRecord, MetadataStore, VariantKey } from '../storage/types.js';
 import { checkKconfigTerm, featuresMatch, kconfigTest, type KconfigMatch } from './filter.js';
 import { normalizeArch, normalizePlat, tryNormalizeArch, tryNormalizePlat } from './names.js';
 
@@ -77,7 +77,7 @@ export function parseCursor(value: string): VariantKey {
 
 /** One feature's postings, read in batches from a cursor on. */
 class Postings {
-  private buffer: VariantKey[] = [];
+  private buffer: FeaturePosting[] = [];
   private done = false;
 
   constructor(
@@ -87,11 +87,12 @@ class Postings {
   ) {}
 
   /** The buffered postings, refilled when empty; [] once exhausted. */
-  async peek(): Promise<VariantKey[]> {
+  async peek(): Promise<FeaturePosting[]> {
     if (this.buffer.length === 0 && !this.done) {
       this.buffer = await this.meta.listFeatureVariants(this.feature, BATCH, this.after);
       if (this.buffer.length < BATCH) this.done = true;
-      if (this.buffer.length > 0) this.after = this.buffer.at(-1);
+      const last = this.buffer.at(-1);
+      if (last !== undefined) this.after = { repo: last.repo, tag: last.tag, digest: last.digest };
     }
     return this.buffer;
   }
@@ -142,10 +143,10 @@ export class SearchService {
       return yes;
     };
     const hits: SearchHit[] = [];
+    const platformOk = (v: { architecture: string; os: string }) =>
+      (arch === undefined || tryNormalizeArch(v.architecture) === arch) && (plat === undefined || tryNormalizePlat(v.os) === plat);
     const consider = (v: IndexedVariantRecord | undefined): boolean => {
-      if (v === undefined) return false;
-      if (arch !== undefined && tryNormalizeArch(v.architecture) !== arch) return false;
-      if (plat !== undefined && tryNormalizePlat(v.os) !== plat) return false;
+      if (v === undefined || !platformOk(v)) return false;
       if (!featuresMatch(v.features, terms, query.match)) return false;
       hits.push(hitOf(v, terms, query.match));
       return hits.length > query.n;
@@ -174,17 +175,28 @@ export class SearchService {
         const o = order(last);
         return min === undefined || o < min ? o : min;
       }, undefined);
-      const ready = new Map<string, VariantKey>();
+      // Each variant with every feature of the driving term it is listed under.
+      const ready = new Map<string, { posting: FeaturePosting; features: string[] }>();
       for (const buffer of buffers) {
-        for (const k of buffer) {
-          const o = order(k);
-          if (o > seen && (frontier === undefined || o <= frontier)) ready.set(o, k);
+        for (const p of buffer) {
+          const o = order(p);
+          if (o <= seen || (frontier !== undefined && o > frontier)) continue;
+          const entry = ready.get(o);
+          if (entry === undefined) ready.set(o, { posting: p, features: [p.feature] });
+          else entry.features.push(p.feature);
         }
       }
       const batch = [...ready.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      for (const [o, k] of batch) {
+      for (const [o, { posting, features }] of batch) {
         seen = o;
-        if (admits(k.repo) && consider(await this.meta.getIndexedVariant(k))) return finish(hits, query.n);
+        if (!admits(posting.repo) || !platformOk(posting)) continue;
+        if (terms.length === 1) {
+          // The posting is the match: its feature satisfies the one term (and a variant listing it has a feature).
+          hits.push(hitOf({ ...posting, features: features.sort() }, terms, query.match));
+          if (hits.length > query.n) return finish(hits, query.n);
+        } else if (consider(await this.meta.getIndexedVariant(posting))) {
+          return finish(hits, query.n);
+        }
       }
       if (frontier === undefined) return finish(hits, query.n);
       for (const l of lists) l.consume(frontier);

@@ -11,6 +11,7 @@ import { Layout } from '../../src/storage/fs/layout.js';
 import { LevelKv } from '../../src/storage/level/level-kv.js';
 import { keys } from '../../src/storage/metadata/keys.js';
 import { KvMetadataStore } from '../../src/storage/metadata/kv-metadata-store.js';
+import { encodePosting } from '../../src/storage/metadata/search-index-ops.js';
 import { runCli } from '../helpers/cli.js';
 import { bytesOf, dotConfig, packOk, type PackResult } from '../helpers/kraft.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -60,7 +61,7 @@ describe('verify and the search index', () => {
     const value = JSON.stringify({ index, architecture: 'x86_64', os: 'qemu', features: ['CONFIG_HZ=250'], imageSize: 1 });
     await kv.batch([
       { type: 'put', key: keys.variant('ix/a', 'gone', m), value: Buffer.from(value) },
-      { type: 'put', key: keys.posting('CONFIG_STALE=y', 'ix/a', 'gone', m), value: Buffer.alloc(0) },
+      { type: 'put', key: keys.posting('CONFIG_STALE=y', 'ix/a', 'gone', m), value: encodePosting(index, { digest: m, architecture: 'x86_64', os: 'qemu', features: [], imageSize: 1 }) },
       { type: 'put', key: keys.feature('CONFIG_UNUSED=y'), value: Buffer.alloc(0) },
     ]);
     await meta.close();

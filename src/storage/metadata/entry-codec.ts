@@ -7,7 +7,7 @@ import { tryParseDigest, type Digest } from '../../oci/digest.js';
 import type { MetadataEntry, UploadSession } from '../types.js';
 import { keys } from './keys.js';
 import { decodeManifest } from './manifest-codec.js';
-import { decodeVariant } from './search-index-ops.js';
+import { decodePosting, decodeVariant } from './search-index-ops.js';
 
 /** The size of a link value: a decimal (or a JSON object with `size`); undefined when neither. */
 export function decodeLinkSize(value: Buffer): number | undefined {
@@ -129,8 +129,16 @@ function decode(kind: string, f: string[], value: Buffer): EntryBody {
     }
     case 'V':
       return { kind: 'variantTag', repo: f[0]!, digest: digestField(f[1], 'variant digest'), tag: f[2]! };
-    case 'x':
-      return { kind: 'featurePosting', feature: f[0]!, repo: f[1]!, tag: f[2]!, digest: digestField(f[3], 'variant digest') };
+    case 'x': {
+      const digest = digestField(f[3], 'variant digest');
+      let index: string;
+      try {
+        index = decodePosting(f[0]!, f[1]!, f[2]!, digest, value).index;
+      } catch (err) {
+        throw new Unreadable((err as Error).message);
+      }
+      return { kind: 'featurePosting', feature: f[0]!, repo: f[1]!, tag: f[2]!, digest, index: digestField(index, 'indexed index') };
+    }
     case 'X':
       return { kind: 'feature', feature: f[0]! };
     case 'e':

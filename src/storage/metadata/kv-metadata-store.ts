@@ -5,6 +5,7 @@ import type { KvOp, SortedKv } from '../kv.js';
 import type {
   BlobLink,
   DeadEvent,
+  FeaturePosting,
   IndexedVariant,
   IndexedVariantRecord,
   ManifestRecord,
@@ -25,7 +26,7 @@ import { EventOutbox } from './event-outbox.js';
 import { decodeLink, encodeLink } from './link-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 import { decodeTag, encodeTag } from './tag-codec.js';
-import { decodeVariant, dropManifestOps, reindexTagOps } from './search-index-ops.js';
+import { decodePosting, decodeVariant, dropManifestOps, reindexTagOps } from './search-index-ops.js';
 
 /** How many repositories holding a blob a mount without `from` looks through for one the caller may read. */
 const FIND_SCAN_LIMIT = 1000;
@@ -318,10 +319,10 @@ export class KvMetadataStore implements MetadataStore {
     return [...found, ...rest];
   }
 
-  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<VariantKey[]> {
-    return this.collectKeys(keys.postings(feature, after), limit, (key) => {
+  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<FeaturePosting[]> {
+    return this.collect(keys.postings(feature, after), limit, (key, value) => {
       const [, repo = '', tag = '', digest = ''] = keys.parse(key).fields;
-      return { repo, tag, digest: digest as Digest };
+      return decodePosting(feature, repo, tag, digest as Digest, value);
     });
   }
 

@@ -6,7 +6,7 @@
  */
 import type { Digest } from '../../oci/digest.js';
 import type { KvOp, SortedKv } from '../kv.js';
-import type { IndexedVariant, IndexedVariantRecord } from '../types.js';
+import type { FeaturePosting, IndexedVariant, IndexedVariantRecord } from '../types.js';
 import { keys } from './keys.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -25,6 +25,16 @@ export function encodeVariant(index: Digest, v: IndexedVariant): Buffer {
   if (v.version !== undefined) value.version = v.version;
   if (v.kernelSize !== undefined) value.kernelSize = v.kernelSize;
   return Buffer.from(JSON.stringify(value));
+}
+
+/** A posting's value: the variant without its features, so a one-term search needs no other read. */
+export function encodePosting(index: Digest, v: IndexedVariant): Buffer {
+  return encodeVariant(index, { ...v, features: [] });
+}
+
+export function decodePosting(feature: string, repo: string, tag: string, digest: Digest, value: Buffer): FeaturePosting {
+  const { features: _features, ...rest } = decodeVariant(repo, tag, digest, value);
+  return { ...rest, feature };
 }
 
 const isString = (x: unknown): x is string => typeof x === 'string';
@@ -92,7 +102,7 @@ export async function reindexTagOps(
     puts.set(keys.variant(repo, tag, v.digest), encodeVariant(next!.index, v));
     puts.set(keys.variantTag(repo, v.digest, tag), EMPTY);
     for (const f of indexableFeatures(v.features)) {
-      puts.set(keys.posting(f, repo, tag, v.digest), EMPTY);
+      puts.set(keys.posting(f, repo, tag, v.digest), encodePosting(next!.index, v));
       puts.set(keys.feature(f), EMPTY);
     }
   }
