@@ -114,7 +114,9 @@ export class VariantsService {
     const page: VariantPage = { variants: [], skipped: [] };
     const budget = this.budgets.budgetFor(repo);
     if (budget !== undefined) page.budget = budget;
-    for (const tag of tags) await this.variantsOf(repo, tag, query, page);
+    // Without a rule, the registry's (unikernel.kconfigMatch), as for the API's filters.
+    const filters: VariantQuery = { ...query, match: query.match ?? this.registry.deps.config.unikernel.kconfigMatch };
+    for (const tag of tags) await this.variantsOf(repo, tag, filters, page);
     for (const v of page.variants) {
       const over = overBudget(v, budget);
       if (over.length > 0) v.overBudget = over;
