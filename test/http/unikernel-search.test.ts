@@ -185,3 +185,26 @@ describe('kconfig search with Basic auth hides repositories the caller cannot pu
     assert.equal(anonymous.status, 401);
   });
 });
+
+describe('kconfig search follows retention and GC', () => {
+  test('tags retention deletes, and manifests GC collects, leave the results', async () => {
+    const srv = await startTestServer({ retention: [{ repository: 'ret/**', keepLast: 1 }], gc: { grace: '0s', untagged: '0s' } });
+    try {
+      const repo = 'ret/app';
+      const found = async () =>
+        (await search(srv.url, '?kconfig=CONFIG_RETAINED=y&match=exact')).body.results.map((h) => `${h.repository}:${h.tag}`);
+      await packOk(srv.url, repo, { tag: 'old', arch: 'x86_64', plat: 'qemu', kernel: bytesOf('old', 100), kconfig: dotConfig(['CONFIG_RETAINED=y']) });
+      await new Promise((ok) => setTimeout(ok, 20));
+      await packOk(srv.url, repo, { tag: 'new', arch: 'x86_64', plat: 'qemu', kernel: bytesOf('new', 100), kconfig: dotConfig(['CONFIG_RETAINED=y']) });
+      assert.deepEqual(await found(), [`${repo}:new`, `${repo}:old`]);
+      const run = await fetch(`${srv.url}/_unireg/retention`, { method: 'POST' });
+      assert.equal(run.status, 200, await run.text());
+      assert.deepEqual(await found(), [`${repo}:new`], 'retention deleted the older tag');
+      const gc = await fetch(`${srv.url}/_unireg/gc`, { method: 'POST' });
+      assert.equal(gc.status, 200, await gc.text());
+      assert.deepEqual(await found(), [`${repo}:new`], 'GC of the untagged manifests leaves the kept tag indexed');
+    } finally {
+      await srv.destroy();
+    }
+  });
+});
