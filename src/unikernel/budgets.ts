@@ -38,6 +38,14 @@ export class Budgets {
     return budget;
   }
 
+  /** Throws BudgetExceededError when a kernel layer of `size` bytes is over `repo`'s budget (a pack, before storing it). */
+  checkKernel(repo: string, size: number, variant: string): void {
+    const budget = this.budgetFor(repo);
+    if (budget?.maxKernelSize !== undefined && size > budget.maxKernelSize) {
+      throw new BudgetExceededError(repo, 'maxKernelSize', size, budget.maxKernelSize, variant, budget.rule);
+    }
+  }
+
   /** Throws BudgetExceededError for the first variant over `repo`'s budget. */
   check(repo: string, variants: readonly IndexedVariant[]): void {
     const budget = this.budgetFor(repo);

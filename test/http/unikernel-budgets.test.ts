@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { bytesOf, kraftVariant, pack, packOk, replayBlob, KMT } from '../helpers/kraft.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { sha256 } from '../helpers/oci.js';
+import { layerBytes } from '../../src/unikernel/layer.js';
+import { KERNEL_PATH } from '../../src/unikernel/names.js';
 
 const budgets = [
   { repository: 'bud/**', maxKernelSize: 4000 },
@@ -70,12 +73,22 @@ describe('size budgets', () => {
   });
 
   test('a pack over budget is refused and leaves the tag as it was; one within is packed and listed with its budget', async () => {
-    const over = await pack(base, 'bud/p', { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: bytesOf('big', 5000) });
+    const big = bytesOf('big', 5000);
+    const over = await pack(base, 'bud/p', { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: big });
     assert.equal(over.status, 403);
-    const error = ((await over.json()) as { errors: { code: string; detail: Record<string, unknown> }[] }).errors[0]!;
-    assert.equal(error.code, 'DENIED');
-    assert.deepEqual({ limit: error.detail.limit, size: error.detail.size, budget: error.detail.budget }, { limit: 'maxKernelSize', size: 512 + 5120 + 1024, budget: 4000 });
+    const size = 512 + 5120 + 1024;
+    assert.deepEqual(await over.json(), {
+      errors: [
+        {
+          code: 'DENIED',
+          message: `kernel of variant x86_64/qemu (being packed) is ${size} bytes, over the maxKernelSize budget of 4000 bytes for repositories bud/** (unikernel.budgets)`,
+          detail: { repository: 'bud/p', limit: 'maxKernelSize', size, budget: 4000, variant: 'x86_64/qemu (being packed)', rule: 'bud/**' },
+        },
+      ],
+    });
     assert.equal((await fetch(`${base}/v2/bud/p/manifests/v1`, { method: 'HEAD' })).status, 404);
+    const layer = layerBytes(KERNEL_PATH, big, 0o755);
+    assert.equal((await fetch(`${base}/v2/bud/p/blobs/${sha256(layer)}`, { method: 'HEAD' })).status, 404, 'refused before the layer was stored');
 
     const ok = await packOk(base, 'bud/p', { tag: 'v1', arch: 'x86_64', plat: 'qemu', kernel: bytesOf('small', 100) });
     const manifest = Buffer.from(await (await fetch(`${base}/v2/bud/p/manifests/${ok.manifest}`)).arrayBuffer());
