@@ -24,7 +24,9 @@ features match (e.g. which kernels have CONFIG_LIBUKDEBUG_PRINTK enabled).
                      (default: the host's auths entry in ~/.docker/config.json); sent as
                      Basic, or traded for a token when the registry asks for one
   --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
-  --json             print {match, results} as JSON`;
+  --json             print {match, results} as JSON
+
+Exits 0 when something matched, 1 when nothing did (so scripts can test an advisory).`;
 
 export interface SearchHitJson {
   repository?: string;
