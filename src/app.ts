@@ -24,6 +24,9 @@ import { uploadRoutes } from './http/routes/uploads.js';
 import { adminGcRoutes } from './http/routes/admin-gc.js';
 import { uiRoutes } from './http/routes/ui.js';
 import { adminWebhookRoutes } from './http/routes/admin-webhooks.js';
+import { proxyRoutes } from './http/routes/proxy.js';
+import { proxyRewrite } from './http/middleware/proxy-rewrite.js';
+import type { Proxy } from './proxy/proxy.js';
 
 const ROUTE_GROUPS: RouteGroup[] = [
   baseRoutes,
@@ -49,6 +52,8 @@ export interface AppDeps {
   tracing?: Koa.Middleware;
   /** Health endpoints and metrics (src/metrics/). */
   ops?: Observability;
+  /** The pull-through cache, when `proxy.upstreams` are configured (src/proxy/). */
+  proxy?: Proxy;
 }
 
 export function createApp(appDeps: AppDeps): Koa {
@@ -60,6 +65,8 @@ export function createApp(appDeps: AppDeps): Koa {
     guard: createGuard(appDeps.auth.authenticator),
     bodies: new BodyBudget(appDeps.config.http.bodyBudget),
   };
+  // Proxied repositories first: their routes pass everything else on to the ordinary ones.
+  proxyRoutes(appDeps.proxy)(router, deps);
   for (const group of ROUTE_GROUPS) group(router, deps);
   if (appDeps.ops) observabilityRoutes(router, deps.guard, appDeps.ops);
 
@@ -68,6 +75,7 @@ export function createApp(appDeps: AppDeps): Koa {
   if (appDeps.ops?.metrics) app.use(httpMetrics(appDeps.ops.metrics));
   app.use(errorHandler(deps.log));
   app.use(unmatched());
+  if (appDeps.proxy) app.use(proxyRewrite(appDeps.proxy));
   app.use(router.routes());
   app.use(router.allowedMethods());
   // Errors after the response started (a blob read failing mid-stream) end here.

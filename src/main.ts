@@ -22,6 +22,7 @@ import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
 import { VariantIndex } from './unikernel/variant-index.js';
+import { BootService } from './unikernel/boot/boot-service.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
 import { Layout } from './storage/fs/layout.js';
 import { LevelKv } from './storage/level/level-kv.js';
@@ -36,6 +37,7 @@ import { Health } from './metrics/health.js';
 import { listenMetrics, type MetricsListener } from './metrics/listener.js';
 import { Metrics } from './metrics/metrics.js';
 import { StoredContent } from './metrics/stored.js';
+import { Proxy } from './proxy/proxy.js';
 
 export interface RunningServer {
   server: Server;
@@ -44,6 +46,8 @@ export interface RunningServer {
   url: string;
   /** `http://host:port` of the separate metrics listener (metrics.addr), when there is one. */
   metricsUrl?: string;
+  /** The pull-through cache, when `proxy.upstreams` are configured. */
+  proxy?: Proxy;
   /** Stops accepting, ends idle connections, lets in-flight requests finish (up to the grace period), closes LevelDB. */
   close(): Promise<void>;
 }
@@ -109,19 +113,24 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     throw err;
   });
   if (indexed) log.info(indexed, 'built the kconfig search index');
+  // Boot attestations (unikernel.bootCheck): committed variant manifests are queued; one worker boots them.
+  const bootCheck = config.unikernel.bootCheck;
+  const boots = BootService.wanted(bootCheck) ? new BootService(registry, bootCheck, log.child({ component: 'boot-check' })) : undefined;
+  if (boots) registry.manifests.onCommitted(boots.committed);
 
   await stored?.load().catch(async (err: unknown) => {
     await meta.close();
     throw err;
   });
-  const metrics = stored ? new Metrics({ stored, cache }) : undefined;
+  const proxy = Proxy.create(config, registry, log);
+  const metrics = stored ? new Metrics({ stored, cache, proxy: proxy?.stats }) : undefined;
   if (metrics) {
     registry.gc.finished.on(metrics.gcFinished);
     registry.retention.finished.on(metrics.retentionFinished);
   }
   const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir });
   const ops = { health, metrics };
-  const app = createApp({ registry, config, log, auth, ops, ...(tracing ? { tracing: tracing.middleware } : {}) });
+  const app = createApp({ registry, config, log, auth, ops, proxy, ...(tracing ? { tracing: tracing.middleware } : {}) });
   // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
   const limits = serverLimits(config.http, log);
   const handler = limits.handler(app.callback());
@@ -164,6 +173,13 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   sweeper.unref();
   const gcSchedule = scheduleGc(registry.gc, config, log);
   webhooks.delivery.start();
+  await boots?.start().catch(async (err: unknown) => {
+    await webhooks.delivery.stop();
+    await metricsListener?.close();
+    await new Promise<void>((ok) => server.close(() => ok()));
+    await meta.close();
+    throw new StartupError(`cannot start boot checks: ${(err as Error).message}`);
+  });
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -183,12 +199,14 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       await closed;
       clearTimeout(grace);
       await gcStopped;
+      await proxy?.close();
       await webhooks.delivery.stop();
+      await boots?.stop();
       await meta.close();
       await tracing?.shutdown();
       await metricsListener?.close();
       log.info('unireg stopped');
     })());
 
-  return { server, registry, url, metricsUrl: metricsListener?.url, close };
+  return { server, registry, url, metricsUrl: metricsListener?.url, proxy, close };
 }

@@ -26,6 +26,11 @@ Uploads a kernel to the registry, which packs it as a unikernel variant
   --label KEY=VALUE  a label (repeat)
   --strategy S       for a tag that already exists: merge (replace the same platform, keep
                      the others), overwrite or abort (default: the registry's, normally merge)
+  --urunc            also add what urunc needs: com.urunc.unikernel.* annotations and a
+                     /urunc.json layer (default: the registry's unikernel.urunc)
+  --no-urunc         leave them out even when the registry adds them by default
+  --boot-expect RE   the regex the console output of this variant's boot check must match
+                     (when the registry boots variants: unikernel.bootCheck)
   --user U           user name, with --password P or --password-stdin
                      (default: the host's auths entry in ~/.docker/config.json); sent as
                      Basic, or traded for a token when the registry asks for one
@@ -43,6 +48,7 @@ export interface PackResultJson {
   platform?: { architecture?: string; os?: string; 'os.version'?: string; 'os.features'?: string[] };
   layers?: Array<{ digest?: string; size?: number; annotations?: Record<string, string> }>;
   strategy?: string;
+  provenance?: string;
 }
 
 function usage(message: string): ClientError {
@@ -60,6 +66,9 @@ const OPTIONS = {
   env: { type: 'string', multiple: true },
   label: { type: 'string', multiple: true },
   strategy: { type: 'string' },
+  urunc: { type: 'boolean' },
+  'no-urunc': { type: 'boolean' },
+  'boot-expect': { type: 'string' },
   ...COMMON_OPTIONS,
 } as const;
 
@@ -95,6 +104,7 @@ export function formatPackResult(target: Target, r: PackResultJson): string {
   (r.layers ?? []).forEach((l, i) => {
     lines.push(`${i === 0 ? 'layers:' : ''}`.padEnd(11) + `${l.digest ?? '?'}  ${layerKind(l.annotations)}, ${l.size ?? '?'} bytes`);
   });
+  if (r.provenance !== undefined) lines.push(`provenance: ${r.provenance}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -126,6 +136,9 @@ export async function packCommand(args: string[]): Promise<number> {
   ];
   if (values.version !== undefined) parts.push({ kind: 'field', name: 'version', value: values.version });
   if (values.strategy !== undefined) parts.push({ kind: 'field', name: 'strategy', value: values.strategy });
+  if (values.urunc && values['no-urunc']) throw usage('--urunc and --no-urunc exclude each other');
+  if (values.urunc || values['no-urunc']) parts.push({ kind: 'field', name: 'urunc', value: values.urunc ? 'true' : 'false' });
+  if (values['boot-expect'] !== undefined) parts.push({ kind: 'field', name: 'bootExpect', value: values['boot-expect'] });
   for (const value of values.cmd ?? []) parts.push({ kind: 'field', name: 'cmd', value });
   for (const value of values.env ?? []) parts.push({ kind: 'field', name: 'env', value });
   for (const value of values.label ?? []) parts.push({ kind: 'field', name: 'label', value });

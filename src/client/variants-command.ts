@@ -22,10 +22,14 @@ Lists the unikernel variants of every tag of REPO (or of TAG only).
                      (default: the host's auths entry in ~/.docker/config.json); sent as
                      Basic, or traded for a token when the registry asks for one
   --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
-  --json             print {repository, budget?, variants} as JSON
+  --json             print {repository, budget?, variants} as JSON (with each variant's boot
+                     attestation and provenance digests)
 
 The IMAGE column is the variant's size (manifest, config and layers); with a size
-budget (unikernel.budgets) a BUDGET column says "ok" or which limit it is over.`;
+budget (unikernel.budgets) a BUDGET column says "ok" or which limit it is over.
+
+A BOOT column shows the status of each variant's latest boot attestation (passed, failed,
+timed-out) once the registry has booted some (config unikernel.bootCheck).`;
 
 export interface VariantJson {
   tag?: string;
@@ -43,6 +47,9 @@ export interface VariantJson {
   cmd?: string[];
   env?: string[];
   created?: string;
+  /** The latest boot attestation, when boot checks ran. */
+  boot?: { status?: string; attestation?: string; created?: string };
+  provenance?: string;
 }
 
 /** Pages are followed up to this many, in case a server keeps sending Link. */
@@ -87,16 +94,21 @@ export interface BudgetJson {
   maxImageSize?: number;
 }
 
-/** The variants as an aligned table (header included); a BUDGET column when the repository has a budget. */
+/**
+ * The variants as an aligned table (header included); a BUDGET column when the repository has a
+ * budget, a BOOT column (the latest boot attestation's status) once some variant has been booted.
+ */
 export function formatVariants(
   variants: readonly VariantJson[],
   kconfig: readonly string[] = [],
   options: { match?: 'kraft' | 'exact'; budget?: BudgetJson } = {},
 ): string {
   const budgeted = options.budget !== undefined;
-  const rows = [['TAG', 'ARCH', 'PLAT', 'VERSION', 'KERNEL', 'IMAGE', ...(budgeted ? ['BUDGET'] : []), 'FEATURES', 'MANIFEST']];
+  const booted = variants.some((v) => v.boot !== undefined);
+  const rows = [['TAG', 'ARCH', 'PLAT', 'VERSION', 'KERNEL', 'IMAGE', ...(budgeted ? ['BUDGET'] : []), 'FEATURES', ...(booted ? ['BOOT'] : []), 'MANIFEST']];
   for (const v of variants) {
     const features = v.features ?? [];
+    const boot = booted ? [v.boot?.status ?? '-'] : [];
     rows.push([
       v.tag ?? '-',
       v.arch || '-',
@@ -106,6 +118,7 @@ export function formatVariants(
       humanSize(v.imageSize),
       ...(budgeted ? [v.overBudget && v.overBudget.length > 0 ? `over ${v.overBudget.join(',')}` : 'ok'] : []),
       kconfig.length > 0 ? matchingFeatures(features, kconfig, options.match).join(',') || '-' : String(features.length),
+      ...boot,
       shortDigest(v.manifest),
     ]);
   }

@@ -3,7 +3,7 @@
  * by repository glob; docs/retention.md). For a repository, the most specific
  * matching glob decides, as for the access rules (src/policy/globs.ts).
  *
- *   retention:      - { repository, keepLast?, keepTags?, deleteOlderThan?, keepOnePerPlatform? }
+ *   retention:      - { repository, keepLast?, keepTags?, deleteOlderThan?, deleteNotPulledFor?, keepOnePerPlatform? }
  *   immutableTags:  - { repository, tags }
  *
  * Tag patterns are regular expressions that must match the WHOLE tag
@@ -37,17 +37,19 @@ const retentionRule = z
     keepTags: z.array(tagRegex).default([]),
     /** Only tags pushed longer ago than this are deleted. */
     deleteOlderThan: duration.optional(),
+    /** Only tags neither pulled (as recorded for pull-through cache repositories) nor pushed within this long are deleted. */
+    deleteNotPulledFor: duration.optional(),
     /** For each unikernel platform (architecture + os), the newest tag holding a variant of it is kept. */
     keepOnePerPlatform: z.boolean().default(false),
   })
   .strict()
   .superRefine((rule, ctx) => {
-    const deletes = rule.keepLast !== undefined || rule.deleteOlderThan !== undefined;
+    const deletes = rule.keepLast !== undefined || rule.deleteOlderThan !== undefined || rule.deleteNotPulledFor !== undefined;
     if (!deletes && (rule.keepTags.length > 0 || rule.keepOnePerPlatform)) {
       ctx.addIssue({
         code: 'custom',
         message:
-          'keepTags and keepOnePerPlatform only protect tags from keepLast or deleteOlderThan: set one of them ' +
+          'keepTags and keepOnePerPlatform only protect tags from keepLast, deleteOlderThan or deleteNotPulledFor: set one of them ' +
           '(keepLast: 0 deletes every tag the rule does not keep), or give only `repository` to exempt repositories from broader rules',
       });
     }

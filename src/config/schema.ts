@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { authSchema, REPO_GLOB } from './auth-schema.js';
 import { duration, durationOrZero } from './duration.js';
 import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
+import { bootCheckSchema } from './unikernel-schema.js';
+import { proxySchema } from './proxy-schema.js';
 import { byteSize } from './size.js';
 import { budgetRule } from './budgets-schema.js';
 import { webhooksDeliverySchema, webhooksSchema } from './webhooks-schema.js';
@@ -119,6 +121,10 @@ export const configSchema = z
         kconfigMatch: z.enum(['kraft', 'exact']).default('kraft'),
         /** Per repository glob: the largest kernel layer and variant (manifest + config + layers) a push or pack may store. */
         budgets: z.array(budgetRule).default([]),
+        /** Boot attestations: boot each emulable variant after a pack or push, record the result as a referrer. */
+        bootCheck: bootCheckSchema,
+        /** Every pack also adds urunc's annotations and /urunc.json (a pack's `urunc` field overrides). */
+        urunc: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -161,6 +167,8 @@ export const configSchema = z
     webhooks: webhooksSchema,
     /** How they are sent: retries, backoff, timeout, concurrency. */
     webhooksDelivery: webhooksDeliverySchema,
+    /** Pull-through cache of other registries (docs/proxy.md). */
+    proxy: proxySchema,
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -53,6 +53,10 @@ const TABLE: Record<string, Mapping> = {
   BodyTimeoutError: { code: 'BAD_REQUEST', status: 408 },
   GcRunningError: { code: 'GC_IN_PROGRESS', status: 409 },
   GcStoppedError: { code: 'UNAVAILABLE', status: 503 },
+  // The pull-through cache (src/proxy/errors.ts): upstream down with nothing cached, upstream wrong, push refused.
+  UpstreamUnavailableError: { code: 'UNAVAILABLE', status: 503 },
+  UpstreamFailedError: { code: 'UNAVAILABLE', status: 502 },
+  ProxyPushRefusedError: { code: 'DENIED', status: 403 },
 };
 
 /** Mapped errors an operator must hear about: logged as errors (with their cause), not as refusals. */

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { Upstreams } from '../proxy/upstreams.js';
 import { duration, durationMs } from '../config/duration.js';
 import { FsBlobStore } from '../storage/fs/fs-blob-store.js';
 import { Layout } from '../storage/fs/layout.js';
@@ -115,7 +116,10 @@ async function run(args: string[]): Promise<number> {
   try {
     const stores = { layout, meta, blobs: new FsBlobStore(layout) };
     const bar = progressBar();
-    const options = { uploadExpiryMs: durationMs(config.uploads.expiry), progress: bar?.update, now: Date.now() };
+    // Pull-through cache repositories (config proxy.upstreams) fetch what their manifests reference on demand.
+    const upstreams = new Upstreams(config.proxy.upstreams);
+    const lazyReferences = (repo: string) => upstreams.prefixOf(repo) !== undefined;
+    const options = { uploadExpiryMs: durationMs(config.uploads.expiry), progress: bar?.update, now: Date.now(), lazyReferences };
     const report = await verify(stores, options).finally(() => bar?.stop());
     const repaired: RepairResult | undefined = values.repair ? await repair(stores, report.findings, { ...options, orphanGraceMs }) : undefined;
     if (values.json) {

@@ -38,6 +38,11 @@ export interface VerifyOptions {
   now?: number;
   /** Told the bytes rehashed so far and the total. */
   progress?: (done: number, total: number) => void;
+  /**
+   * Repositories whose manifests may reference content not fetched yet (pull-through cache
+   * repositories, src/proxy/: blobs come from the upstream on demand): no missingReference there.
+   */
+  lazyReferences?: (repo: string) => boolean;
 }
 
 /** An index record named readably in a report. */
@@ -116,6 +121,7 @@ class MetadataChecker {
       return this.report({ kind: 'invalidManifest', repo, digest, reason: (err as Error).message });
     }
     const embedded = (d: Descriptor) => d.data !== undefined || (isForeignLayer(d.mediaType) && d.urls !== undefined);
+    if (this.options.lazyReferences?.(repo)) return;
     for (const d of parsed.blobs) {
       if (!embedded(d) && !(await this.holdsBlob(repo, d.digest))) {
         this.report({ kind: 'missingReference', repo, manifest: digest, digest: d.digest });

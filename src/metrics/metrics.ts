@@ -12,11 +12,14 @@ import type { RunOutcome } from '../registry/run-events.js';
 import type { RetentionReport } from '../retention/service.js';
 import { HttpStats } from './http-stats.js';
 import type { StoredContent } from './stored.js';
+import type { ProxyStats } from '../proxy/stats.js';
 
 
 export interface MetricsSources {
   stored: StoredContent;
   cache: ManifestCache;
+  /** The pull-through cache's tallies, when proxy upstreams are configured. */
+  proxy?: ProxyStats;
 }
 
 export class Metrics {
@@ -42,6 +45,7 @@ export class Metrics {
     });
     this.stored(sources.stored, registers);
     this.cache(sources.cache, registers);
+    if (sources.proxy) this.proxy(sources.proxy, registers);
     this.gcRuns = new Counter({ name: 'unireg_gc_runs_total', help: 'Garbage collection runs that ended, by outcome (ok, failed) and dry_run', labelNames: ['outcome', 'dry_run'], registers });
     this.gcDeleted = new Counter({ name: 'unireg_gc_deleted_total', help: 'What garbage collection deleted (not dry runs): manifests, links, blobs', labelNames: ['what'], registers });
     this.gcFreed = new Counter({ name: 'unireg_gc_freed_bytes_total', help: 'Bytes of blob files garbage collection deleted (not dry runs)', registers });
@@ -107,6 +111,41 @@ export class Metrics {
       () => cache.stats.manifestHits,
       () => cache.stats.manifestMisses,
     );
+  }
+
+  private proxy(stats: ProxyStats, registers: PromRegistry[]): void {
+    // Read from the proxy's plain tallies at scrape time, like the cache's.
+    const counter = (name: string, help: string, labelName: string, read: Record<string, () => number>) => {
+      const seen = new Map<string, number>();
+      new Counter({
+        name,
+        help,
+        labelNames: labelName === '' ? [] : [labelName],
+        registers,
+        collect() {
+          for (const [label, get] of Object.entries(read)) {
+            const now = get();
+            const delta = now - (seen.get(label) ?? 0);
+            seen.set(label, now);
+            if (labelName === '') this.inc(delta);
+            else this.inc({ [labelName]: label }, delta);
+          }
+        },
+      });
+    };
+    counter('unireg_proxy_requests_total', 'Pull-through cache requests by result: hit (served from the store), miss (fetched from the upstream), joined (a blob another request is fetching, single flight), stale (cached manifest served while the upstream failed)', 'result', {
+      hit: () => stats.hits,
+      miss: () => stats.misses,
+      joined: () => stats.joined,
+      stale: () => stats.staleServes,
+    });
+    counter('unireg_proxy_upstream_bytes_total', 'Bytes received from proxy upstreams (manifest and blob bodies)', '', { all: () => stats.upstreamBytes });
+    counter('unireg_proxy_blob_fetches_total', 'Upstream blob fetches by outcome; each serves every client that asked meanwhile (single flight)', 'outcome', {
+      started: () => stats.blobFetches,
+      stored: () => stats.blobsStored,
+      failed: () => stats.blobFetchFailures,
+    });
+    counter('unireg_proxy_revalidations_total', 'Manifests by tag the upstream confirmed unchanged after their TTL', '', { all: () => stats.revalidated });
   }
 
   readonly gcFinished = (outcome: RunOutcome<GcReport>): void => {

@@ -52,6 +52,12 @@ export interface PutOptions {
    * absent: only the repository's own blobs count.
    */
   acceptSource?: (repo: string) => boolean;
+  /**
+   * Pull-through cache content (src/proxy/): the bytes come from an upstream that holds what they
+   * reference, fetched on demand, so references are not required to be in the repository yet;
+   * a tag takes exactly the upstream's manifest (no unikernel variant merging).
+   */
+  cached?: boolean;
 }
 
 export interface TagMergeRequest {
@@ -66,6 +72,17 @@ export interface TagResolution {
   /** The manifest the tag should point at instead of the one pushed. */
   record: ManifestRecord;
 }
+
+/** A manifest write that committed: what listeners (the boot checks) are told, after the lock is released. */
+export interface CommittedManifest {
+  repo: string;
+  record: ManifestRecord;
+  parsed: ParsedManifest;
+  tag?: string;
+}
+
+/** Told of every committed manifest write; awaited (keep it short), its errors logged, never the push's. */
+export type ManifestListener = (write: CommittedManifest) => Promise<void>;
 
 /**
  * A TagMerger may decide that a push by tag makes the tag point at another
@@ -87,12 +104,18 @@ export interface TagMerger {
 export class ManifestService {
   /** The `immutableTags` rules, enforced on every push, merge and delete. */
   readonly immutable: ImmutableTags;
+  private readonly listeners: ManifestListener[] = [];
 
   constructor(
     private readonly deps: RegistryDeps,
     private readonly merger?: TagMerger,
   ) {
     this.immutable = new ImmutableTags(deps.config.immutableTags);
+  }
+
+  /** Adds a listener told of each committed manifest write (the composition root wires the boot checks). */
+  onCommitted(listener: ManifestListener): void {
+    this.listeners.push(listener);
   }
 
   async get(repo: string, reference: string): Promise<ManifestRecord> {
@@ -144,13 +167,14 @@ export class ManifestService {
     // repository's lock and each referenced blob's: a GC sweep or blob DELETE either ran before
     // (the check fails: MANIFEST_BLOB_UNKNOWN) or runs after and sees the touch.
     const tagTarget = await locks.runAll([repo, ...referenced.map(blobKey)], async () => {
-      const links = await this.checkReferences(repo, parsed, options.acceptSource);
+      const links = options.cached ? [] : await this.checkReferences(repo, parsed, options.acceptSource);
       // An immutable tag takes only the manifest it already holds (an idempotent re-push): no merge, no move.
       const unchanged = tag !== undefined && (await this.checkMutable(repo, tag, record.digest));
       const pushedVariants = await this.merger?.variantsOf?.(repo, record);
-      if (pushedVariants !== undefined) this.merger?.checkBudget?.(repo, pushedVariants);
+      // Budgets govern what is pushed here, not what a pull-through cache fetches from upstream.
+      if (pushedVariants !== undefined && !options.cached) this.merger?.checkBudget?.(repo, pushedVariants);
       const resolution =
-        tag && this.merger && !unchanged
+        tag && this.merger && !unchanged && !options.cached
           ? await this.merger.resolve({ repo, tag, parsed, record, strategy: options.strategy })
           : undefined;
       const target = resolution?.record ?? record;
@@ -175,6 +199,11 @@ export class ManifestService {
       }
       return resolution ? target.digest : undefined;
     });
+    for (const listener of this.listeners) {
+      await listener({ repo, record, parsed, ...(tag !== undefined ? { tag } : {}) }).catch((err: unknown) => {
+        this.deps.log.warn({ err, repo, digest }, 'a listener of committed manifests failed');
+      });
+    }
     return { digest, subject: record.subject, parsed, tagDigest: tagTarget };
   }
 
@@ -239,6 +268,14 @@ export class ManifestService {
       cache.invalidate(repo, { tags: [expected.tag] });
       return true;
     });
+  }
+
+  /**
+   * Records a pull of `tag` (pull-through cache repositories: retention's `deleteNotPulledFor`),
+   * under the repository lock so that it never races a push that moves the tag.
+   */
+  async markPulled(repo: string, tag: string, digest: Digest, at = Date.now()): Promise<boolean> {
+    return this.deps.locks.run(repo, () => this.deps.meta.markTagPulled(repo, tag, digest, at));
   }
 
   /**

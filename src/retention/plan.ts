@@ -8,32 +8,36 @@
  *   keepTags            it matches one of the rule's patterns (whole tag);
  *   keepLast            it is among the rule's N newest;
  *   recent              deleteOlderThan is set and it was pushed no longer ago than that;
+ *   pulled              deleteNotPulledFor is set and it was pulled (pull-through cache repositories
+ *                       record pulls) or pushed no longer ago than that;
  *   keepOnePerPlatform  (set on the rule) it holds a unikernel platform that no tag
  *                       kept for another reason holds, and it is the newest such tag.
- * Every other tag is deleted. A rule with neither keepLast nor deleteOlderThan deletes
+ * Every other tag is deleted. A rule with none of keepLast, deleteOlderThan, deleteNotPulledFor deletes
  * nothing (an exemption; the config refuses keepTags/keepOnePerPlatform on such a rule).
  */
 import { durationMs } from '../config/duration.js';
 import { tagPattern, type RetentionRule } from '../config/lifecycle-schema.js';
 import type { TagRecord } from '../storage/types.js';
 
-export type KeepReason = 'exempt' | 'immutable' | 'keepTags' | 'keepLast' | 'recent' | 'keepOnePerPlatform';
+export type KeepReason = 'exempt' | 'immutable' | 'keepTags' | 'keepLast' | 'recent' | 'pulled' | 'keepOnePerPlatform';
 
 /** A retention rule ready to apply. */
 export class CompiledRetentionRule {
   readonly repository: string;
   readonly keepTags: RegExp[];
   readonly maxAgeMs: number | undefined;
+  readonly maxIdleMs: number | undefined;
 
   constructor(readonly rule: RetentionRule) {
     this.repository = rule.repository;
     this.keepTags = rule.keepTags.map(tagPattern);
     this.maxAgeMs = rule.deleteOlderThan === undefined ? undefined : durationMs(rule.deleteOlderThan);
+    this.maxIdleMs = rule.deleteNotPulledFor === undefined ? undefined : durationMs(rule.deleteNotPulledFor);
   }
 
   /** Whether the rule can delete anything (else it only exempts its repositories). */
   get deletes(): boolean {
-    return this.rule.keepLast !== undefined || this.maxAgeMs !== undefined;
+    return this.rule.keepLast !== undefined || this.maxAgeMs !== undefined || this.maxIdleMs !== undefined;
   }
 }
 
@@ -72,6 +76,7 @@ export async function planRepository(
     if (rule.keepTags.some((p) => p.test(record.tag))) keptBy.push('keepTags');
     if (rule.rule.keepLast !== undefined && rank < rule.rule.keepLast) keptBy.push('keepLast');
     if (rule.maxAgeMs !== undefined && now - record.pushedAt <= rule.maxAgeMs) keptBy.push('recent');
+    if (rule.maxIdleMs !== undefined && now - Math.max(record.pushedAt, record.pulledAt ?? 0) <= rule.maxIdleMs) keptBy.push('pulled');
     return { record, keptBy };
   });
   if (!rule.rule.keepOnePerPlatform || decisions.every((d) => d.keptBy.length > 0)) return decisions;

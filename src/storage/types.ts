@@ -118,12 +118,26 @@ export interface DeadEvent extends PendingEvent {
   deadAt: number;
 }
 
+/** A variant manifest waiting for its boot check (src/unikernel/boot/); `key` is opaque (paging, deletion). */
+export interface BootJob {
+  key: string;
+  repo: string;
+  /** The variant's image manifest. */
+  manifest: Digest;
+  /** When it was queued (ms since the epoch). */
+  enqueuedAt: number;
+  /** How many boots of it were started; one more than finished means a boot was cut short (a restart). */
+  attempts: number;
+}
+
 /** A tag, what it points at, and when it was last pushed. */
 export interface TagRecord {
   tag: string;
   digest: Digest;
   /** ms since the epoch of the last push to the tag; 0 for tags written before push times were recorded. */
   pushedAt: number;
+  /** ms since the epoch of the last recorded pull (pull-through cache repositories, src/proxy/); absent: none recorded. */
+  pulledAt?: number;
 }
 
 /**
@@ -173,6 +187,8 @@ export interface MetadataStore {
   listTagRecords(repo: string, page: PageRequest): Promise<TagRecord[]>;
   /** The tags of the repository that point at `digest`, in byte order. */
   tagsOf(repo: string, digest: Digest): Promise<string[]>;
+  /** Records a pull of the tag at `at` if it still points at `digest` (push time unchanged); false otherwise. */
+  markTagPulled(repo: string, tag: string, digest: Digest, at: number): Promise<boolean>;
   /** The blob links of one repository with their sizes, ordered by digest; `last` is a digest (quotas, verify). */
   listBlobLinks(repo: string, page: PageRequest): Promise<SizedDigest[]>;
   /** The digests and byte lengths of one repository's manifests, ordered by digest; `last` is a digest (quotas). */
@@ -242,6 +258,17 @@ export interface MetadataStore {
   listEventQueues(): Promise<string[]>;
   /** Deletes up to `limit` of one endpoint's events, pending then dead, in one batch; how many of each. */
   dropEventQueue(endpoint: string, limit: number): Promise<{ pending: number; dead: number }>;
+
+  // The boot-check queue (src/unikernel/boot/): durable, in queue order, one boot at a time.
+
+  /** Queues boot checks of variant manifests, in their order, in one durable batch. */
+  enqueueBootJobs(jobs: readonly { repo: string; manifest: Digest }[]): Promise<void>;
+  /** The queued boot checks in queue order; `last` is a job's `key`. */
+  listBootJobs(page: PageRequest): Promise<BootJob[]>;
+  /** Counts one more started boot of the job (durably, before the boot); the updated job, undefined when gone. */
+  startBootJob(key: string): Promise<BootJob | undefined>;
+  /** Removes a finished job (durably). */
+  deleteBootJob(key: string): Promise<void>;
 }
 
 export interface SizedDigest {
@@ -264,6 +291,8 @@ export type MetadataEntry = { key: string } & (
   | { kind: 'featurePosting'; feature: string; repo: string; tag: string; digest: Digest; index: Digest }
   | { kind: 'variantTag'; repo: string; digest: Digest; tag: string }
   | { kind: 'feature'; feature: string }
+  /** A queued boot check of a variant manifest. */
+  | { kind: 'bootJob'; repo: string; digest: Digest }
   /** A bookkeeping record of the store itself (the GC's durable-write marker). */
   | { kind: 'marker'; name: string }
   /** A record that cannot be decoded: `what` it claims to be, `reason` it fails, `record` its key shown readably. */

@@ -12,6 +12,7 @@ import type {
   IndexedVariant,
   IndexedVariantRecord,
   VariantKey,
+  BootJob,
   ManifestRecord,
   ManifestWrite,
   MetadataEntry,
@@ -128,6 +129,10 @@ export class TracedMetadataStore implements MetadataStore {
     return this.spans.within('metadata.listTagRecords', repo(name), () => this.inner.listTagRecords(name, page));
   }
 
+  markTagPulled(name: string, tag: string, digest: Digest, at: number): Promise<boolean> {
+    return this.spans.within('metadata.markTagPulled', repoTag(name, tag), () => this.inner.markTagPulled(name, tag, digest, at));
+  }
+
   tagsOf(name: string, digest: Digest): Promise<string[]> {
     return this.spans.within('metadata.tagsOf', repoDigest(name, digest), () => this.inner.tagsOf(name, digest));
   }
@@ -236,5 +241,21 @@ export class TracedMetadataStore implements MetadataStore {
 
   dropEventQueue(endpoint: string, limit: number): Promise<{ pending: number; dead: number }> {
     return this.spans.within('metadata.dropEventQueue', {}, () => this.inner.dropEventQueue(endpoint, limit));
+  }
+
+  enqueueBootJobs(jobs: readonly { repo: string; manifest: Digest }[]): Promise<void> {
+    return this.spans.within('metadata.enqueueBootJobs', {}, () => this.inner.enqueueBootJobs(jobs));
+  }
+
+  listBootJobs(page: PageRequest): Promise<BootJob[]> {
+    return this.spans.within('metadata.listBootJobs', {}, () => this.inner.listBootJobs(page));
+  }
+
+  startBootJob(key: string): Promise<BootJob | undefined> {
+    return this.spans.within('metadata.startBootJob', {}, () => this.inner.startBootJob(key));
+  }
+
+  deleteBootJob(key: string): Promise<void> {
+    return this.spans.within('metadata.deleteBootJob', {}, () => this.inner.deleteBootJob(key));
   }
 }

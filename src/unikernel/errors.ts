@@ -16,7 +16,9 @@ export type UnikernelInputField =
   | 'strategy'
   | 'manifest'
   | 'filter'
-  | 'layer';
+  | 'layer'
+  | 'bootExpect'
+  | 'urunc';
 
 export class UnikernelInputError extends RegistryError {
   override readonly name = 'UnikernelInputError';

@@ -14,7 +14,8 @@ import { compareBytes } from './kconfig.js';
 import { Annotation, INITRD_PATH, KERNEL_PATH, KRAFTKIT_VERSION, UnikernelMediaType, type Arch } from './names.js';
 import { isImageManifest, type IndexJson } from './platform.js';
 
-export type LayerKind = 'kernel' | 'initrd';
+/** `urunc`: the `/urunc.json` layer of `pack --urunc` (./urunc.ts), which kraft ignores (it has no annotation). */
+export type LayerKind = 'kernel' | 'initrd' | 'urunc';
 
 /** A layer blob already written (see layer.ts): what it is, its digest (= diff_id) and size. */
 export interface LayerRef {
@@ -72,6 +73,7 @@ export function configBlob(input: ConfigInput): Buffer {
 
 /** A layer's descriptor, annotated with its well-known path. */
 export function layerDescriptor(layer: LayerRef): Descriptor {
+  if (layer.kind === 'urunc') return { mediaType: UnikernelMediaType.Layer, digest: layer.digest, size: layer.size };
   const annotations: Record<string, string> =
     layer.kind === 'kernel' ? { [Annotation.KernelImage]: KERNEL_PATH } : { [Annotation.KernelInitrd]: INITRD_PATH };
   return { mediaType: UnikernelMediaType.Layer, digest: layer.digest, size: layer.size, annotations };
@@ -92,6 +94,8 @@ export interface ManifestInput extends NamingInput {
   kernelVersion?: string | undefined;
   /** RFC 3339 UTC, e.g. from rfc3339(). */
   created: string;
+  /** More manifest annotations (urunc's, a boot check's expected output); kraft's own win on a clash. */
+  extraAnnotations?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Go's time.RFC3339 of a UTC time: no fractional seconds. */
@@ -102,6 +106,7 @@ export function rfc3339(date: Date): string {
 /** The manifest annotations of §2 (also copied onto its index descriptor). */
 export function manifestAnnotations(input: Omit<ManifestInput, 'config' | 'platform' | 'layers'>): Record<string, string> {
   const a: Record<string, string> = {
+    ...input.extraAnnotations,
     [Annotation.ImageName]: input.name,
     [Annotation.RefName]: input.name,
     [Annotation.Created]: input.created,
@@ -225,6 +230,8 @@ export interface VariantInput extends NamingInput {
   env?: readonly string[] | undefined;
   labels?: Readonly<Record<string, string>> | undefined;
   created: string;
+  /** More manifest annotations (see ManifestInput). */
+  extraAnnotations?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface Variant {
@@ -241,7 +248,9 @@ export function buildVariant(input: VariantInput): Variant {
   const kernels = input.layers.filter((l) => l.kind === 'kernel').length;
   if (kernels !== 1) throw new UnikernelInputError('kernel', kernels === 0 ? 'a kernel is required' : 'only one kernel per variant');
   if (input.layers.filter((l) => l.kind === 'initrd').length > 1) throw new UnikernelInputError('initrd', 'only one initrd per variant');
-  const layers = [...input.layers].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'kernel' ? -1 : 1));
+  if (input.layers.filter((l) => l.kind === 'urunc').length > 1) throw new UnikernelInputError('urunc', 'only one urunc.json per variant');
+  const order: Record<LayerKind, number> = { kernel: 0, initrd: 1, urunc: 2 };
+  const layers = [...input.layers].sort((a, b) => order[a.kind] - order[b.kind]);
   const platformInput: PlatformInput = { arch: input.arch, plat: input.plat, osVersion: input.version, features: input.features };
   const config = configBlob({ ...platformInput, cmd: input.cmd, env: input.env, labels: input.labels, diffIds: layers.map((l) => l.digest) });
   const configDigest = digestOf(config);
@@ -252,6 +261,7 @@ export function buildVariant(input: VariantInput): Variant {
     kraftkitVersion: input.kraftkitVersion,
     kernelVersion: input.version,
     created: input.created,
+    extraAnnotations: input.extraAnnotations,
     config: { digest: configDigest, size: config.length },
     platform,
     layers,

@@ -8,10 +8,11 @@
  * The manifest and index go through ManifestService.put, the same path (and the
  * same merging, under the same lock) as a push from kraft.
  */
+import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { parseDigest, type Digest } from '../oci/digest.js';
+import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor, Platform } from '../oci/descriptor.js';
 import { MediaType } from '../oci/media-types.js';
 import { parseTag } from '../oci/names.js';
@@ -22,7 +23,13 @@ import { features, fullVersion, parseKconfig } from './kconfig.js';
 import { layerSize, tarHeader, tarPadding } from './layer.js';
 import { packEvents } from '../webhooks/registry-events.js';
 import { Budgets } from './budgets.js';
-import { INITRD_MODE, INITRD_PATH, KERNEL_MODE, KERNEL_PATH, normalizeArch, normalizePlat, parseStrategy } from './names.js';
+import { INITRD_MODE, INITRD_PATH, KERNEL_MODE, KERNEL_PATH, KRAFTKIT_VERSION, normalizeArch, normalizePlat, parseStrategy } from './names.js';
+import { layerBytes } from './layer.js';
+import { BootAnnotation } from './boot/attestation.js';
+import { attachArtifact } from './referrers.js';
+import { PredicateAnnotation, PROVENANCE_TYPE, provenanceStatement, SLSA_PROVENANCE_V1 } from './provenance.js';
+import { URUNC_JSON_MODE, URUNC_JSON_PATH, uruncAnnotations, uruncJson } from './urunc.js';
+import { UNIREG_VERSION } from '../version.js';
 
 /** Where a kernel or initrd comes from: a file the request was spooled to, or a blob already in the repository. */
 export type FileSource = { kind: 'file'; path: string } | { kind: 'blob'; digest: string };
@@ -43,6 +50,12 @@ export interface PackRequest {
   initrd?: FileSource;
   /** The text of a `.config`. */
   kconfig?: string;
+  /** Add urunc's annotations and /urunc.json; undefined: the server default (`unikernel.urunc`). */
+  urunc?: boolean | undefined;
+  /** The expected-output regex of this variant's boot check (stored as a manifest annotation). */
+  bootExpect?: string | undefined;
+  /** The authenticated principal (auth on), for the provenance. */
+  principal?: string | undefined;
 }
 
 export interface PackResult {
@@ -55,6 +68,8 @@ export interface PackResult {
   platform: Platform;
   layers: Descriptor[];
   strategy: string;
+  /** The provenance referrer (an in-toto statement) of the variant manifest. */
+  provenance: Digest;
 }
 
 function requireField(value: string | undefined, field: UnikernelInputField): string {
@@ -78,6 +93,7 @@ export class PackService {
 
   async pack(request: PackRequest): Promise<PackResult> {
     const { deps } = this.registry;
+    const startedOn = new Date();
     // 1. Validate everything before writing anything.
     if (request.kernel === undefined) throw new UnikernelInputError('kernel', 'a kernel is required');
     const tag = parseTag(request.tag?.trim() || 'latest');
@@ -91,6 +107,18 @@ export class PackService {
       if (!/^[^=\s]+=/.test(e)) throw new UnikernelInputError('manifest', `env ${JSON.stringify(e)} must be KEY=VALUE`);
     }
     const labels = parseLabels(request.labels);
+    const urunc = request.urunc ?? deps.config.unikernel.urunc;
+    const bootExpect = request.bootExpect === undefined || request.bootExpect === '' ? undefined : request.bootExpect;
+    if (bootExpect !== undefined) {
+      try {
+        new RegExp(bootExpect);
+      } catch (err) {
+        throw new UnikernelInputError('bootExpect', `not a regular expression: ${(err as Error).message}`);
+      }
+    }
+    const uruncInput = { plat, version: version || undefined, cmd: request.cmd, initrd: request.initrd !== undefined };
+    const extraAnnotations: Record<string, string> = urunc ? uruncAnnotations(uruncInput) : {};
+    if (bootExpect !== undefined) extraAnnotations[BootAnnotation.Expect] = bootExpect;
     const kernelSize = await this.sourceSize(request.repo, request.kernel, 'kernel');
     const initrdSize = request.initrd ? await this.sourceSize(request.repo, request.initrd, 'initrd') : undefined;
     if (strategy === 'abort' && (await deps.meta.getTag(request.repo, tag)) !== undefined) throw new TagExistsError(tag);
@@ -100,11 +128,17 @@ export class PackService {
     new Budgets(deps.config.unikernel.budgets).checkKernel(request.repo, layerSize(kernelSize), `${arch}/${plat} (being packed)`);
 
     // 2. Layers, then config and manifest, then the index by tag (merged by strategy).
-    const layers: LayerRef[] = [
-      await this.storeLayer(request.repo, request.kernel, kernelSize, 'kernel', KERNEL_PATH, KERNEL_MODE),
-    ];
+    const kernel = await this.storeLayer(request.repo, request.kernel, kernelSize, 'kernel', KERNEL_PATH, KERNEL_MODE);
+    const layers: LayerRef[] = [kernel.layer];
+    let initrd: { digest: Digest; size: number } | undefined;
     if (request.initrd && initrdSize !== undefined) {
-      layers.push(await this.storeLayer(request.repo, request.initrd, initrdSize, 'initrd', INITRD_PATH, INITRD_MODE));
+      const stored = await this.storeLayer(request.repo, request.initrd, initrdSize, 'initrd', INITRD_PATH, INITRD_MODE);
+      layers.push(stored.layer);
+      initrd = { digest: stored.file, size: initrdSize };
+    }
+    if (urunc) {
+      const stored = await this.registry.uploads.store(request.repo, [layerBytes(URUNC_JSON_PATH, uruncJson(uruncInput), URUNC_JSON_MODE)]);
+      layers.push({ kind: 'urunc', digest: stored.digest, size: stored.size });
     }
     const variant = buildVariant({
       name: request.displayName,
@@ -118,9 +152,46 @@ export class PackService {
       env: request.env,
       labels,
       created: rfc3339(new Date()),
+      extraAnnotations,
     });
     const config = await this.registry.uploads.store(request.repo, [variant.config]);
     await this.registry.manifests.put(request.repo, variant.manifestDigest, variant.manifest, MediaType.OciManifest);
+    // The provenance is attached before the tag moves: a pack that answers 201 has its statement.
+    const kconfigBytes = request.kconfig === undefined ? undefined : Buffer.from(request.kconfig, 'utf8');
+    const statement = provenanceStatement({
+      name: request.displayName,
+      repository: request.repo,
+      tag,
+      manifest: variant.manifestDigest,
+      parameters: {
+        arch,
+        plat,
+        version: version || null,
+        cmd: request.cmd,
+        env: request.env,
+        labels,
+        strategy,
+        urunc,
+        bootExpect: bootExpect ?? null,
+      },
+      kernel: { digest: kernel.file, size: kernelSize },
+      initrd,
+      kconfig: kconfigBytes && { digest: digestOf(kconfigBytes), size: kconfigBytes.length },
+      config: config.digest,
+      layers: layers.map((l) => ({ name: `layer:${l.kind}`, digest: l.digest })),
+      principal: request.principal,
+      kconfigSkip: deps.config.unikernel.kconfigSkip,
+      kraftkitVersion: KRAFTKIT_VERSION,
+      uniregVersion: UNIREG_VERSION,
+      startedOn: startedOn.toISOString(),
+      finishedOn: new Date().toISOString(),
+    });
+    const subject: Descriptor = { mediaType: MediaType.OciManifest, digest: variant.manifestDigest, size: variant.manifest.length };
+    const provenance = await attachArtifact(this.registry, request.repo, subject, {
+      artifactType: PROVENANCE_TYPE,
+      blob: statement,
+      annotations: { [PredicateAnnotation]: SLSA_PROVENANCE_V1, 'org.opencontainers.image.created': rfc3339(new Date()) },
+    });
     const index = imageIndex([variant.descriptor], { name: request.displayName, tag });
     const facts = {
       repository: request.repo,
@@ -130,6 +201,7 @@ export class PackService {
       platform: variantPlatform({ arch, plat, osVersion: version, features: featureList }),
       layers: layers.map(layerDescriptor),
       strategy,
+      provenance,
     };
     // The `unikernel.packed` event is queued with the index's write: the pack is done when the tag moves.
     const events = (target: Digest) => packEvents(deps.webhooks, facts, target);
@@ -161,16 +233,19 @@ export class PackService {
     repo: string,
     source: FileSource,
     size: number,
-    kind: LayerRef['kind'],
+    kind: 'kernel' | 'initrd',
     path: string,
     mode: number,
-  ): Promise<LayerRef> {
+  ): Promise<{ layer: LayerRef; file: Digest }> {
     const body = await this.open(source);
+    // The file's own digest (the provenance names the input as uploaded), hashed as it streams into the layer.
+    const hash = createHash('sha256');
     async function* layer(): AsyncGenerator<Buffer> {
       yield tarHeader(path, size, mode);
       let seen = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         seen += chunk.length;
+        hash.update(chunk);
         yield chunk;
       }
       if (seen !== size) throw new UnikernelInputError(kind, `${kind} changed size while it was packed`);
@@ -178,6 +253,6 @@ export class PackService {
     }
     const stored = await this.registry.uploads.store(repo, layer());
     if (stored.size !== layerSize(size)) throw new UnikernelInputError('layer', 'layer size mismatch');
-    return { kind, digest: stored.digest, size: stored.size };
+    return { layer: { kind, digest: stored.digest, size: stored.size }, file: `sha256:${hash.digest('hex')}` as Digest };
   }
 }

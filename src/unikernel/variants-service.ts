@@ -28,6 +28,8 @@ function overBudget(v: VariantInfo, budget: Budget | undefined): ('maxKernelSize
   if (budget?.maxImageSize !== undefined && v.imageSize > budget.maxImageSize) over.push('maxImageSize');
   return over;
 }
+import { BOOT_ATTESTATION_TYPE, BootAnnotation } from './boot/attestation.js';
+import { PROVENANCE_TYPE } from './provenance.js';
 
 export interface VariantInfo {
   tag: string;
@@ -48,7 +50,21 @@ export interface VariantInfo {
   cmd: string[];
   env: string[];
   created?: string;
+  /** The latest boot attestation (a referrer of the manifest; docs/unikernels.md, "Boot attestations"). */
+  boot?: BootSummary;
+  /** The provenance referrer of a server-side pack, if any. */
+  provenance?: Digest;
 }
+
+export interface BootSummary {
+  status: string;
+  /** The attestation manifest (GET /v2/<repo>/manifests/<digest>; its layer is the JSON document). */
+  attestation: Digest;
+  created?: string;
+}
+
+/** Referrers read per variant for the listing (attestations and provenance are a handful). */
+const REFERRER_PAGE = 1000;
 
 /** A variant the listing could not describe, and why. */
 export interface SkippedVariant {
@@ -177,7 +193,25 @@ export class VariantsService {
     if (initrd) info.initrdSize = await this.fileSize(repo, initrd.digest, initrd.size);
     const created = isObject(manifest.annotations) ? stringOf(manifest.annotations[Annotation.Created]) : undefined;
     if (created) info.created = created;
+    await this.attachReferrers(repo, d.digest, info);
     return info;
+  }
+
+  /** The latest boot attestation (by its created annotation) and the provenance, from the manifest's referrers. */
+  private async attachReferrers(repo: string, manifest: Digest, info: VariantInfo): Promise<void> {
+    const referrers = await this.registry.deps.meta.listReferrers(repo, manifest, { limit: REFERRER_PAGE });
+    const annotation = (d: Descriptor, key: string) => (isObject(d.annotations) ? stringOf(d.annotations[key]) : undefined);
+    let latest: Descriptor | undefined;
+    for (const d of referrers) {
+      if (d.artifactType === PROVENANCE_TYPE) info.provenance = d.digest;
+      if (d.artifactType !== BOOT_ATTESTATION_TYPE) continue;
+      if (latest === undefined || (annotation(d, BootAnnotation.Created) ?? '') >= (annotation(latest, BootAnnotation.Created) ?? '')) latest = d;
+    }
+    if (latest === undefined) return;
+    const boot: BootSummary = { status: annotation(latest, BootAnnotation.Status) ?? 'unknown', attestation: latest.digest };
+    const created = annotation(latest, BootAnnotation.Created);
+    if (created !== undefined) boot.created = created;
+    info.boot = boot;
   }
 
   /**

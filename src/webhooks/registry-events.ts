@@ -82,6 +82,8 @@ export interface PackFacts {
   platform: Platform;
   layers: Descriptor[];
   strategy: string;
+  /** The provenance referrer of the packed variant manifest. */
+  provenance: Digest;
 }
 
 /** `unikernel.packed`, given the index the tag resolves to after the pack. */

@@ -237,11 +237,11 @@ describe('gc: untagged manifests', () => {
       registry.manifests.put = put;
     }
     const left = [...(await blobFiles(srv))].filter((d) => !before.has(d));
-    assert.equal(left.length, 2, 'the kernel layer and the config are stored');
+    assert.equal(left.length, 4, 'the kernel layer, the config, and the provenance statement with its empty config are stored');
     const manifests = await registry.deps.meta.listManifests(repo, { limit: 10 });
-    assert.equal(manifests.length, 1, 'the variant manifest is stored, untagged');
+    assert.equal(manifests.length, 2, 'the variant manifest and its provenance referrer are stored, untagged');
     const report = await gcOverHttp(srv.url);
-    assert.deepEqual([report.manifestsDeleted, report.linksDeleted, report.blobsDeleted], [1, 2, 2]);
+    assert.deepEqual([report.manifestsDeleted, report.linksDeleted, report.blobsDeleted], [2, 4, 4]);
     assert.deepEqual(await registry.deps.meta.listManifests(repo, { limit: 10 }), []);
     assert.deepEqual(await blobFiles(srv), before);
   });

@@ -82,7 +82,7 @@ export class PrivateDockerd {
    * it is ready, else why it is not (with the tail of its log) for gate.block():
    * a dockerd that cannot run here is an environment problem, not a unireg one.
    */
-  async start(insecureRegistries: string[] = []): Promise<string | undefined> {
+  async start(insecureRegistries: string[] = [], registryMirrors: string[] = []): Promise<string | undefined> {
     const log = await open(join(this.dir, 'dockerd.log'), 'a');
     const child = spawn(
       (await which('dockerd'))!,
@@ -92,6 +92,7 @@ export class PrivateDockerd {
         '--bridge=none',
         '--ip-masq=false',
         ...insecureRegistries.flatMap((host) => ['--insecure-registry', host]),
+        ...registryMirrors.flatMap((url) => ['--registry-mirror', url]),
         '--data-root', join(this.dir, 'data'),
         '--exec-root', this.dir,
         '--pidfile', join(this.dir, 'dockerd.pid'),

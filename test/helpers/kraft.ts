@@ -108,6 +108,8 @@ export interface PackResult {
   platform: { architecture: string; os: string; 'os.version'?: string; 'os.features'?: string[] };
   layers: OciDescriptor[];
   strategy: string;
+  /** The provenance referrer of the packed variant manifest. */
+  provenance: string;
 }
 
 /** Asserts a 201 pack answer (body and headers) and returns its body. */
@@ -115,7 +117,7 @@ export async function expectPacked(res: Response, repo: string): Promise<PackRes
   const text = await res.text();
   assert.equal(res.status, 201, `pack ${repo}: ${text}`);
   const body = JSON.parse(text) as PackResult;
-  assert.deepEqual(Object.keys(body).sort(), ['config', 'index', 'layers', 'manifest', 'platform', 'repository', 'strategy', 'tag']);
+  assert.deepEqual(Object.keys(body).sort(), ['config', 'index', 'layers', 'manifest', 'platform', 'provenance', 'repository', 'strategy', 'tag']);
   assert.equal(body.repository, repo);
   assert.equal(res.headers.get('docker-content-digest'), body.index);
   assert.equal(res.headers.get('location'), `/v2/${repo}/manifests/${body.index}`);

@@ -23,8 +23,7 @@ import type { TestContext } from 'node:test';
 /**
  * Executables the tests run, each with the Debian package that provides it.
  * `.ci/run` must install every package listed here and check for every tool
- * (test/unit/ci-tools.test.ts keeps the two in step). Tools only the benchmarks
- * use (docker-registry) are not test dependencies and do not belong here.
+ * (test/unit/ci-tools.test.ts keeps the two in step).
  */
 export const TEST_TOOLS = {
   skopeo: 'skopeo',
@@ -33,6 +32,8 @@ export const TEST_TOOLS = {
   dockerd: 'docker.io',
   docker: 'docker.io',
   ctr: 'containerd',
+  /** CNCF Distribution: a real upstream of the pull-through cache tests (test/proxy/), and `npm run bench`. */
+  'docker-registry': 'docker-registry',
   'docker-compose': 'docker-compose',
   /** `kubectl kustomize` renders deploy/kubernetes/ offline (test/unit/kubernetes.test.ts). */
   kubectl: 'kubernetes-client',
@@ -59,6 +60,8 @@ export const TEST_TOOLS = {
   as: 'binutils',
   ld: 'binutils',
   'qemu-system-x86_64': 'qemu-system-x86',
+  /** unireg's boot checks run QEMU through setpriv as an unprivileged user when unireg is root. */
+  setpriv: 'util-linux',
   /** The web UI tests (test/ui/) drive it with puppeteer-core. */
   chromium: 'chromium',
 } as const;

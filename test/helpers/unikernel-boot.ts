@@ -46,15 +46,23 @@ export function multibootFixtureDir(): string {
 
 /** Builds hello.elf (32-bit multiboot ELF, loaded at 1 MiB) into `outDir`; returns its path. */
 export function buildHelloKernel(outDir: string): Promise<string> {
+  return buildKernel(outDir, 'hello');
+}
+
+/** The fixture kernels: hello (prints, exits 33), spin (prints, loops forever), triple (prints, triple-faults), flood (prints forever). */
+export type FixtureKernel = 'hello' | 'spin' | 'triple' | 'flood';
+
+/** Builds NAME.elf from test/fixtures/multiboot/NAME.S into `outDir`; returns its path. */
+export function buildKernel(outDir: string, name: FixtureKernel): Promise<string> {
   const script = join(multibootFixtureDir(), 'build.sh');
   const out = resolve(outDir);
   return new Promise((resolvePath, reject) => {
-    execFile('bash', [script, out], { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile('bash', [script, out, name], { timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) {
         reject(new Error(`bash ${script} ${out} failed: ${err.message}\n--- stderr ---\n${stderr}\n--- stdout ---\n${stdout}`));
         return;
       }
-      resolvePath(join(out, 'hello.elf'));
+      resolvePath(join(out, `${name}.elf`));
     });
   });
 }

@@ -407,6 +407,51 @@ export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHan
       await store.replayDeadEvents((await store.listDeadEvents({ limit: 100 })).filter((e) => e.endpoint === 'ep4').map((e) => e.key));
       assert.deepEqual(bodies(await store.listPendingEvents('ep4', { limit: 100 })), ['before-2', 'after-1', 'before-1']);
     });
+      // The boot-check queue (src/unikernel/boot/): durable, in order, one attempt counted per started boot.
+    const jobsOf = (jobs: { repo: string; manifest: Digest; attempts: number }[]) => jobs.map((j) => ({ repo: j.repo, manifest: j.manifest, attempts: j.attempts }));
+
+    test('boot jobs queue in order, page by key, count attempts and are deleted by key', async () => {
+      await store.enqueueBootJobs([{ repo: 'boot/a', manifest: digest('b1') }, { repo: 'boot/b', manifest: digest('b2') }]);
+      await store.enqueueBootJobs([{ repo: 'boot/a', manifest: digest('b3') }]);
+      await store.enqueueBootJobs([]);
+      const all = await store.listBootJobs({ limit: 100 });
+      assert.deepEqual(jobsOf(all), [
+        { repo: 'boot/a', manifest: digest('b1'), attempts: 0 },
+        { repo: 'boot/b', manifest: digest('b2'), attempts: 0 },
+        { repo: 'boot/a', manifest: digest('b3'), attempts: 0 },
+      ]);
+      assert.ok(all.every((j) => j.enqueuedAt > 0 && j.enqueuedAt <= Date.now()));
+      const first = await store.listBootJobs({ limit: 1 });
+      assert.deepEqual(jobsOf(await store.listBootJobs({ limit: 5, last: first[0]!.key })), jobsOf(all.slice(1)));
+      assert.deepEqual(await store.listBootJobs({ limit: 0 }), []);
+      const started = await store.startBootJob(all[1]!.key);
+      assert.equal(started?.attempts, 1);
+      assert.equal((await store.startBootJob(all[1]!.key))?.attempts, 2);
+      assert.deepEqual(jobsOf(await store.listBootJobs({ limit: 100 })).map((j) => j.attempts), [0, 2, 0]);
+      await store.deleteBootJob(all[1]!.key);
+      assert.equal(await store.startBootJob(all[1]!.key), undefined, 'a deleted job cannot be started');
+      assert.equal(await store.startBootJob('not a key'), undefined);
+      const records = (await store.listAllRecords({ limit: 10_000 })).filter((e) => e.kind === 'bootJob');
+      assert.deepEqual(records.map((e) => e.kind === 'bootJob' && [e.repo, e.digest]), [['boot/a', digest('b1')], ['boot/a', digest('b3')]]);
+      for (const job of await store.listBootJobs({ limit: 100 })) await store.deleteBootJob(job.key);
+      assert.deepEqual(await store.listBootJobs({ limit: 100 }), []);
+    });
+
+    test('the boot queue survives a reopen, and new jobs sort after the stored ones', async (t) => {
+      if (!handle.reopen) return t.skip(`${name} does not persist`);
+      await store.enqueueBootJobs([{ repo: 'boot/r', manifest: digest('r1') }, { repo: 'boot/r', manifest: digest('r2') }]);
+      const [one] = await store.listBootJobs({ limit: 1 });
+      await store.startBootJob(one!.key);
+      store = await handle.reopen();
+      await store.enqueueBootJobs([{ repo: 'boot/r', manifest: digest('r3') }]);
+      const jobs = await store.listBootJobs({ limit: 100 });
+      assert.deepEqual(jobsOf(jobs), [
+        { repo: 'boot/r', manifest: digest('r1'), attempts: 1 },
+        { repo: 'boot/r', manifest: digest('r2'), attempts: 0 },
+        { repo: 'boot/r', manifest: digest('r3'), attempts: 0 },
+      ]);
+      for (const job of jobs) await store.deleteBootJob(job.key);
+    });
 
     describe('the kconfig search index', () => {
       const variant = (d: Digest, features: string[], extra: Partial<IndexedVariant> = {}): IndexedVariant => ({

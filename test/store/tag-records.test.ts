@@ -42,6 +42,16 @@ async function legacyTags(kv: SortedKv): Promise<void> {
     assert.deepEqual(await store.getTagRecord('old/r', 'v1'), { tag: 'v1', digest: B, pushedAt: 5 });
     assert.deepEqual(await store.tagsOf('old/r', A), ['v2']);
     assert.deepEqual(JSON.parse((await kv.get(keys.tag('old/r', 'v1')))!.toString()), { digest: B, pushedAt: 5 });
+    // A recorded pull keeps digest and push time; a tag that moved meanwhile is not marked.
+    assert.equal(await store.markTagPulled('old/r', 'v1', B, 77), true);
+    assert.deepEqual(await store.getTagRecord('old/r', 'v1'), { tag: 'v1', digest: B, pushedAt: 5, pulledAt: 77 });
+    assert.equal(await store.markTagPulled('old/r', 'v1', A, 78), false);
+    assert.equal(await store.markTagPulled('old/r', 'gone', A, 78), false);
+    assert.equal((await store.getTagRecord('old/r', 'v1'))?.pulledAt, 77);
+    // A push moves the tag and starts over: no pull recorded for the new manifest.
+    await store.putManifest('old/r', { record: { ...record, digest: A, bytes: Buffer.from('{ }') }, tag: 'v1', tagPushedAt: 9 });
+    assert.deepEqual(await store.getTagRecord('old/r', 'v1'), { tag: 'v1', digest: A, pushedAt: 9 });
+    await store.putManifest('old/r', { record, tag: 'v1', tagPushedAt: 5 });
     // Deleting an old-form tag works as before.
     assert.equal(await store.deleteTag('old/r', 'v2'), A);
     assert.deepEqual(await store.tagsOf('old/r', A), []);

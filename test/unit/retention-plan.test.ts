@@ -70,6 +70,18 @@ describe('retention plan', () => {
     assert.deepEqual((await plan(tags('x@1', 'y@2'), { deleteOlderThan: 5400 })).deleted, ['y']);
   });
 
+  test('deleteNotPulledFor: a tag goes when neither pulled nor pushed within that long', async () => {
+    const list = FIVE();
+    // c was pushed 30 h ago but pulled 2 h ago; d pulled 40 h ago; e never pulled.
+    list[2]!.pulledAt = NOW - 2 * H;
+    list[3]!.pulledAt = NOW - 40 * H;
+    const r = await plan(list, { deleteNotPulledFor: '24h' });
+    assert.deepEqual(r.deleted, ['d', 'e']);
+    assert.deepEqual(r.kept, { a: ['pulled'], b: ['pulled'], c: ['pulled'] });
+    // With keepLast, either keeps.
+    assert.deepEqual((await plan(list, { deleteNotPulledFor: '24h', keepLast: 4 })).deleted, ['e']);
+  });
+
   test('keepLast and deleteOlderThan: a tag goes only when it is outside the last N AND old', async () => {
     // Last 2 = a, b; older than 20 h = c, d, e.
     assert.deepEqual((await plan(FIVE(), { keepLast: 2, deleteOlderThan: '20h' })).deleted, ['c', 'd', 'e']);

@@ -39,11 +39,16 @@ test('pack, merge, retention and GC events', async () => {
       [qemu.manifest, fc.manifest],
     );
     assert.deepEqual(m.variants[0]!.platform, qemu.platform);
-    // Each pack's events, in order: the variant manifest, the index by tag (and the merge), the pack.
+    // Each pack's events, in order: the variant manifest, its provenance referrer, the index by tag (and the merge), the pack.
     assert.deepEqual(
       uk.map((d) => d.event.type.replace('io.unireg.', '')),
-      ['manifest.pushed', 'manifest.pushed', 'unikernel.packed', 'manifest.pushed', 'manifest.pushed', 'unikernel.merged', 'unikernel.packed'],
+      [
+        'manifest.pushed', 'manifest.pushed', 'manifest.pushed', 'unikernel.packed',
+        'manifest.pushed', 'manifest.pushed', 'manifest.pushed', 'unikernel.merged', 'unikernel.packed',
+      ],
     );
+    const provenancePushes = uk.filter((d) => d.event.type === 'io.unireg.manifest.pushed' && (d.event.data as { digest: string }).digest === qemu.provenance);
+    assert.equal(provenancePushes.length, 1, 'the provenance referrer is pushed like any manifest');
 
     await pushImage(base, 'ret/x', 'old');
     await pushImage(base, 'ret/x', 'new');

@@ -46,6 +46,17 @@ function optionalString(value: unknown, field: string): string | undefined {
   return value;
 }
 
+/** A yes/no field: `true`/`false` (also 1/0, yes/no, on/off); absent or empty: undefined (the server default). */
+function flag(value: unknown, field: string): boolean | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    if (/^(true|1|yes|on)$/i.test(value.trim())) return true;
+    if (/^(false|0|no|off)$/i.test(value.trim())) return false;
+  }
+  throw new RequestInvalidError(`${field} must be true or false`, { field });
+}
+
 /** `labels` of the JSON form: a string → string object, or `KEY=VALUE` strings. */
 function labelsOf(value: unknown): string[] | Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return strings(value, 'labels');
@@ -94,10 +105,12 @@ async function jsonRequest(ctx: Context, repo: string, lease: BodyLease): Promis
     kernel: digestSource('kernel'),
     initrd: digestSource('initrd'),
     kconfig: optionalString(b.kconfig, 'kconfig'),
+    urunc: flag(b.urunc, 'urunc'),
+    bootExpect: optionalString(b.bootExpect, 'bootExpect'),
   };
 }
 
-export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies }) => {
+export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies, config }) => {
   const packer = new PackService(registry);
   const variants = new VariantsService(registry);
   const searcher = new SearchService(registry.deps.meta);
@@ -174,12 +187,16 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies })
         kernel: file('kernel'),
         initrd: file('initrd'),
         kconfig: form.texts.get('kconfig') ?? field('kconfig'),
+        urunc: flag(field('urunc'), 'urunc'),
+        bootExpect: field('bootExpect'),
       };
     } else if (type === 'application/json') {
       request = await jsonRequest(ctx, repo, leaseOf(ctx));
     } else {
       throw new RequestInvalidError('send multipart/form-data (kernel file parts) or application/json (blob digests)');
     }
+    // Who packed it, for the provenance: the authenticated principal when auth is on.
+    if (config.auth.mode !== 'none') request.principal = guard.callerOf(ctx).principal.name;
     try {
       const result = await packer.pack(request);
       jsonBody(ctx, result);

@@ -78,6 +78,7 @@ const KINDS: Record<string, { what: string; fields: number; emptyLast?: true }> 
   X: { what: 'indexed feature', fields: 1 },
   e: { what: 'webhook event', fields: 3, emptyLast: true },
   E: { what: 'dead webhook event', fields: 3, emptyLast: true },
+  a: { what: 'boot job', fields: 1 },
 };
 
 /** An entry without its key (the distributive Omit keeps the union). */
@@ -146,6 +147,11 @@ function decode(kind: string, f: string[], value: Buffer): EntryBody {
       // The webhook outbox is bookkeeping of the store's own: listed, never judged by verify.
       jsonValue(value);
       return { kind: 'marker', name: kind === 'e' ? 'webhook event' : 'dead webhook event' };
+    case 'a': {
+      const job = jsonValue(value) as { repo?: unknown; manifest?: unknown } | null;
+      if (job === null || typeof job !== 'object' || typeof job.repo !== 'string') throw new Unreadable('not a boot job record');
+      return { kind: 'bootJob', repo: job.repo, digest: digestField(typeof job.manifest === 'string' ? job.manifest : undefined, 'boot job manifest') };
+    }
     default:
       throw new Unreadable(`unknown kind ${kind}`);
   }

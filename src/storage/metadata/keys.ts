@@ -23,12 +23,15 @@
  *   v \0 <repo> \0 <tag> \0 <digest>         indexed variant       → JSON { index, architecture, os, version?,
  *                                                                     features, kernelSize?, imageSize }
  *   V \0 <repo> \0 <digest> \0 <tag>         variant's reverse     → ''   (a deleted manifest leaves the index)
- *   x \0 <feature> \0 <repo> \0 <tag> \0 <digest>   feature posting → ''   (kconfig search)
+ *   x \0 <feature> \0 <repo> \0 <tag> \0 <digest>   feature posting → the variant's JSON without features (kconfig search)
  *   X \0 <feature>                           known feature         → ''   (the feature vocabulary; never removed
  *                                                                     on writes: one whose postings are gone is
  *                                                                     harmless and verify --repair drops it)
  *   g \0 unikernel-index                     index built marker    → JSON { at } (absent: backfill at start-up)
  *   (v, V, x written in the same batch as the tag change they follow: src/storage/metadata/search-index-ops.ts)
+ *   a \0 <seq>                               boot check queued      → JSON { repo, manifest, enqueuedAt, attempts }
+ *                                                                     (<seq>: 16 hex digits, the queue order;
+ *                                                                     src/unikernel/boot/)
  *
  * Source of truth: these keys say what each repository holds; the blob
  * directory (src/storage/fs/layout.ts) holds content. A link whose blob file is
@@ -125,6 +128,12 @@ export const keys = {
     const [kind, endpoint = '', seq = '', repo = ''] = key.split(SEP);
     return { dead: kind === 'E', endpoint, seq: parseInt(seq, 16), repo };
   },
+
+  bootJob: (seq: number) => `a${SEP}${seqField(seq)}`,
+  /** The boot queue in order, from after the key `last` (a whole boot-job key). */
+  bootJobs: (last?: string): KeyRange => fromKey(`a${SEP}`, last),
+  isBootJob: (key: string) => key.startsWith(`a${SEP}`) && key.length === 2 + 16,
+  seqOfBootJob: (key: string) => parseInt(key.slice(2), 16),
 
   /** Every key of one kind (`l`, `m`, `r`, `u`...), across all repositories: start-up counts (src/metrics/stored.ts). */
   ofKind: (kind: string, after?: string): KeyRange => prefixRange(`${kind}${SEP}`, after),

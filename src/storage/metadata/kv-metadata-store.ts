@@ -3,6 +3,7 @@ import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
 import type {
+  BootJob,
   BlobLink,
   DeadEvent,
   FeaturePosting,
@@ -23,6 +24,7 @@ import type {
 import { keys, type KeyRange } from './keys.js';
 import { decodeEntry, decodeLinkSize } from './entry-codec.js';
 import { EventOutbox } from './event-outbox.js';
+import { BootQueueRecords } from './boot-queue.js';
 import { decodeLink, encodeLink } from './link-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 import { decodeTag, encodeTag } from './tag-codec.js';
@@ -42,13 +44,16 @@ const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 export class KvMetadataStore implements MetadataStore {
   private readonly outbox: EventOutbox;
+  private readonly boots: BootQueueRecords;
 
   constructor(private readonly kv: SortedKv) {
     this.outbox = new EventOutbox(kv);
+    this.boots = new BootQueueRecords(kv);
   }
 
   open(): Promise<void> {
     this.outbox.reset();
+    this.boots.reset();
     return this.kv.open();
   }
 
@@ -232,6 +237,13 @@ export class KvMetadataStore implements MetadataStore {
     return this.collect(keys.tags(repo, page.last), page.limit, (key, value) => ({ tag: keys.tagOf(key), ...decodeTag(value) }));
   }
 
+  async markTagPulled(repo: string, tag: string, digest: Digest, at: number): Promise<boolean> {
+    const current = await this.getTagRecord(repo, tag);
+    if (current === undefined || current.digest !== digest) return false;
+    await this.kv.batch([put(keys.tag(repo, tag), encodeTag({ digest, pushedAt: current.pushedAt, pulledAt: at }))]);
+    return true;
+  }
+
   async tagsOf(repo: string, digest: Digest): Promise<string[]> {
     const tags: string[] = [];
     for (const key of await this.kv.keys(keys.tagRevs(repo, digest))) {
@@ -392,5 +404,25 @@ export class KvMetadataStore implements MetadataStore {
     if (found.length > 0) await this.kv.batch(found.map(del));
     const pending = found.filter((key) => keys.isPendingEvent(key)).length;
     return { pending, dead: found.length - pending };
+  }
+
+  async enqueueBootJobs(jobs: readonly { repo: string; manifest: Digest }[]): Promise<void> {
+    const ops = await this.boots.enqueueOps(jobs);
+    if (ops.length > 0) await this.kv.batch(ops);
+  }
+
+  listBootJobs(page: PageRequest): Promise<BootJob[]> {
+    return this.boots.list(page);
+  }
+
+  async startBootJob(key: string): Promise<BootJob | undefined> {
+    const started = await this.boots.startOps(key);
+    if (started === undefined) return undefined;
+    await this.kv.batch(started.ops);
+    return started.job;
+  }
+
+  async deleteBootJob(key: string): Promise<void> {
+    if (keys.isBootJob(key)) await this.kv.batch([del(key)]);
   }
 }
