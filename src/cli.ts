@@ -90,6 +90,8 @@ async function main(argv: string[]): Promise<void> {
       return serve(rest);
     case 'pack':
     case 'variants':
+    case 'search':
+    case 'diff':
     case 'retention':
     case 'usage':
     case 'gc':

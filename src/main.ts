@@ -21,6 +21,7 @@ import { ManifestCache } from './registry/manifest-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
+import { VariantIndex } from './unikernel/variant-index.js';
 import { BootService } from './unikernel/boot/boot-service.js';
 import { FsBlobStore } from './storage/fs/fs-blob-store.js';
 import { Layout } from './storage/fs/layout.js';
@@ -149,6 +150,12 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   // One sweep at a time across replicas sharing the store.
   const sweepUploads = () => locks.tryRun(jobKey('upload-sweep'), () => registry.uploads.sweep());
   await sweepUploads();
+  // Once per data root (and after a verify --repair of the index): the kconfig search index of what is already stored.
+  const indexed = await new VariantIndex(registry.deps).backfill().catch(async (err: unknown) => {
+    await closeStores();
+    throw err;
+  });
+  if (indexed) log.info(indexed, 'built the kconfig search index');
   // Boot attestations (unikernel.bootCheck): committed variant manifests are queued; one worker boots them.
   const bootCheck = config.unikernel.bootCheck;
   const boots = BootService.wanted(bootCheck) ? new BootService(registry, bootCheck, log.child({ component: 'boot-check' })) : undefined;

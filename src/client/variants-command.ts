@@ -16,12 +16,17 @@ Lists the unikernel variants of every tag of REPO (or of TAG only).
   --plat PLAT        only this platform
   --kconfig K        only variants with this feature, KEY=VALUE or bare KEY (repeat: all must match);
                      the FEATURES column then shows the matching features
+  --match RULE       how --kconfig matches: kraft (a substring of some feature, as kraft
+                     pulls; the registry's default unless configured otherwise) or exact
   --user U           user name, with --password P or --password-stdin
                      (default: the host's auths entry in ~/.docker/config.json); sent as
                      Basic, or traded for a token when the registry asks for one
   --plain-http       use http:// for a non-loopback host (loopback hosts always use http)
-  --json             print {repository, variants} as JSON (with each variant's boot attestation
-                     and provenance digests)
+  --json             print {repository, budget?, variants} as JSON (with each variant's boot
+                     attestation and provenance digests)
+
+The IMAGE column is the variant's size (manifest, config and layers); with a size
+budget (unikernel.budgets) a BUDGET column says "ok" or which limit it is over.
 
 A BOOT column shows the status of each variant's latest boot attestation (passed, failed,
 timed-out) once the registry has booted some (config unikernel.bootCheck).`;
@@ -36,6 +41,9 @@ export interface VariantJson {
   features?: string[];
   kernelSize?: number;
   initrdSize?: number;
+  kernelLayerSize?: number;
+  imageSize?: number;
+  overBudget?: string[];
   cmd?: string[];
   env?: string[];
   created?: string;
@@ -71,16 +79,33 @@ export function shortDigest(digest: string | undefined): string {
   return colon < 0 ? digest.slice(0, 12) : digest.slice(0, colon + 13);
 }
 
-/** The features a kconfig filter matched (same rule as the server: KEY=VALUE exact, KEY any value). */
-export function matchingFeatures(features: readonly string[], filters: readonly string[]): string[] {
+/**
+ * The features a kconfig filter matched, by the server's rules: `exact` (KEY=VALUE
+ * equal, a bare KEY any value) or `kraft` (a substring of the feature).
+ */
+export function matchingFeatures(features: readonly string[], filters: readonly string[], match: 'kraft' | 'exact' = 'exact'): string[] {
+  if (match === 'kraft') return features.filter((f) => filters.some((k) => f.includes(k)));
   return features.filter((f) => filters.some((k) => (k.includes('=') ? f === k : f.startsWith(`${k}=`))));
 }
 
-/** The variants as an aligned table (header included). */
-export function formatVariants(variants: readonly VariantJson[], kconfig: readonly string[] = []): string {
-  // The BOOT column (the latest boot attestation's status) appears once some variant has been booted.
+export interface BudgetJson {
+  rule?: string;
+  maxKernelSize?: number;
+  maxImageSize?: number;
+}
+
+/**
+ * The variants as an aligned table (header included); a BUDGET column when the repository has a
+ * budget, a BOOT column (the latest boot attestation's status) once some variant has been booted.
+ */
+export function formatVariants(
+  variants: readonly VariantJson[],
+  kconfig: readonly string[] = [],
+  options: { match?: 'kraft' | 'exact'; budget?: BudgetJson } = {},
+): string {
+  const budgeted = options.budget !== undefined;
   const booted = variants.some((v) => v.boot !== undefined);
-  const rows = [['TAG', 'ARCH', 'PLAT', 'VERSION', 'KERNEL', 'FEATURES', ...(booted ? ['BOOT'] : []), 'MANIFEST']];
+  const rows = [['TAG', 'ARCH', 'PLAT', 'VERSION', 'KERNEL', 'IMAGE', ...(budgeted ? ['BUDGET'] : []), 'FEATURES', ...(booted ? ['BOOT'] : []), 'MANIFEST']];
   for (const v of variants) {
     const features = v.features ?? [];
     const boot = booted ? [v.boot?.status ?? '-'] : [];
@@ -90,7 +115,9 @@ export function formatVariants(variants: readonly VariantJson[], kconfig: readon
       v.plat || '-',
       v.version || '-',
       humanSize(v.kernelSize),
-      kconfig.length > 0 ? matchingFeatures(features, kconfig).join(',') || '-' : String(features.length),
+      humanSize(v.imageSize),
+      ...(budgeted ? [v.overBudget && v.overBudget.length > 0 ? `over ${v.overBudget.join(',')}` : 'ok'] : []),
+      kconfig.length > 0 ? matchingFeatures(features, kconfig, options.match).join(',') || '-' : String(features.length),
       ...boot,
       shortDigest(v.manifest),
     ]);
@@ -113,6 +140,7 @@ const OPTIONS = {
   arch: { type: 'string' },
   plat: { type: 'string' },
   kconfig: { type: 'string', multiple: true },
+  match: { type: 'string' },
   ...COMMON_OPTIONS,
 } as const;
 
@@ -138,8 +166,10 @@ export async function variantsCommand(args: string[]): Promise<number> {
   if (values.arch) query.set('arch', values.arch);
   if (values.plat) query.set('plat', values.plat);
   for (const k of kconfig) query.append('kconfig', k);
+  if (values.match) query.set('match', values.match);
 
   const variants: VariantJson[] = [];
+  let budget: BudgetJson | undefined;
   let repository = target.repo;
   let path: string | undefined = `/v2/${target.repo}/_unikraft/variants${query.toString() ? `?${query}` : ''}`;
   for (let page = 0; path !== undefined && page < MAX_PAGES; page++) {
@@ -149,20 +179,29 @@ export async function variantsCommand(args: string[]): Promise<number> {
       headers: authorization ? { Authorization: authorization } : {},
     });
     if (res.status !== 200) throw new ClientError(requestFailure(res, creds));
-    const json = jsonOf(res) as { repository?: unknown; variants?: unknown };
+    const json = jsonOf(res) as { repository?: unknown; variants?: unknown; budget?: unknown };
     if (!Array.isArray(json.variants)) throw new ClientError('the registry answered without a variants list');
+    if (typeof json.budget === 'object' && json.budget !== null) budget = json.budget as BudgetJson;
     if (typeof json.repository === 'string') repository = json.repository;
     variants.push(...(json.variants as VariantJson[]));
     path = nextPath(nextLink(res.headers.link), kconfig);
   }
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ repository, variants }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(budget === undefined ? { repository, variants } : { repository, budget, variants }, null, 2)}\n`);
   } else if (variants.length === 0) {
     const filtered = Boolean(values.arch || values.plat || kconfig.length > 0);
     const where = `${target.host}/${repository}${target.tagGiven ? `:${target.tag}` : ''}`;
     process.stderr.write(`unireg: no variants in ${where}${filtered ? ' match the filters' : ''}\n`);
   } else {
-    process.stdout.write(formatVariants(variants, kconfig));
+    if (budget !== undefined) {
+      const limits = [
+        budget.maxKernelSize === undefined ? undefined : `kernel <= ${humanSize(budget.maxKernelSize)}`,
+        budget.maxImageSize === undefined ? undefined : `image <= ${humanSize(budget.maxImageSize)}`,
+      ].filter((l) => l !== undefined);
+      process.stdout.write(`budget (${budget.rule ?? '?'}): ${limits.join(', ')}\n`);
+    }
+    const match = values.match === 'exact' || values.match === 'kraft' ? values.match : 'kraft';
+    process.stdout.write(formatVariants(variants, kconfig, budget === undefined ? { match } : { match, budget }));
   }
   return 0;
 }

@@ -10,6 +10,7 @@ import { immutableTagsSchema, retentionSchema } from './lifecycle-schema.js';
 import { bootCheckSchema } from './unikernel-schema.js';
 import { proxySchema } from './proxy-schema.js';
 import { byteSize } from './size.js';
+import { budgetRule } from './budgets-schema.js';
 import { webhooksDeliverySchema, webhooksSchema } from './webhooks-schema.js';
 
 export { durationMs } from './duration.js';
@@ -136,6 +137,10 @@ export const configSchema = z
         defaultStrategy: z.enum(['merge', 'overwrite', 'abort']).default('merge'),
         /** kconfig keys left out of os.features: paths on the build machine that say nothing about the kernel. */
         kconfigSkip: z.array(z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a kconfig key')).default(['CONFIG_UK_APP', 'CONFIG_UK_BASE']),
+        /** How kconfig filters match os.features: `kraft` (substring, as kraft pulls) or `exact`; `?match=` overrides. */
+        kconfigMatch: z.enum(['kraft', 'exact']).default('kraft'),
+        /** Per repository glob: the largest kernel layer and variant (manifest + config + layers) a push or pack may store. */
+        budgets: z.array(budgetRule).default([]),
         /** Boot attestations: boot each emulable variant after a pack or push, record the result as a referrer. */
         bootCheck: bootCheckSchema,
         /** Every pack also adds urunc's annotations and /urunc.json (a pack's `urunc` field overrides). */

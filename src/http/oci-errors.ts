@@ -47,6 +47,7 @@ const TABLE: Record<string, Mapping> = {
   StorageUnavailableError: { code: 'UNAVAILABLE', status: 503 },
   UploadDataError: { code: 'BLOB_UPLOAD_INVALID', status: 500 },
   QuotaExceededError: { code: 'DENIED', status: 403 },
+  BudgetExceededError: { code: 'DENIED', status: 403 },
   OverloadedError: { code: 'TOOMANYREQUESTS', status: 503 },
   // The connection is closed with the request: this status is only what the log shows.
   BodyTimeoutError: { code: 'BAD_REQUEST', status: 408 },

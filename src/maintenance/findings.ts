@@ -26,13 +26,17 @@ export type Finding =
   | { kind: 'invalidManifest'; repo: string; digest: Digest; reason: string }
   /** A metadata record that cannot be decoded (bad JSON, bad manifest header, malformed key). */
   | { kind: 'unreadableRecord'; record: string; what: string; reason: string; recordKey?: string }
+  /** A kconfig search index record that disagrees with the tags and manifests (the index is rebuilt at the next start after a repair). */
+  | { kind: 'staleIndexEntry'; record: string; reason: string; recordKey?: string }
+  /** A known feature no variant lists any more (a notice: kept by writes, dropped by a repair). */
+  | { kind: 'unusedFeature'; feature: string; recordKey?: string }
   /** An upload session past its expiry or without its data file, or a data file without a session. */
   | { kind: 'staleUpload'; id: string; repo?: string; reason: 'expired' | 'file missing' | 'no session' };
 
 export type FindingKind = Finding['kind'];
 
 /** Findings that are not problems: they do not make verify fail. */
-export const NOTICES: ReadonlySet<FindingKind> = new Set(['orphanBlob', 'strayFile']);
+export const NOTICES: ReadonlySet<FindingKind> = new Set(['orphanBlob', 'strayFile', 'unusedFeature']);
 
 export function isProblem(finding: Finding): boolean {
   return !NOTICES.has(finding.kind);

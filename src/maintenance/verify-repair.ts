@@ -139,6 +139,14 @@ class Repairer {
       case 'unreadableRecord':
         if (finding.recordKey !== undefined) await meta.deleteRecords([finding.recordKey]);
         return this.done('removed record', finding);
+      case 'staleIndexEntry':
+        if (finding.recordKey !== undefined) await meta.deleteRecords([finding.recordKey]);
+        // The entry may have stood for a variant the index now lacks: the next start-up rebuilds it.
+        await meta.markIndexBuilt(false);
+        return this.done('removed record', finding);
+      case 'unusedFeature':
+        if (finding.recordKey !== undefined) await meta.deleteRecords([finding.recordKey]);
+        return this.done('removed record', finding);
       case 'staleUpload':
         return this.removeUpload(finding);
       case 'orphanBlob':

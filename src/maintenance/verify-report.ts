@@ -26,6 +26,10 @@ export function describeFinding(f: Finding): string {
       return `dangling referrer ${f.repo}: ${f.digest} listed under ${f.subject}, no such manifest`;
     case 'unreadableRecord':
       return `unreadable ${f.what} record [${f.record}]: ${f.reason}`;
+    case 'staleIndexEntry':
+      return `stale search index record [${f.record}]: ${f.reason} (a repair removes it; the index is rebuilt at the next start)`;
+    case 'unusedFeature':
+      return `unused indexed feature ${f.feature}: no variant lists it (a repair removes it)`;
     case 'staleUpload':
       return `stale upload ${f.id}${f.repo ? ` (${f.repo})` : ''}: ${f.reason}`;
   }

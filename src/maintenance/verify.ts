@@ -45,6 +45,20 @@ export interface VerifyOptions {
   lazyReferences?: (repo: string) => boolean;
 }
 
+/** An index record named readably in a report. */
+function printable(entry: MetadataEntry & { kind: 'indexedVariant' | 'featurePosting' | 'variantTag' | 'feature' }): string {
+  switch (entry.kind) {
+    case 'indexedVariant':
+      return `indexed variant ${entry.repo}:${entry.tag} ${entry.digest}`;
+    case 'featurePosting':
+      return `feature posting ${entry.feature} ${entry.repo}:${entry.tag} ${entry.digest}`;
+    case 'variantTag':
+      return `indexed variant reverse entry ${entry.repo} ${entry.digest} ${entry.tag}`;
+    case 'feature':
+      return `indexed feature ${entry.feature}`;
+  }
+}
+
 /** Records read per page of the metadata scan. */
 const PAGE = 500;
 
@@ -130,6 +144,42 @@ class MetadataChecker {
     }
   }
 
+  /** The indexed variant, or undefined when it is missing or unreadable. */
+  private async indexed(repo: string, tag: string, digest: Digest) {
+    try {
+      return await this.stores.meta.getIndexedVariant({ repo, tag, digest });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Search index records must agree with the tags and manifests they were written with. */
+  private async checkIndexEntry(entry: MetadataEntry & { kind: 'indexedVariant' | 'featurePosting' | 'variantTag' | 'feature' }): Promise<void> {
+    const { meta } = this.stores;
+    const stale = (reason: string) => this.report({ kind: 'staleIndexEntry', record: printable(entry), reason, recordKey: entry.key });
+    switch (entry.kind) {
+      case 'indexedVariant':
+        if ((await meta.getTag(entry.repo, entry.tag)) !== entry.index) return stale(`tag ${entry.tag} no longer points at ${entry.index}`);
+        if ((await this.manifest(entry.repo, entry.digest)) === undefined) return stale(`manifest ${entry.digest} is not in the repository`);
+        return;
+      case 'featurePosting': {
+        const variant = await this.indexed(entry.repo, entry.tag, entry.digest);
+        if (variant === undefined) return stale('no indexed variant for this posting');
+        if (!variant.features.includes(entry.feature)) return stale(`the indexed variant does not list ${entry.feature}`);
+        if (variant.index !== entry.index) return stale(`the posting names index ${entry.index}, the variant ${variant.index}`);
+        return;
+      }
+      case 'variantTag':
+        if ((await this.indexed(entry.repo, entry.tag, entry.digest)) === undefined) return stale('no indexed variant for this reverse entry');
+        return;
+      case 'feature':
+        if ((await meta.listFeatureVariants(entry.feature, 1)).length === 0) {
+          this.report({ kind: 'unusedFeature', feature: entry.feature, recordKey: entry.key });
+        }
+        return;
+    }
+  }
+
   async check(entry: MetadataEntry): Promise<void> {
     const { counts } = this.scan;
     counts.records++;
@@ -166,6 +216,11 @@ class MetadataChecker {
       case 'upload':
         counts.uploads++;
         return this.checkSession(entry.session);
+      case 'indexedVariant':
+      case 'featurePosting':
+      case 'variantTag':
+      case 'feature':
+        return this.checkIndexEntry(entry);
       case 'reverseLink':
       case 'reverseTag':
         return;

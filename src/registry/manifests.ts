@@ -16,7 +16,7 @@ import {
   TagImmutableError,
   UnsupportedError,
 } from '../domain/errors.js';
-import type { ManifestRecord, QueuedEvent, TagRecord } from '../storage/types.js';
+import type { IndexedVariant, ManifestRecord, QueuedEvent, SizedDigest, TagRecord } from '../storage/types.js';
 import { manifestDeleteEvents, manifestPushEvents, tagDeleteEvents } from '../webhooks/registry-events.js';
 import type { RegistryDeps } from './deps.js';
 import { blobKey } from './locks.js';
@@ -46,6 +46,12 @@ export interface PutOptions {
   strategy?: string;
   /** More webhook events to queue with the write, given the digest the tag then resolves to (a pack's). */
   events?: (tagTarget: Digest) => QueuedEvent[];
+  /**
+   * Repositories the caller may pull. A referenced blob the repository does not link, but
+   * one of these does, is linked with the manifest (bases shared across repositories);
+   * absent: only the repository's own blobs count.
+   */
+  acceptSource?: (repo: string) => boolean;
   /**
    * Pull-through cache content (src/proxy/): the bytes come from an upstream that holds what they
    * reference, fetched on demand, so references are not required to be in the repository yet;
@@ -85,6 +91,14 @@ export type ManifestListener = (write: CommittedManifest) => Promise<void>;
  */
 export interface TagMerger {
   resolve(request: TagMergeRequest): Promise<TagResolution | undefined>;
+  /**
+   * The unikernel variants a manifest holds (for the kconfig search index and size
+   * budgets), looking children up in `pending` (written in the same batch) before the
+   * store; undefined when it holds none.
+   */
+  variantsOf?(repo: string, record: ManifestRecord, pending?: readonly ManifestRecord[]): Promise<IndexedVariant[] | undefined>;
+  /** Throws a domain error when a variant is over the repository's size budget. */
+  checkBudget?(repo: string, variants: readonly IndexedVariant[]): void;
 }
 
 export class ManifestService {
@@ -153,15 +167,20 @@ export class ManifestService {
     // repository's lock and each referenced blob's: a GC sweep or blob DELETE either ran before
     // (the check fails: MANIFEST_BLOB_UNKNOWN) or runs after and sees the touch.
     const tagTarget = await locks.runAll([repo, ...referenced.map(blobKey)], async () => {
-      if (!options.cached) await this.checkReferences(repo, parsed);
+      const links = options.cached ? [] : await this.checkReferences(repo, parsed, options.acceptSource);
       // An immutable tag takes only the manifest it already holds (an idempotent re-push): no merge, no move.
       const unchanged = tag !== undefined && (await this.checkMutable(repo, tag, record.digest));
+      const pushedVariants = await this.merger?.variantsOf?.(repo, record);
+      // Budgets govern what is pushed here, not what a pull-through cache fetches from upstream.
+      if (pushedVariants !== undefined && !options.cached) this.merger?.checkBudget?.(repo, pushedVariants);
       const resolution =
         tag && this.merger && !unchanged && !options.cached
           ? await this.merger.resolve({ repo, tag, parsed, record, strategy: options.strategy })
           : undefined;
       const target = resolution?.record ?? record;
-      const stored = [record, target].map((r) => ({ digest: r.digest, size: r.bytes.length }));
+      const variants =
+        tag === undefined ? undefined : target === record ? pushedVariants : await this.merger?.variantsOf?.(repo, target, [record]);
+      const stored = [...[record, target].map((r) => ({ digest: r.digest, size: r.bytes.length })), ...links];
       const touch = referenced;
       const events = [
         ...manifestPushEvents(this.deps.webhooks, { repo, record, tag, merged: resolution?.record, strategy: options.strategy }),
@@ -169,8 +188,8 @@ export class ManifestService {
       ];
       await this.deps.quotas.admit(repo, stored, async () => {
         cache.invalidate(repo, { tags: tag ? [tag] : [] });
-        if (resolution) await meta.putManifest(repo, { record, referrer, touch }, { record: target, tag, events });
-        else await meta.putManifest(repo, { record, tag, referrer, touch, events });
+        if (resolution) await meta.putManifest(repo, { record, referrer, touch, links }, { record: target, tag, events, variants });
+        else await meta.putManifest(repo, { record, tag, referrer, touch, events, variants, links });
       });
       cache.invalidate(repo, {});
       cache.setManifest(repo, record);
@@ -259,20 +278,41 @@ export class ManifestService {
     return this.deps.locks.run(repo, () => this.deps.meta.markTagPulled(repo, tag, digest, at));
   }
 
-  /** Every blob and child manifest must be in the repository; `subject` may be missing. */
-  private async checkReferences(repo: string, parsed: ParsedManifest): Promise<void> {
+  /**
+   * Every blob and child manifest must be in the repository; `subject` may be missing.
+   * A blob the repository does not link is found in a repository `acceptSource` admits
+   * (when given): the links to add are returned, to be written with the manifest.
+   */
+  private async checkReferences(repo: string, parsed: ParsedManifest, acceptSource?: (repo: string) => boolean): Promise<SizedDigest[]> {
     const { meta } = this.deps;
     const blobHeld = async (d: Descriptor) =>
       d.data !== undefined ||
       (isForeignLayer(d.mediaType) && d.urls !== undefined) ||
       (await meta.getBlobLink(repo, d.digest)) !== undefined;
+    const links: SizedDigest[] = [];
     for (const d of parsed.blobs) {
-      if (!(await blobHeld(d))) throw new ManifestBlobUnknownError(d.digest);
+      if (await blobHeld(d)) continue;
+      const shared = acceptSource === undefined ? undefined : await this.sharedBlob(d.digest, acceptSource);
+      if (shared === undefined) throw new ManifestBlobUnknownError(d.digest);
+      if (!links.some((l) => l.digest === shared.digest)) links.push(shared);
     }
     for (const d of parsed.manifests) {
       if ((await meta.getManifest(repo, d.digest)) === undefined && !(await blobHeld(d))) {
         throw new ManifestBlobUnknownError(d.digest);
       }
     }
+    return links;
+  }
+
+  /**
+   * The blob, with its size, when a repository the caller may pull links it and its file
+   * is there (the caller holds the blob's lock: GC cannot remove it meanwhile).
+   */
+  private async sharedBlob(digest: Digest, acceptSource: (repo: string) => boolean): Promise<SizedDigest | undefined> {
+    const { meta, blobs } = this.deps;
+    const from = await meta.findBlobRepository(digest, acceptSource);
+    const size = from === undefined ? undefined : await meta.getBlobLink(from, digest);
+    if (size === undefined || (await blobs.size(digest)) !== size) return undefined;
+    return { digest, size };
   }
 }

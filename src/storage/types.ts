@@ -50,6 +50,47 @@ export interface ManifestWrite {
   touch?: Digest[];
   /** Webhook events describing this write, queued in the same batch. */
   events?: readonly QueuedEvent[];
+  /**
+   * With `tag`: the unikernel variants the tag holds once written, for the kconfig search
+   * index (replacing the tag's entries in the same batch); absent: the tag holds none.
+   */
+  variants?: readonly IndexedVariant[];
+  /** Blobs the registry holds to link into the repository in the same batch (a base shared across repositories). */
+  links?: readonly SizedDigest[];
+}
+
+/** One unikernel variant a tag holds, as the kconfig search index keeps it. */
+export interface IndexedVariant {
+  /** The variant's image manifest. */
+  digest: Digest;
+  architecture: string;
+  os: string;
+  version?: string;
+  /** os.features, as the tag's index lists them. */
+  features: string[];
+  /** Bytes of the kernel layer blob. */
+  kernelSize?: number;
+  /** Bytes of the variant: manifest, config blob and every layer. */
+  imageSize: number;
+}
+
+/** An indexed variant with where it was found: `index` is what the tag pointed at when it was indexed. */
+export interface IndexedVariantRecord extends IndexedVariant {
+  repo: string;
+  tag: string;
+  index: Digest;
+}
+
+/** A feature's posting: the variant (without its feature list) and the one feature it is listed under. */
+export interface FeaturePosting extends Omit<IndexedVariantRecord, 'features'> {
+  feature: string;
+}
+
+/** A variant's place in the search index, in the order postings are listed (repository, tag, manifest digest). */
+export interface VariantKey {
+  repo: string;
+  tag: string;
+  digest: Digest;
 }
 
 /** A webhook event to queue for one endpoint (src/webhooks/): the exact body that will be POSTed. */
@@ -194,6 +235,21 @@ export interface MetadataStore {
   deleteEvents(keys: readonly string[]): Promise<void>;
   /** Moves a pending event to the dead-letter list (one batch); false when it was no longer pending. */
   deadLetterEvent(key: string, failure: { attempts: number; lastError: string }): Promise<boolean>;
+  // The kconfig search index (written with the tag changes above; src/unikernel/search-index.ts reads it).
+
+  /** Replaces the tag's index entries if the tag still points at `index` (the start-up backfill); false otherwise. */
+  indexTag(repo: string, tag: string, index: Digest, variants: readonly IndexedVariant[]): Promise<boolean>;
+  /** Distinct indexed feature strings starting with `prefix` (default: all), in byte order; `last` is a feature. */
+  listIndexedFeatures(page: PageRequest, prefix?: string): Promise<string[]>;
+  /** The variants listing `feature`, by repository, tag, digest, starting after `after`. */
+  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<FeaturePosting[]>;
+  /** Every indexed variant starting after `after` (queries without kconfig terms). */
+  listIndexedVariants(limit: number, after?: VariantKey): Promise<IndexedVariantRecord[]>;
+  getIndexedVariant(key: VariantKey): Promise<IndexedVariantRecord | undefined>;
+  /** Whether the start-up backfill has built the index (and the mark it leaves). */
+  indexBuilt(): Promise<boolean>;
+  markIndexBuilt(built: boolean): Promise<void>;
+
   /** Dead events of every endpoint, by endpoint then queue order; `last` is an event's `key`. */
   listDeadEvents(page: PageRequest): Promise<DeadEvent[]>;
   /** Moves dead events back to the end of their endpoints' queues (one batch); how many were moved. */
@@ -230,6 +286,11 @@ export type MetadataEntry = { key: string } & (
   | { kind: 'reverseTag'; repo: string; tag: string; digest: Digest }
   | { kind: 'referrer'; repo: string; subject: Digest; digest: Digest }
   | { kind: 'upload'; session: UploadSession }
+  /** The kconfig search index: a tag's variant, a feature posting, the variant's reverse entry, a known feature. */
+  | { kind: 'indexedVariant'; repo: string; tag: string; digest: Digest; index: Digest; features: string[] }
+  | { kind: 'featurePosting'; feature: string; repo: string; tag: string; digest: Digest; index: Digest }
+  | { kind: 'variantTag'; repo: string; digest: Digest; tag: string }
+  | { kind: 'feature'; feature: string }
   /** A queued boot check of a variant manifest. */
   | { kind: 'bootJob'; repo: string; digest: Digest }
   /** A bookkeeping record of the store itself (the GC's durable-write marker). */

@@ -8,6 +8,10 @@ import type { Descriptor } from '../oci/descriptor.js';
 import type { Digest } from '../oci/digest.js';
 import type {
   BlobLink,
+  FeaturePosting,
+  IndexedVariant,
+  IndexedVariantRecord,
+  VariantKey,
   BootJob,
   ManifestRecord,
   ManifestWrite,
@@ -201,6 +205,34 @@ export class TracedMetadataStore implements MetadataStore {
 
   replayDeadEvents(eventKeys: readonly string[]): Promise<number> {
     return this.spans.within('metadata.replayDeadEvents', {}, () => this.inner.replayDeadEvents(eventKeys));
+  }
+
+  indexTag(name: string, tag: string, index: Digest, variants: readonly IndexedVariant[]): Promise<boolean> {
+    return this.spans.within('metadata.indexTag', repoTag(name, tag), () => this.inner.indexTag(name, tag, index, variants));
+  }
+
+  listIndexedFeatures(page: PageRequest, prefix?: string): Promise<string[]> {
+    return this.spans.within('metadata.listIndexedFeatures', {}, () => this.inner.listIndexedFeatures(page, prefix));
+  }
+
+  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<FeaturePosting[]> {
+    return this.spans.within('metadata.listFeatureVariants', {}, () => this.inner.listFeatureVariants(feature, limit, after));
+  }
+
+  listIndexedVariants(limit: number, after?: VariantKey): Promise<IndexedVariantRecord[]> {
+    return this.spans.within('metadata.listIndexedVariants', {}, () => this.inner.listIndexedVariants(limit, after));
+  }
+
+  getIndexedVariant(key: VariantKey): Promise<IndexedVariantRecord | undefined> {
+    return this.spans.within('metadata.getIndexedVariant', repoTag(key.repo, key.tag), () => this.inner.getIndexedVariant(key));
+  }
+
+  indexBuilt(): Promise<boolean> {
+    return this.spans.within('metadata.indexBuilt', {}, () => this.inner.indexBuilt());
+  }
+
+  markIndexBuilt(built: boolean): Promise<void> {
+    return this.spans.within('metadata.markIndexBuilt', {}, () => this.inner.markIndexBuilt(built));
   }
 
   listEventQueues(): Promise<string[]> {

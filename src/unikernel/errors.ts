@@ -48,3 +48,26 @@ export class TagExistsError extends RegistryError {
     );
   }
 }
+
+/**
+ * A variant over its repository's size budget (config `unikernel.budgets`): mapped
+ * like QuotaExceededError (403 DENIED), since both are the registry's storage policy
+ * refusing content, not a malformed request.
+ */
+export class BudgetExceededError extends RegistryError {
+  override readonly name = 'BudgetExceededError';
+  constructor(
+    readonly repo: string,
+    readonly limit: 'maxKernelSize' | 'maxImageSize',
+    readonly size: number,
+    readonly budget: number,
+    readonly variant: string,
+    readonly rule: string,
+  ) {
+    const what = limit === 'maxKernelSize' ? 'kernel' : 'image';
+    super(
+      `${what} of variant ${variant} is ${size} bytes, over the ${limit} budget of ${budget} bytes for repositories ${rule} (unikernel.budgets)`,
+      { repository: repo, limit, size, budget, variant, rule },
+    );
+  }
+}

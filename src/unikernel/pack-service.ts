@@ -22,6 +22,7 @@ import { buildVariant, imageIndex, layerDescriptor, rfc3339, variantPlatform, ty
 import { features, fullVersion, parseKconfig } from './kconfig.js';
 import { layerSize, tarHeader, tarPadding } from './layer.js';
 import { packEvents } from '../webhooks/registry-events.js';
+import { Budgets } from './budgets.js';
 import { INITRD_MODE, INITRD_PATH, KERNEL_MODE, KERNEL_PATH, KRAFTKIT_VERSION, normalizeArch, normalizePlat, parseStrategy } from './names.js';
 import { layerBytes } from './layer.js';
 import { BootAnnotation } from './boot/attestation.js';
@@ -123,6 +124,8 @@ export class PackService {
     if (strategy === 'abort' && (await deps.meta.getTag(request.repo, tag)) !== undefined) throw new TagExistsError(tag);
     // A pack always gives the tag a new index: refused on an immutable tag that exists, before anything is stored.
     await this.registry.manifests.checkMutable(request.repo, tag);
+    // A kernel over the repository's budget is refused before its layer is stored (the push checks every limit again).
+    new Budgets(deps.config.unikernel.budgets).checkKernel(request.repo, layerSize(kernelSize), `${arch}/${plat} (being packed)`);
 
     // 2. Layers, then config and manifest, then the index by tag (merged by strategy).
     const kernel = await this.storeLayer(request.repo, request.kernel, kernelSize, 'kernel', KERNEL_PATH, KERNEL_MODE);

@@ -20,7 +20,9 @@ import { MediaType } from '../oci/media-types.js';
 import { ManifestInvalidError } from '../domain/errors.js';
 import type { RegistryDeps } from '../registry/deps.js';
 import type { TagMerger, TagMergeRequest, TagResolution } from '../registry/manifests.js';
-import type { ManifestRecord } from '../storage/types.js';
+import type { IndexedVariant, ManifestRecord } from '../storage/types.js';
+import { Budgets } from './budgets.js';
+import { VariantIndex } from './variant-index.js';
 import { TagExistsError } from './errors.js';
 import { serializeIndex } from './image.js';
 import { mergeIndex, repairSizes } from './merge.js';
@@ -30,9 +32,21 @@ import { TagVariants } from './tag-variants.js';
 
 export class UnikernelTagMerger implements TagMerger {
   private readonly variants: TagVariants;
+  private readonly index: VariantIndex;
+  private readonly budgets: Budgets;
 
   constructor(private readonly deps: RegistryDeps) {
     this.variants = new TagVariants(deps);
+    this.index = new VariantIndex(deps);
+    this.budgets = new Budgets(deps.config.unikernel.budgets);
+  }
+
+  variantsOf(repo: string, record: ManifestRecord, pending?: readonly ManifestRecord[]): Promise<IndexedVariant[] | undefined> {
+    return this.index.variantsOf(repo, record, pending);
+  }
+
+  checkBudget(repo: string, variants: readonly IndexedVariant[]): void {
+    this.budgets.check(repo, variants);
   }
 
   async resolve(request: TagMergeRequest): Promise<TagResolution | undefined> {

@@ -18,6 +18,16 @@ import { BLOCK_SIZE } from './layer.js';
 import { Annotation } from './names.js';
 import { isImageManifest, type ManifestJson } from './platform.js';
 import { parseJson, stringOf, TagVariants } from './tag-variants.js';
+import { Budgets, type Budget } from './budgets.js';
+import { describeVariant } from './variant-index.js';
+
+/** The limits of `budget` the variant exceeds. */
+function overBudget(v: VariantInfo, budget: Budget | undefined): ('maxKernelSize' | 'maxImageSize')[] {
+  const over: ('maxKernelSize' | 'maxImageSize')[] = [];
+  if (budget?.maxKernelSize !== undefined && v.kernelLayerSize !== undefined && v.kernelLayerSize > budget.maxKernelSize) over.push('maxKernelSize');
+  if (budget?.maxImageSize !== undefined && v.imageSize > budget.maxImageSize) over.push('maxImageSize');
+  return over;
+}
 import { BOOT_ATTESTATION_TYPE, BootAnnotation } from './boot/attestation.js';
 import { PROVENANCE_TYPE } from './provenance.js';
 
@@ -31,6 +41,12 @@ export interface VariantInfo {
   features: string[];
   kernelSize?: number;
   initrdSize?: number;
+  /** Bytes of the kernel layer blob (what `unikernel.budgets` maxKernelSize limits). */
+  kernelLayerSize?: number;
+  /** Bytes of the variant: manifest, config blob and every layer (what maxImageSize limits). */
+  imageSize: number;
+  /** The limits of the repository's budget this variant is over (stored before the budget, or pushed under another). */
+  overBudget?: ('maxKernelSize' | 'maxImageSize')[];
   cmd: string[];
   env: string[];
   created?: string;
@@ -58,6 +74,8 @@ export interface SkippedVariant {
 }
 
 export interface VariantPage {
+  /** The size budget that applies to the repository, if any. */
+  budget?: Budget;
   variants: VariantInfo[];
   skipped: SkippedVariant[];
   /** The last tag listed, when more tags follow. */
@@ -90,9 +108,11 @@ function objectOrEmpty(value: unknown, what: string): Record<string, unknown> {
 
 export class VariantsService {
   private readonly tagVariants: TagVariants;
+  private readonly budgets: Budgets;
 
   constructor(private readonly registry: Registry) {
     this.tagVariants = new TagVariants(registry.deps);
+    this.budgets = new Budgets(registry.deps.config.unikernel.budgets);
   }
 
   async list(repo: string, query: VariantQuery & { tag?: string; n: number; last?: string }): Promise<VariantPage> {
@@ -108,7 +128,15 @@ export class VariantsService {
       next = page.next;
     }
     const page: VariantPage = { variants: [], skipped: [] };
-    for (const tag of tags) await this.variantsOf(repo, tag, query, page);
+    const budget = this.budgets.budgetFor(repo);
+    if (budget !== undefined) page.budget = budget;
+    // Without a rule, the registry's (unikernel.kconfigMatch), as for the API's filters.
+    const filters: VariantQuery = { ...query, match: query.match ?? this.registry.deps.config.unikernel.kconfigMatch };
+    for (const tag of tags) await this.variantsOf(repo, tag, filters, page);
+    for (const v of page.variants) {
+      const over = overBudget(v, budget);
+      if (over.length > 0) v.overBudget = over;
+    }
     if (next !== undefined) page.next = next;
     return page;
   }
@@ -120,9 +148,9 @@ export class VariantsService {
     for (const d of filterIndex(content.index, query).index.manifests) {
       const child = await meta.getManifest(repo, d.digest);
       const manifest = child && parseJson(child.bytes);
-      if (!isImageManifest(manifest)) continue;
+      if (child === undefined || !isImageManifest(manifest)) continue;
       try {
-        const info = await this.describe(repo, tag, content.digest, d, manifest);
+        const info = await this.describe(repo, tag, content.digest, d, manifest, child.bytes.length);
         if (info !== undefined) page.variants.push(info);
       } catch (err) {
         if (!(err instanceof MalformedVariant)) throw err;
@@ -132,7 +160,14 @@ export class VariantsService {
   }
 
   /** One variant; undefined when the manifest holds no kernel; MalformedVariant when a field has the wrong type. */
-  private async describe(repo: string, tag: string, index: Digest, d: Descriptor, manifest: ManifestJson): Promise<VariantInfo | undefined> {
+  private async describe(
+    repo: string,
+    tag: string,
+    index: Digest,
+    d: Descriptor,
+    manifest: ManifestJson,
+    manifestBytes: number,
+  ): Promise<VariantInfo | undefined> {
     const annotated = (l: Descriptor, key: string) => isObject(l.annotations) && l.annotations[key] !== undefined;
     const kernel = manifest.layers.find((l) => annotated(l, Annotation.KernelImage));
     if (kernel === undefined) return undefined;
@@ -148,9 +183,11 @@ export class VariantsService {
       plat: optionalString(platform.os, 'platform os') ?? optionalString(config.os, 'config blob os') ?? '',
       features: stringList(platform['os.features'], 'platform os.features'),
       kernelSize: await this.fileSize(repo, kernel.digest, kernel.size),
+      imageSize: describeVariant(d.digest, manifestBytes, undefined, manifest).imageSize,
       cmd: stringList(run.Cmd, 'config blob Cmd'),
       env: stringList(run.Env, 'config blob Env'),
     };
+    if (typeof kernel.size === 'number') info.kernelLayerSize = kernel.size;
     const version = optionalString(platform['os.version'], 'platform os.version');
     if (version !== undefined) info.version = version;
     if (initrd) info.initrdSize = await this.fileSize(repo, initrd.digest, initrd.size);

@@ -147,7 +147,7 @@ describe('unireg pack / unireg variants', { concurrency: false }, () => {
     assert.equal(all.code, 0, describeRun(all));
     assert.equal(all.stderr, '');
     const lines = all.stdout.trimEnd().split('\n');
-    assert.match(lines[0] ?? '', /^TAG\s+ARCH\s+PLAT\s+VERSION\s+KERNEL\s+FEATURES\s+MANIFEST$/);
+    assert.match(lines[0] ?? '', /^TAG\s+ARCH\s+PLAT\s+VERSION\s+KERNEL\s+IMAGE\s+FEATURES\s+MANIFEST$/);
     const rows = lines.slice(1).map((l) => l.split(/\s{2,}/));
     assert.equal(rows.length, 3, all.stdout);
     const byPlat = new Map(rows.map((row) => [`${row[0]} ${row[1]}/${row[2]}`, row]));
@@ -155,8 +155,9 @@ describe('unireg pack / unireg variants', { concurrency: false }, () => {
     const qemu = byPlat.get('v1 x86_64/qemu')!;
     assert.equal(qemu[3], '0.17.0~abc');
     assert.match(qemu[4] ?? '', /^3\.0 MiB$/);
-    assert.equal(qemu[5], '6');
-    assert.match(qemu[6] ?? '', /^sha256:[0-9a-f]{12}$/);
+    assert.match(qemu[5] ?? '', /^3\.0 MiB$/);
+    assert.equal(qemu[6], '6');
+    assert.match(qemu[7] ?? '', /^sha256:[0-9a-f]{12}$/);
 
     const filtered = await unireg(['variants', ref('cli/app:v1'), '--arch', 'x86_64', '--kconfig', 'CONFIG_HZ', '--kconfig', 'CONFIG_PLAT_KVM=y']);
     assert.equal(filtered.code, 0, describeRun(filtered));

@@ -101,20 +101,30 @@ describe('kconfig filtering and the variants listing', () => {
     await expectFiltered('?plat=xen', 'plat', [C], v1.digest);
   });
 
-  test('kconfig: KEY=VALUE equals a feature, bare KEY matches any value, repeated filters all apply', async () => {
-    await expectFiltered('?kconfig=CONFIG_HZ=100', 'kconfig', [A, C]);
-    await expectFiltered('?kconfig=CONFIG_HZ=1000', 'kconfig', [B, D]);
-    await expectFiltered('?kconfig=CONFIG_LIBUKDEBUG', 'kconfig', [D]);
-    await expectFiltered('?kconfig=CONFIG_HZ', 'kconfig', [A, B, C, D]);
-    await expectFiltered('?kconfig=CONFIG_PLAT_KVM=y', 'kconfig', [A, B, D]);
-    await expectFiltered(`?kconfig=${encodeURIComponent('CONFIG_UK_FULLVERSION=0.18.0~a1b2c3')}&kconfig=CONFIG_ARCH_X86_64=y`, 'kconfig', [A, C, D]);
-    await expectFiltered('?arch=amd64&kconfig=CONFIG_HZ=1000&kconfig=CONFIG_LIBUKDEBUG=y', 'arch,kconfig', [D]);
-    await expectFiltered('?arch=x86_64&plat=qemu&kconfig=CONFIG_HZ=100', 'arch,plat,kconfig', [A]);
+  test('match=exact: KEY=VALUE equals a feature, bare KEY matches any value, repeated filters all apply', async () => {
+    await expectFiltered('?kconfig=CONFIG_HZ=100&match=exact', 'kconfig', [A, C]);
+    await expectFiltered('?kconfig=CONFIG_HZ=1000&match=exact', 'kconfig', [B, D]);
+    await expectFiltered('?kconfig=CONFIG_LIBUKDEBUG&match=exact', 'kconfig', [D]);
+    await expectFiltered('?kconfig=CONFIG_HZ&match=exact', 'kconfig', [A, B, C, D]);
+    await expectFiltered('?kconfig=CONFIG_PLAT_KVM=y&match=exact', 'kconfig', [A, B, D]);
+    await expectFiltered(`?kconfig=${encodeURIComponent('CONFIG_UK_FULLVERSION=0.18.0~a1b2c3')}&kconfig=CONFIG_ARCH_X86_64=y&match=exact`, 'kconfig', [A, C, D]);
+    await expectFiltered('?arch=amd64&kconfig=CONFIG_HZ=1000&kconfig=CONFIG_LIBUKDEBUG=y&match=exact', 'arch,kconfig', [D]);
+    await expectFiltered('?arch=x86_64&plat=qemu&kconfig=CONFIG_HZ=100&match=exact', 'arch,plat,kconfig', [A]);
+  });
+
+  test("the default is kraft's substring rule (match=kraft says so explicitly); a bad match is a 400", async () => {
+    for (const m of ['', '&match=kraft']) {
+      await expectFiltered(`?kconfig=CONFIG_HZ=100${m}`, 'kconfig', [A, B, C, D]);
+      await expectFiltered(`?kconfig=CONFIG_HZ=1${m}`, 'kconfig', [A, B, C, D]);
+      await expectFiltered(`?kconfig=LIBUKDEBUG${m}`, 'kconfig', [D]);
+      await expectFiltered(`?kconfig=CONFIG_HZ=1000${m}`, 'kconfig', [B, D]);
+    }
+    await expectError(await fetch(`${base}/v2/${repo}/manifests/v1?kconfig=CONFIG_HZ&match=fuzzy`), 400, 'MANIFEST_INVALID');
   });
 
   test('nothing matches: 404 MANIFEST_UNKNOWN whose detail says what was asked', async () => {
     for (const [query, asked] of [
-      ['?kconfig=CONFIG_HZ=10', ['CONFIG_HZ=10']],
+      ['?kconfig=CONFIG_HZ=10&match=exact', ['CONFIG_HZ=10']],
       ['?arch=arm64&plat=xen', ['arm64', 'xen']],
       ['?arch=x86_64&kconfig=CONFIG_NOPE', ['x86_64', 'CONFIG_NOPE']],
     ] as const) {
@@ -132,8 +142,10 @@ describe('kconfig filtering and the variants listing', () => {
     const unfiltered = v1.index;
     // kraft's substring test cannot tell CONFIG_HZ=100 from CONFIG_HZ=1000 ...
     assert.deepEqual(kraftSelect(unfiltered, { arch: 'amd64', plat: 'kvm', kconfig: ['CONFIG_HZ=100'] }).map((d) => d.digest), [A.manifest, D.manifest]);
-    // ... the server's filter can, and kraft then picks exactly that variant.
-    const filtered = await expectFiltered('?arch=amd64&plat=kvm&kconfig=CONFIG_HZ=100', 'arch,plat,kconfig', [A]);
+    // ... by default the server serves what kraft would pick ...
+    await expectFiltered('?arch=amd64&plat=kvm&kconfig=CONFIG_HZ=100', 'arch,plat,kconfig', [A, D]);
+    // ... with match=exact the server's filter can tell them apart, and kraft then picks exactly that variant.
+    const filtered = await expectFiltered('?arch=amd64&plat=kvm&kconfig=CONFIG_HZ=100&match=exact', 'arch,plat,kconfig', [A]);
     assert.deepEqual(kraftSelect(filtered, { arch: 'amd64', plat: 'kvm', kconfig: ['CONFIG_HZ=100'] }).map((d) => d.digest), [A.manifest]);
     for (const [query, kq, expected] of [
       ['?arch=x86_64&plat=qemu&kconfig=CONFIG_LIBUKDEBUG=y', { arch: 'x86_64', plat: 'qemu', kconfig: ['CONFIG_LIBUKDEBUG=y'] }, D],

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Digest } from '../../src/oci/digest.js';
-import type { ManifestRecord, MetadataStore, QueuedEvent } from '../../src/storage/types.js';
+import type { IndexedVariant, ManifestRecord, MetadataStore, QueuedEvent, VariantKey } from '../../src/storage/types.js';
 
 export interface StoreHandle {
   store: MetadataStore;
@@ -451,6 +451,110 @@ export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHan
         { repo: 'boot/r', manifest: digest('r3'), attempts: 0 },
       ]);
       for (const job of jobs) await store.deleteBootJob(job.key);
+    });
+
+    describe('the kconfig search index', () => {
+      const variant = (d: Digest, features: string[], extra: Partial<IndexedVariant> = {}): IndexedVariant => ({
+        digest: d,
+        architecture: 'x86_64',
+        os: 'qemu',
+        features,
+        imageSize: 1000,
+        ...extra,
+      });
+      const keysOf = (list: VariantKey[]) => list.map((k) => `${k.repo}:${k.tag}@${k.digest.slice(7, 11)}`);
+
+      test('a tagged write indexes its variants in the same batch; a move replaces them; a delete drops them', async () => {
+        const idx = manifest('{"index":"s1"}');
+        const m1 = digest('s1-m1');
+        const m2 = digest('s1-m2');
+        await store.putManifest('search/a', {
+          record: idx,
+          tag: 'v1',
+          variants: [variant(m1, ['CONFIG_HZ=100', 'CONFIG_X=y'], { kernelSize: 10, version: '0.18' }), variant(m2, ['CONFIG_HZ=1000'])],
+        });
+        assert.deepEqual(keysOf(await store.listFeatureVariants('CONFIG_HZ=100', 10)), [`search/a:v1@${m1.slice(7, 11)}`]);
+        assert.deepEqual(await store.getIndexedVariant({ repo: 'search/a', tag: 'v1', digest: m1 }), {
+          repo: 'search/a',
+          tag: 'v1',
+          digest: m1,
+          index: idx.digest,
+          architecture: 'x86_64',
+          os: 'qemu',
+          version: '0.18',
+          features: ['CONFIG_HZ=100', 'CONFIG_X=y'],
+          kernelSize: 10,
+          imageSize: 1000,
+        });
+        assert.deepEqual(await store.listIndexedFeatures({ limit: 10 }, 'CONFIG_HZ='), ['CONFIG_HZ=100', 'CONFIG_HZ=1000']);
+        assert.deepEqual(await store.listIndexedFeatures({ limit: 10, last: 'CONFIG_HZ=100' }, 'CONFIG_HZ='), ['CONFIG_HZ=1000']);
+        // The same index under a second tag; then v1 moves to a manifest holding no variant.
+        await store.putManifest('search/a', { record: idx, tag: 'v2', variants: [variant(m1, ['CONFIG_HZ=100', 'CONFIG_X=y'])] });
+        assert.deepEqual(keysOf(await store.listFeatureVariants('CONFIG_X=y', 10)), [`search/a:v1@${m1.slice(7, 11)}`, `search/a:v2@${m1.slice(7, 11)}`]);
+        await store.putManifest('search/a', { record: manifest('{"plain":1}'), tag: 'v1' });
+        assert.deepEqual(keysOf(await store.listFeatureVariants('CONFIG_X=y', 10)), [`search/a:v2@${m1.slice(7, 11)}`]);
+        assert.deepEqual(await store.listFeatureVariants('CONFIG_HZ=1000', 10), []);
+        assert.equal(await store.getIndexedVariant({ repo: 'search/a', tag: 'v1', digest: m2 }), undefined);
+        // Paging after a posting.
+        assert.deepEqual(await store.listFeatureVariants('CONFIG_X=y', 10, { repo: 'search/a', tag: 'v2', digest: m1 }), []);
+        await store.deleteTag('search/a', 'v2');
+        assert.deepEqual(await store.listFeatureVariants('CONFIG_X=y', 10), []);
+        assert.deepEqual(await store.listIndexedVariants(100, { repo: 'search/a', tag: '', digest: '' as Digest }).then((l) => l.filter((v) => v.repo === 'search/a')), []);
+      });
+
+      test('deleting a variant manifest, or its index (with the tag), or GC of it untagged, drops its entries', async () => {
+        const idx = manifest('{"index":"s2"}');
+        const m = manifest('{"variant":"s2"}');
+        await store.putManifest('search/b', { record: m });
+        await store.putManifest('search/b', { record: idx, tag: 't', variants: [variant(m.digest, ['CONFIG_Y=1'])] });
+        assert.equal((await store.listFeatureVariants('CONFIG_Y=1', 10)).length, 1);
+        await store.deleteManifest('search/b', m.digest);
+        assert.deepEqual(await store.listFeatureVariants('CONFIG_Y=1', 10), []);
+        assert.equal(await store.getIndexedVariant({ repo: 'search/b', tag: 't', digest: m.digest }), undefined);
+
+        await store.putManifest('search/b', { record: m });
+        await store.putManifest('search/b', { record: idx, tag: 't', variants: [variant(m.digest, ['CONFIG_Y=1'])] });
+        assert.deepEqual(await store.deleteManifest('search/b', idx.digest), ['t']);
+        assert.deepEqual(await store.listFeatureVariants('CONFIG_Y=1', 10), []);
+
+        await store.putManifest('search/b', { record: idx, tag: 't', variants: [variant(m.digest, ['CONFIG_Y=1'])] });
+        assert.equal(await store.deleteUntaggedManifest('search/b', m.digest, Date.now() + 1000), true);
+        assert.deepEqual(await store.listFeatureVariants('CONFIG_Y=1', 10), []);
+      });
+
+      test('indexTag writes only while the tag points at the index; the built mark; listAllRecords decodes the records', async () => {
+        const idx = manifest('{"index":"s3"}');
+        const m3 = digest('s3-m');
+        await store.putManifest('search/c', { record: idx, tag: 'x' });
+        assert.equal(await store.indexTag('search/c', 'x', digest('other'), [variant(m3, ['CONFIG_Z=y'])]), false);
+        assert.deepEqual(await store.listFeatureVariants('CONFIG_Z=y', 10), []);
+        assert.equal(await store.indexTag('search/c', 'x', idx.digest, [variant(m3, ['CONFIG_Z=y', 'bad\u0000feature'])]), true);
+        assert.equal((await store.listFeatureVariants('CONFIG_Z=y', 10)).length, 1);
+        assert.deepEqual((await store.getIndexedVariant({ repo: 'search/c', tag: 'x', digest: m3 }))?.features, ['CONFIG_Z=y'], 'a feature that cannot be a key is left out');
+        assert.equal(await store.indexBuilt(), false);
+        await store.markIndexBuilt(true);
+        assert.equal(await store.indexBuilt(), true);
+        await store.markIndexBuilt(false);
+        assert.equal(await store.indexBuilt(), false);
+        const kinds = new Map<string, unknown>();
+        for (let last: string | undefined; ; ) {
+          const page = await store.listAllRecords({ last, limit: 500 });
+          for (const e of page) {
+            if (e.kind === 'indexedVariant' && e.repo === 'search/c') kinds.set('v', { tag: e.tag, digest: e.digest, index: e.index, features: e.features });
+            if (e.kind === 'variantTag' && e.repo === 'search/c') kinds.set('V', { tag: e.tag, digest: e.digest });
+            if (e.kind === 'featurePosting' && e.feature === 'CONFIG_Z=y') kinds.set('x', { repo: e.repo, tag: e.tag, digest: e.digest });
+            if (e.kind === 'feature' && e.feature === 'CONFIG_Z=y') kinds.set('X', true);
+          }
+          if (page.length < 500) break;
+          last = page.at(-1)!.key;
+        }
+        assert.deepEqual(Object.fromEntries(kinds), {
+          v: { tag: 'x', digest: m3, index: idx.digest, features: ['CONFIG_Z=y'] },
+          V: { tag: 'x', digest: m3 },
+          x: { repo: 'search/c', tag: 'x', digest: m3 },
+          X: true,
+        });
+      });
     });
   });
 }

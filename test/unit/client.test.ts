@@ -330,6 +330,7 @@ describe('arguments and output', () => {
     assert.equal(humanSize(undefined), '-');
     assert.equal(shortDigest(`sha256:${'ab'.repeat(32)}`), 'sha256:abababababab');
     assert.deepEqual(matchingFeatures(['CONFIG_HZ=100', 'CONFIG_HZ_X=1', 'CONFIG_A=y'], ['CONFIG_HZ', 'CONFIG_A=y']), ['CONFIG_HZ=100', 'CONFIG_A=y']);
+    assert.deepEqual(matchingFeatures(['CONFIG_HZ=100', 'CONFIG_HZ_X=1', 'CONFIG_A=y'], ['CONFIG_HZ', 'CONFIG_A=y'], 'kraft'), ['CONFIG_HZ=100', 'CONFIG_HZ_X=1', 'CONFIG_A=y']);
     assert.equal(nextLink('</v2/r/_unikraft/variants?n=1&last=a>; rel="next"'), '/v2/r/_unikraft/variants?n=1&last=a');
     assert.equal(nextLink(undefined), undefined);
     assert.equal(formatProgress('to h/r:t', 50_000_000, 100_000_000, 2), 'uploading  50%  50.0/100.0 MB  25.0 MB/s  to h/r:t');
@@ -337,15 +338,24 @@ describe('arguments and output', () => {
 
   test('the variants table is aligned, with counts or matching features', () => {
     const variants = [
-      { tag: 'latest', arch: 'x86_64', plat: 'qemu', version: '0.17.0', kernelSize: 2048, features: ['CONFIG_HZ=100', 'CONFIG_PLAT_KVM=y'], manifest: `sha256:${'1'.repeat(64)}` },
-      { tag: 'v1', arch: 'arm64', plat: 'fc', kernelSize: 3 * 1024 * 1024, features: [], manifest: `sha256:${'2'.repeat(64)}` },
+      { tag: 'latest', arch: 'x86_64', plat: 'qemu', version: '0.17.0', kernelSize: 2048, imageSize: 4096, features: ['CONFIG_HZ=100', 'CONFIG_PLAT_KVM=y'], manifest: `sha256:${'1'.repeat(64)}` },
+      { tag: 'v1', arch: 'arm64', plat: 'fc', kernelSize: 3 * 1024 * 1024, imageSize: 4 * 1024 * 1024, overBudget: ['maxImageSize'], features: [], manifest: `sha256:${'2'.repeat(64)}` },
     ];
     assert.equal(
       formatVariants(variants),
       [
-        'TAG     ARCH    PLAT  VERSION  KERNEL   FEATURES  MANIFEST',
-        'latest  x86_64  qemu  0.17.0   2.0 KiB  2         sha256:111111111111',
-        'v1      arm64   fc    -        3.0 MiB  0         sha256:222222222222',
+        'TAG     ARCH    PLAT  VERSION  KERNEL   IMAGE    FEATURES  MANIFEST',
+        'latest  x86_64  qemu  0.17.0   2.0 KiB  4.0 KiB  2         sha256:111111111111',
+        'v1      arm64   fc    -        3.0 MiB  4.0 MiB  0         sha256:222222222222',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(
+      formatVariants(variants, [], { budget: { rule: '**', maxImageSize: 1 << 20 } }),
+      [
+        'TAG     ARCH    PLAT  VERSION  KERNEL   IMAGE    BUDGET             FEATURES  MANIFEST',
+        'latest  x86_64  qemu  0.17.0   2.0 KiB  4.0 KiB  ok                 2         sha256:111111111111',
+        'v1      arm64   fc    -        3.0 MiB  4.0 MiB  over maxImageSize  0         sha256:222222222222',
         '',
       ].join('\n'),
     );

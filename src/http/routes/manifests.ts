@@ -1,4 +1,5 @@
 /** `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>` */
+import { parseMatch } from '../../unikernel/filter.js';
 import { filterRecord, hasVariantQuery } from '../../unikernel/served-filter.js';
 import { leaseOf, withBodyLease } from '../body-budget.js';
 import { manifestLocation } from '../locations.js';
@@ -11,7 +12,12 @@ export const manifestRoutes: RouteGroup = (router, { registry, config, guard, bo
     const reference = String(ctx.params.reference);
     const record = await registry.manifests.get(repoParam(ctx), reference);
     ctx.status = 200;
-    const query = { arch: queryString(ctx, 'arch'), plat: queryString(ctx, 'plat'), kconfig: queryList(ctx, 'kconfig') };
+    const query = {
+      arch: queryString(ctx, 'arch'),
+      plat: queryString(ctx, 'plat'),
+      kconfig: queryList(ctx, 'kconfig'),
+      match: parseMatch(queryString(ctx, 'match'), config.unikernel.kconfigMatch),
+    };
     const filtered = hasVariantQuery(query) ? filterRecord(record, query, reference) : undefined;
     const served = filtered ?? record;
     ctx.set('Docker-Content-Digest', served.digest);
@@ -29,8 +35,11 @@ export const manifestRoutes: RouteGroup = (router, { registry, config, guard, bo
     const repo = repoParam(ctx);
     const bytes = await readLimited(ctx, config.manifests.maxSize, leaseOf(ctx));
     const strategy = queryString(ctx, 'strategy') || undefined;
+    const caller = guard.callerOf(ctx);
     const result = await registry.manifests.put(repo, String(ctx.params.reference), bytes, ctx.get('content-type'), {
       strategy,
+      // A blob another repository links counts if the access rules let the caller pull that repository.
+      acceptSource: (source) => caller.visible(source),
     });
     const headers: Record<string, string> = {
       Location: manifestLocation(repo, result.digest),

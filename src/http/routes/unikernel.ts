@@ -2,13 +2,18 @@
  * Unikernel endpoints:
  *   POST /v2/<name>/_unikraft/pack       multipart (kernel, initrd, kconfig parts) or JSON (blob digests)
  *   GET  /v2/<name>/_unikraft/variants   the variants each tag holds
+ *   GET  /v2/<name>/_unikraft/diff       features and sizes that changed between two variants (?from=&to=)
+ *   GET  /_unikraft/search               variants with kconfig features, across the repositories the caller may pull
  * (kconfig filtering of manifest GETs lives with the manifest routes.)
  */
 import type { Context } from 'koa';
 import { jsonDepth, MAX_JSON_DEPTH } from '../../oci/json-scan.js';
 import { ManifestTooLargeError, RequestInvalidError } from '../../domain/errors.js';
+import { parseMatch } from '../../unikernel/filter.js';
 import { PackService, type FileSource, type PackRequest } from '../../unikernel/pack-service.js';
 import { VariantsService } from '../../unikernel/variants-service.js';
+import { SearchService } from '../../unikernel/search-service.js';
+import { DiffService } from '../../unikernel/diff-service.js';
 import { leaseOf, withBodyLease, type BodyLease } from '../body-budget.js';
 import { manifestLocation } from '../locations.js';
 import { readMultipart } from '../multipart.js';
@@ -108,6 +113,46 @@ async function jsonRequest(ctx: Context, repo: string, lease: BodyLease): Promis
 export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies, config }) => {
   const packer = new PackService(registry);
   const variants = new VariantsService(registry);
+  const searcher = new SearchService(registry.deps.meta);
+  const differ = new DiffService(registry);
+
+  router.get('/v2/*name/_unikraft/diff', guard.repo('pull'), async (ctx) => {
+    const repo = repoParam(ctx);
+    const from = queryString(ctx, 'from');
+    const to = queryString(ctx, 'to');
+    if (!from || !to) throw new RequestInvalidError('from and to (a tag or digest each) are required', { from, to });
+    const query = {
+      arch: queryString(ctx, 'arch'),
+      plat: queryString(ctx, 'plat'),
+      kconfig: queryList(ctx, 'kconfig'),
+      match: parseMatch(queryString(ctx, 'match'), registry.deps.config.unikernel.kconfigMatch),
+    };
+    jsonBody(ctx, await differ.diff(repo, from, to, query));
+  });
+
+  // Reveals repository names like the catalog does: the catalog's guard, then only repositories the caller may pull.
+  router.get('/_unikraft/search', guard.catalog, async (ctx) => {
+    const { n, last } = pageParams(ctx);
+    const kconfig = queryList(ctx, 'kconfig');
+    const arch = queryString(ctx, 'arch');
+    const plat = queryString(ctx, 'plat');
+    const matchParam = queryString(ctx, 'match');
+    const match = parseMatch(matchParam, registry.deps.config.unikernel.kconfigMatch);
+    const caller = guard.callerOf(ctx);
+    const page = await searcher.search({ kconfig, arch, plat, match, n, last }, (repo) => caller.visible(repo));
+    if (page.next !== undefined) {
+      const params: [string, string][] = [
+        ['n', String(n)],
+        ['last', page.next],
+      ];
+      for (const k of kconfig) params.push(['kconfig', k]);
+      if (arch) params.push(['arch', arch]);
+      if (plat) params.push(['plat', plat]);
+      if (matchParam) params.push(['match', match]);
+      setNextLink(ctx, '/_unikraft/search', params);
+    }
+    jsonBody(ctx, { match, results: page.results });
+  });
 
   router.post('/v2/*name/_unikraft/pack', guard.repo('pull', 'push'), withBodyLease(bodies), async (ctx) => {
     const repo = repoParam(ctx);
@@ -170,7 +215,9 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies, c
     const arch = queryString(ctx, 'arch');
     const plat = queryString(ctx, 'plat');
     const kconfig = queryList(ctx, 'kconfig');
-    const page = await variants.list(repo, { tag, arch, plat, kconfig, n, last });
+    const matchParam = queryString(ctx, 'match');
+    const match = parseMatch(matchParam, registry.deps.config.unikernel.kconfigMatch);
+    const page = await variants.list(repo, { tag, arch, plat, kconfig, match, n, last });
     if (page.next !== undefined) {
       // The next page keeps every filter, kconfig repeated as given.
       const params: [string, string][] = [
@@ -180,9 +227,15 @@ export const unikernelRoutes: RouteGroup = (router, { registry, guard, bodies, c
       if (arch) params.push(['arch', arch]);
       if (plat) params.push(['plat', plat]);
       for (const k of kconfig) params.push(['kconfig', k]);
+      if (matchParam) params.push(['match', match]);
       setNextLink(ctx, `/v2/${repo}/_unikraft/variants`, params);
     }
     // Variants whose stored content is malformed are named under `skipped`, with the reason.
-    jsonBody(ctx, page.skipped.length > 0 ? { repository: repo, variants: page.variants, skipped: page.skipped } : { repository: repo, variants: page.variants });
+    jsonBody(ctx, {
+      repository: repo,
+      ...(page.budget !== undefined ? { budget: page.budget } : {}),
+      variants: page.variants,
+      ...(page.skipped.length > 0 ? { skipped: page.skipped } : {}),
+    });
   });
 };

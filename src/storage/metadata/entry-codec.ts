@@ -7,6 +7,7 @@ import { tryParseDigest, type Digest } from '../../oci/digest.js';
 import type { MetadataEntry, UploadSession } from '../types.js';
 import { keys } from './keys.js';
 import { decodeManifest } from './manifest-codec.js';
+import { decodePosting, decodeVariant } from './search-index-ops.js';
 
 /** The size of a link value: a decimal (or a JSON object with `size`); undefined when neither. */
 export function decodeLinkSize(value: Buffer): number | undefined {
@@ -71,6 +72,10 @@ const KINDS: Record<string, { what: string; fields: number; emptyLast?: true }> 
   f: { what: 'referrer', fields: 3 },
   u: { what: 'upload session', fields: 1 },
   g: { what: 'marker', fields: 1 },
+  v: { what: 'indexed variant', fields: 3 },
+  V: { what: 'indexed variant reverse entry', fields: 3 },
+  x: { what: 'feature posting', fields: 4 },
+  X: { what: 'indexed feature', fields: 1 },
   e: { what: 'webhook event', fields: 3, emptyLast: true },
   E: { what: 'dead webhook event', fields: 3, emptyLast: true },
   a: { what: 'boot job', fields: 1 },
@@ -113,6 +118,30 @@ function decode(kind: string, f: string[], value: Buffer): EntryBody {
     case 'g':
       jsonValue(value);
       return { kind: 'marker', name: f[0]! };
+    case 'v': {
+      const digest = digestField(f[2], 'variant digest');
+      let record;
+      try {
+        record = decodeVariant(f[0]!, f[1]!, digest, value);
+      } catch (err) {
+        throw new Unreadable((err as Error).message);
+      }
+      return { kind: 'indexedVariant', repo: f[0]!, tag: f[1]!, digest, index: digestField(record.index, 'indexed index'), features: record.features };
+    }
+    case 'V':
+      return { kind: 'variantTag', repo: f[0]!, digest: digestField(f[1], 'variant digest'), tag: f[2]! };
+    case 'x': {
+      const digest = digestField(f[3], 'variant digest');
+      let index: string;
+      try {
+        index = decodePosting(f[0]!, f[1]!, f[2]!, digest, value).index;
+      } catch (err) {
+        throw new Unreadable((err as Error).message);
+      }
+      return { kind: 'featurePosting', feature: f[0]!, repo: f[1]!, tag: f[2]!, digest, index: digestField(index, 'indexed index') };
+    }
+    case 'X':
+      return { kind: 'feature', feature: f[0]! };
     case 'e':
     case 'E':
       // The webhook outbox is bookkeeping of the store's own: listed, never judged by verify.

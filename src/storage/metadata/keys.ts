@@ -22,6 +22,15 @@
  *   E \0 <endpoint> \0 <seq> \0 <repo>       dead webhook event     → JSON { attempts, lastError, deadAt, body }
  *                                                                     (<seq>: 16 hex digits, the queue order;
  *                                                                     <repo> empty for registry-wide events)
+ *   v \0 <repo> \0 <tag> \0 <digest>         indexed variant       → JSON { index, architecture, os, version?,
+ *                                                                     features, kernelSize?, imageSize }
+ *   V \0 <repo> \0 <digest> \0 <tag>         variant's reverse     → ''   (a deleted manifest leaves the index)
+ *   x \0 <feature> \0 <repo> \0 <tag> \0 <digest>   feature posting → the variant's JSON without features (kconfig search)
+ *   X \0 <feature>                           known feature         → ''   (the feature vocabulary; never removed
+ *                                                                     on writes: one whose postings are gone is
+ *                                                                     harmless and verify --repair drops it)
+ *   g \0 unikernel-index                     index built marker    → JSON { at } (absent: backfill at start-up)
+ *   (v, V, x written in the same batch as the tag change they follow: src/storage/metadata/search-index-ops.ts)
  *   a \0 <seq>                               boot check queued      → JSON { repo, manifest, enqueuedAt, attempts }
  *                                                                     (<seq>: 16 hex digits, the queue order;
  *                                                                     src/unikernel/boot/)
@@ -77,6 +86,27 @@ export const keys = {
 
   flushMarker: () => `g${SEP}flush`,
   signingKey: () => `g${SEP}token-key`,
+  indexMarker: () => `g${SEP}unikernel-index`,
+
+  variant: (repo: string, tag: string, digest: string) => `v${SEP}${repo}${SEP}${tag}${SEP}${digest}`,
+  variantsOfTag: (repo: string, tag: string): KeyRange => prefixRange(`v${SEP}${repo}${SEP}${tag}${SEP}`),
+  /** Every indexed variant after the one named (repo, tag, digest). */
+  variantsAfter: (after?: { repo: string; tag: string; digest: string }): KeyRange =>
+    prefixRange(`v${SEP}`, after === undefined ? undefined : `${after.repo}${SEP}${after.tag}${SEP}${after.digest}`),
+  variantTag: (repo: string, digest: string, tag: string) => `V${SEP}${repo}${SEP}${digest}${SEP}${tag}`,
+  variantTags: (repo: string, digest: string): KeyRange => prefixRange(`V${SEP}${repo}${SEP}${digest}${SEP}`),
+  posting: (feature: string, repo: string, tag: string, digest: string) => `x${SEP}${feature}${SEP}${repo}${SEP}${tag}${SEP}${digest}`,
+  /** A feature's postings after the variant named (repo, tag, digest). */
+  postings: (feature: string, after?: { repo: string; tag: string; digest: string }): KeyRange =>
+    prefixRange(`x${SEP}${feature}${SEP}`, after === undefined ? undefined : `${after.repo}${SEP}${after.tag}${SEP}${after.digest}`),
+  feature: (feature: string) => `X${SEP}${feature}`,
+  /** Known features starting with `prefix`, after `after` (a whole feature). */
+  features: (prefix = '', after?: string): KeyRange => {
+    const range = prefixRange(`X${SEP}`, after);
+    return { gt: after !== undefined && after >= prefix ? range.gt : `X${SEP}${prefix}`, lt: `X${SEP}${prefix}${END}` };
+  },
+  /** Whether a string can be a key field (features come from pushed JSON). */
+  isKeyField: (value: string) => value !== '' && !value.includes(SEP) && !value.includes(END),
 
   upload: (id: string) => `u${SEP}${id}`,
   uploads: (): KeyRange => prefixRange(`u${SEP}`),

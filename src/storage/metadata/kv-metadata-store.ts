@@ -6,6 +6,9 @@ import type {
   BootJob,
   BlobLink,
   DeadEvent,
+  FeaturePosting,
+  IndexedVariant,
+  IndexedVariantRecord,
   ManifestRecord,
   ManifestWrite,
   MetadataEntry,
@@ -16,6 +19,7 @@ import type {
   SizedDigest,
   TagRecord,
   UploadSession,
+  VariantKey,
 } from '../types.js';
 import { keys, type KeyRange } from './keys.js';
 import { decodeEntry, decodeLinkSize } from './entry-codec.js';
@@ -24,6 +28,7 @@ import { BootQueueRecords } from './boot-queue.js';
 import { decodeLink, encodeLink } from './link-codec.js';
 import { decodeManifest, encodeManifest } from './manifest-codec.js';
 import { decodeTag, encodeTag } from './tag-codec.js';
+import { decodePosting, decodeVariant, dropManifestOps, reindexTagOps } from './search-index-ops.js';
 
 /** How many repositories holding a blob a mount without `from` looks through for one the caller may read. */
 const FIND_SCAN_LIMIT = 1000;
@@ -123,13 +128,17 @@ export class KvMetadataStore implements MetadataStore {
   async putManifest(repo: string, ...writes: ManifestWrite[]): Promise<void> {
     const ops = await this.ensureRepo(repo);
     const now = Date.now();
-    for (const { record, tag, tagPushedAt, referrer, touch = [], events } of writes) {
+    for (const { record, tag, tagPushedAt, referrer, touch = [], events, variants, links = [] } of writes) {
+      for (const link of links) ops.push(...(await this.linkOps(repo, link.digest, link.size)));
       ops.push(put(keys.manifest(repo, record.digest), encodeManifest({ ...record, pushedAt: now })));
       for (const digest of touch) {
         const link = await this.getLink(repo, digest);
         if (link !== undefined) ops.push(put(keys.link(repo, digest), encodeLink({ ...link, touchedAt: now })));
       }
-      if (tag !== undefined) ops.push(...(await this.tagOps(repo, tag, record.digest, tagPushedAt ?? now)));
+      if (tag !== undefined) {
+        ops.push(...(await this.tagOps(repo, tag, record.digest, tagPushedAt ?? now)));
+        ops.push(...(await reindexTagOps(this.kv, repo, tag, { index: record.digest, variants: variants ?? [] })));
+      }
       if (referrer !== undefined && record.subject !== undefined) {
         ops.push(put(keys.referrer(repo, record.subject, record.digest), json(referrer)));
       }
@@ -149,9 +158,11 @@ export class KvMetadataStore implements MetadataStore {
       // The reverse entry may be stale; only remove a tag that still points here.
       if ((await this.getTag(repo, tag)) === digest) {
         ops.push(del(keys.tag(repo, tag)));
+        ops.push(...(await reindexTagOps(this.kv, repo, tag)));
         tags.push(tag);
       }
     }
+    ops.push(...(await dropManifestOps(this.kv, repo, digest)));
     if (record.subject !== undefined) ops.push(del(keys.referrer(repo, record.subject, digest)));
     ops.push(...(await this.outbox.ops(events)));
     await this.kv.batch(ops);
@@ -169,7 +180,12 @@ export class KvMetadataStore implements MetadataStore {
   async deleteTag(repo: string, tag: string, events?: readonly QueuedEvent[]): Promise<Digest | undefined> {
     const digest = await this.getTag(repo, tag);
     if (digest === undefined) return undefined;
-    await this.kv.batch([del(keys.tag(repo, tag)), del(keys.tagRev(repo, digest, tag)), ...(await this.outbox.ops(events))]);
+    await this.kv.batch([
+      del(keys.tag(repo, tag)),
+      del(keys.tagRev(repo, digest, tag)),
+      ...(await reindexTagOps(this.kv, repo, tag)),
+      ...(await this.outbox.ops(events)),
+    ]);
     return digest;
   }
 
@@ -295,9 +311,51 @@ export class KvMetadataStore implements MetadataStore {
       if ((await this.getTag(repo, keys.tagOf(key))) === digest) return false;
       ops.push(del(key)); // stale reverse entry of a tag that moved on
     }
+    ops.push(...(await dropManifestOps(this.kv, repo, digest)));
     if (record.subject !== undefined) ops.push(del(keys.referrer(repo, record.subject, digest)));
     await this.kv.batch(ops, { durable: false });
     return true;
+  }
+
+  async indexTag(repo: string, tag: string, index: Digest, variants: readonly IndexedVariant[]): Promise<boolean> {
+    if ((await this.getTag(repo, tag)) !== index) return false;
+    await this.kv.batch(await reindexTagOps(this.kv, repo, tag, { index, variants }));
+    return true;
+  }
+
+  async listIndexedFeatures(page: PageRequest, prefix = ''): Promise<string[]> {
+    const found: string[] = [];
+    // The range is exclusive at its start: a feature equal to the prefix is looked up on its own.
+    if (prefix !== '' && page.last === undefined && (await this.kv.get(keys.feature(prefix))) !== undefined) found.push(prefix);
+    const rest = await this.collectKeys(keys.features(prefix, page.last), page.limit - found.length, (key) => key.slice(2));
+    return [...found, ...rest];
+  }
+
+  listFeatureVariants(feature: string, limit: number, after?: VariantKey): Promise<FeaturePosting[]> {
+    return this.collect(keys.postings(feature, after), limit, (key, value) => {
+      const [, repo = '', tag = '', digest = ''] = keys.parse(key).fields;
+      return decodePosting(feature, repo, tag, digest as Digest, value);
+    });
+  }
+
+  listIndexedVariants(limit: number, after?: VariantKey): Promise<IndexedVariantRecord[]> {
+    return this.collect(keys.variantsAfter(after), limit, (key, value) => {
+      const [repo = '', tag = '', digest = ''] = keys.parse(key).fields;
+      return decodeVariant(repo, tag, digest as Digest, value);
+    });
+  }
+
+  async getIndexedVariant(key: VariantKey): Promise<IndexedVariantRecord | undefined> {
+    const value = await this.kv.get(keys.variant(key.repo, key.tag, key.digest));
+    return value === undefined ? undefined : decodeVariant(key.repo, key.tag, key.digest, value);
+  }
+
+  async indexBuilt(): Promise<boolean> {
+    return (await this.kv.get(keys.indexMarker())) !== undefined;
+  }
+
+  async markIndexBuilt(built: boolean): Promise<void> {
+    await this.kv.batch([built ? put(keys.indexMarker(), json({ at: Date.now() })) : del(keys.indexMarker())]);
   }
 
   /** A durable batch syncs the log, and with it every earlier non-durable batch. */

@@ -50,15 +50,24 @@ describe('filterIndex', () => {
     assert.deepEqual(r.applied, ['arch', 'plat']);
   });
 
-  test('KEY=VALUE must equal a feature exactly', () => {
-    const r = filterIndex(INDEX, { kconfig: ['CONFIG_HZ=100'] });
+  test('match=exact: KEY=VALUE must equal a feature exactly', () => {
+    const r = filterIndex(INDEX, { kconfig: ['CONFIG_HZ=100'], match: 'exact' });
     assert.equal(picked(r.index.manifests), 'ac', 'CONFIG_HZ=100 does not match CONFIG_HZ=1000');
     assert.deepEqual(r.applied, ['kconfig']);
   });
 
-  test('a bare KEY matches any value', () => {
-    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_HZ'] }).index.manifests), 'abc');
-    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_H'] }).index.manifests), '', 'a bare key is not a prefix');
+  test('match=exact: a bare KEY matches any value', () => {
+    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_HZ'], match: 'exact' }).index.manifests), 'abc');
+    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_H'], match: 'exact' }).index.manifests), '', 'a bare key is not a prefix');
+  });
+
+  test('the default is kraft\'s rule: substring of some feature, and no more terms than features', () => {
+    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_HZ=100'] }).index.manifests), 'abc', 'CONFIG_HZ=100 is in CONFIG_HZ=1000');
+    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_H'] }).index.manifests), 'abc');
+    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_HZ=100'], match: 'kraft' }).index.manifests), 'abc');
+    // d has one feature: two terms are more than it has, though both are in it (kraftkit oci/manager.go:287).
+    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_ARCH_X86_64', 'X86'] }).index.manifests), 'ab');
+    assert.equal(picked(filterIndex(INDEX, { kconfig: ['CONFIG_ARCH_X86_64', 'X86'], match: 'exact' }).index.manifests), '');
   });
 
   test('all filters must hold', () => {
@@ -103,6 +112,13 @@ describe('kraftSelect (what a kraft client picks)', () => {
     const query = { arch: 'x86_64', plat: 'fc', kconfig: ['CONFIG_HZ=1000'] };
     assert.equal(picked(kraftSelect(INDEX, query)), 'b');
     assert.deepEqual(kraftSelect(INDEX, query), filterIndex(INDEX, query).index.manifests);
+  });
+
+  test('agrees with filterIndex\'s default rule on every kconfig query over kraft-annotated variants', () => {
+    const kraftOnly = { ...INDEX, manifests: INDEX.manifests.filter((d) => d.annotations?.['sh.kraftkit.version'] !== undefined) };
+    for (const kconfig of [['CONFIG_HZ=1'], ['CONFIG_HZ=100'], ['HZ'], ['CONFIG_ARCH_X86_64', 'X86'], ['SOCKET', 'CONFIG_PLAT_KVM=y'], ['CONFIG_A', 'CONFIG_B', 'CONFIG_C', 'CONFIG_D', 'CONFIG_E']]) {
+      assert.deepEqual(filterIndex(kraftOnly, { kconfig }).index.manifests, kraftSelect(kraftOnly, { kconfig }), kconfig.join(','));
+    }
   });
 });
 
