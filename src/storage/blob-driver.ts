@@ -1,0 +1,54 @@
+/**
+ * `storage.blobs` → the blob store and the upload area the registry runs on: the
+ * content-addressed directory and uploads/ under the data root (`fs`), or an S3 bucket
+ * (`s3`: src/storage/s3/). Route handlers and registry services see only the interfaces.
+ */
+import type { Config } from '../config/schema.js';
+import type { UploadHashing } from '../registry/upload-hash.js';
+import { FsBlobStore } from './fs/fs-blob-store.js';
+import { FsUploadArea } from './fs/fs-upload-area.js';
+import type { Layout } from './fs/layout.js';
+import { Bucket, createS3Client } from './s3/client.js';
+import { S3Keys } from './s3/keys.js';
+import { S3BlobStore } from './s3/s3-blob-store.js';
+import { S3UploadArea } from './s3/s3-upload-area.js';
+import type { BlobStore, UploadArea } from './types.js';
+
+export interface BlobDriver {
+  blobs: BlobStore;
+  uploads: UploadArea;
+  /**
+   * How uploads must keep their running hash with this driver: S3 cannot read an unfinished
+   * upload back, so its hash state is persisted with every chunk. With fs, `memory` unless the
+   * metadata is shared between processes (the composition root decides that).
+   */
+  hashing: UploadHashing;
+  /** A cheap check that the blob storage answers (readiness). */
+  probe(): Promise<unknown>;
+  /** For the start-up log line. */
+  describe: Record<string, string>;
+}
+
+export function createBlobDriver(config: Config['storage'], layout: Layout): BlobDriver {
+  const settings = config.blobs;
+  if (settings.driver === 's3') {
+    const s3 = settings.s3;
+    const bucket = new Bucket(createS3Client(s3), s3.bucket);
+    const keys = new S3Keys(s3.prefix);
+    return {
+      blobs: new S3BlobStore(bucket, keys, { redirect: settings.redirect }),
+      uploads: new S3UploadArea(bucket, keys, layout.tmpDir),
+      hashing: 'persisted',
+      probe: () => bucket.check(),
+      describe: { blobs: 's3', endpoint: s3.endpoint || `aws:${s3.region}`, bucket: s3.bucket, prefix: s3.prefix },
+    };
+  }
+  const blobs = new FsBlobStore(layout);
+  return {
+    blobs,
+    uploads: new FsUploadArea(layout, blobs),
+    hashing: 'memory',
+    probe: () => import('node:fs/promises').then((fs) => fs.stat(layout.blobsDir)),
+    describe: { blobs: 'fs', root: layout.root },
+  };
+}
