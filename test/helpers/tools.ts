@@ -61,6 +61,14 @@ export const TEST_TOOLS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   /** The web UI tests (test/ui/) drive it with puppeteer-core. */
   chromium: 'chromium',
+  /** test/engines/start-s3.sh: a one-node Ceph cluster with radosgw, the S3 server of the s3 blob driver's tests. */
+  'ceph-mon': 'ceph-mon',
+  'ceph-osd': 'ceph-osd',
+  radosgw: 'radosgw',
+  'radosgw-admin': 'ceph-common',
+  ceph: 'ceph-common',
+  monmaptool: 'ceph-base',
+  'ceph-authtool': 'ceph-common',
 } as const;
 
 export type Tool = keyof typeof TEST_TOOLS;

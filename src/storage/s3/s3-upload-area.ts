@@ -161,8 +161,13 @@ export class S3UploadArea implements UploadArea {
       if (tailLength < 0) throw new BlobUploadUnknownError(session.id);
       if (state.u === undefined) {
         // Smaller than a part: the tail (or nothing) is the blob.
-        if (tailLength > 0) await this.bucket.copy(this.keys.uploadTail(session.id, session.offset), target, tailLength);
-        else await this.put(target, Buffer.alloc(0));
+        if (tailLength > 0) {
+          await this.bucket.copy(this.keys.uploadTail(session.id, session.offset), target, tailLength).catch((err: unknown) => {
+            throw isS3NotFound(err) ? new BlobUploadUnknownError(session.id) : err;
+          });
+        } else {
+          await this.put(target, Buffer.alloc(0));
+        }
       } else {
         const data = this.keys.uploadData(session.id);
         await this.complete(session, data, state, tailLength);
