@@ -56,31 +56,32 @@ async function bodyBytes(body: unknown): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Bytes gathered into parts: a queue of buffers, taken PART_SIZE at a time. */
+/**
+ * One part's worth of bytes, filled in place: the only large buffer an upload holds.
+ * `add` calls `full` with the filled part (and waits for it) before it reuses the buffer.
+ */
 class PartBuffer {
-  private chunks: Buffer[] = [];
+  private buffer: Buffer | undefined;
   length = 0;
 
-  push(b: Buffer): void {
-    if (b.length === 0) return;
-    this.chunks.push(b);
-    this.length += b.length;
+  async add(data: Buffer, full: (part: Buffer) => Promise<void>): Promise<void> {
+    let at = 0;
+    while (at < data.length) {
+      this.buffer ??= Buffer.allocUnsafe(PART_SIZE);
+      const n = Math.min(data.length - at, PART_SIZE - this.length);
+      data.copy(this.buffer, this.length, at, at + n);
+      this.length += n;
+      at += n;
+      if (this.length === PART_SIZE) {
+        await full(this.buffer);
+        this.length = 0;
+      }
+    }
   }
 
-  /** The first `n` bytes (all when n is larger), as one buffer. */
-  take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(Math.min(n, this.length));
-    let filled = 0;
-    while (filled < out.length) {
-      const head = this.chunks[0]!;
-      const k = Math.min(head.length, out.length - filled);
-      head.copy(out, filled, 0, k);
-      filled += k;
-      if (k === head.length) this.chunks.shift();
-      else this.chunks[0] = head.subarray(k);
-    }
-    this.length -= out.length;
-    return out;
+  /** The bytes not yet in a part (a view: valid until the next add). */
+  rest(): Buffer {
+    return this.buffer === undefined ? Buffer.alloc(0) : this.buffer.subarray(0, this.length);
   }
 }
 
@@ -118,22 +119,22 @@ export class S3UploadArea implements UploadArea {
     if (tailLength < 0) throw new BlobUploadUnknownError(session.id);
     const data = this.keys.uploadData(session.id);
     const pending = new PartBuffer();
-    if (tailLength > 0) pending.push(await this.tail(session.id, session.offset, tailLength));
+    const full = async (part: Buffer) => {
+      uploadId ??= await this.startMultipart(data);
+      parts.push(await this.uploadPart(data, uploadId, parts.length + 1, part));
+    };
     let written = 0;
     try {
+      if (tailLength > 0) await pending.add(await this.tail(session.id, session.offset, tailLength), full);
       for await (const chunk of body) {
         hash.update(chunk);
         written += chunk.length;
-        pending.push(chunk);
-        while (pending.length >= PART_SIZE) {
-          uploadId ??= await this.startMultipart(data);
-          parts.push(await this.uploadPart(data, uploadId, parts.length + 1, pending.take(PART_SIZE)));
-        }
+        await pending.add(chunk, full);
       }
       check?.(written);
       const end = session.offset + written;
-      if (written > 0 && pending.length > 0) {
-        const tail = pending.take(pending.length);
+      const tail = pending.rest();
+      if (written > 0 && tail.length > 0) {
         await s3Io(() =>
           this.bucket.client.send(new PutObjectCommand({ Bucket: this.bucket.name, Key: this.keys.uploadTail(session.id, end), Body: tail, ContentLength: tail.length })),
         );
@@ -240,19 +241,19 @@ export class S3UploadArea implements UploadArea {
       await this.bucket.abortUpload(data, uploadId).catch(() => undefined);
       if (stored) await this.bucket.delete(data).catch(() => undefined);
     };
+    const full = async (part: Buffer) => {
+      uploadId ??= await this.startMultipart(data);
+      parts.push(await this.uploadPart(data, uploadId, parts.length + 1, part));
+    };
     try {
       for await (const chunk of body) {
         hash.update(chunk);
         size += chunk.length;
-        pending.push(chunk);
-        while (pending.length >= PART_SIZE) {
-          uploadId ??= await this.startMultipart(data);
-          parts.push(await this.uploadPart(data, uploadId, parts.length + 1, pending.take(PART_SIZE)));
-        }
+        await pending.add(chunk, full);
       }
       check?.(size);
       if (uploadId === undefined) {
-        const bytes = pending.take(pending.length);
+        const bytes = Buffer.from(pending.rest());
         return {
           size,
           commit: async (digest) => {
@@ -262,7 +263,8 @@ export class S3UploadArea implements UploadArea {
           discard: async () => undefined,
         };
       }
-      if (pending.length > 0) parts.push(await this.uploadPart(data, uploadId, parts.length + 1, pending.take(pending.length)));
+      const last = pending.rest();
+      if (last.length > 0) parts.push(await this.uploadPart(data, uploadId, parts.length + 1, last));
       const id = uploadId;
       await s3Io(() =>
         this.bucket.client.send(
