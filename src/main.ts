@@ -73,7 +73,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const tlsFiles =
     tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
   // storage.blobs: the content-addressed directory, or an S3 bucket (src/storage/blob-driver.ts).
-  const driver = createBlobDriver(config.storage, layout);
+  const driver = await createBlobDriver(config.storage, layout);
   const blobs = driver.blobs;
   await blobs.init();
   const kv = new ObservedKv(new LevelKv(layout.metaDir, log));

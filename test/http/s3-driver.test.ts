@@ -134,7 +134,7 @@ describe('blobs on S3', () => {
     const good = s3.settings();
     for (const s3Settings of [{ ...good, secretKey: 'wrong-secret' }, { ...good, endpoint: 'http://127.0.0.1:9' }]) {
       const config = configSchema.parse({ storage: { root: '/nonexistent', blobs: { driver: 's3', s3: s3Settings } } });
-      const driver = createBlobDriver(config.storage, new Layout('/nonexistent'));
+      const driver = await createBlobDriver(config.storage, new Layout('/nonexistent'));
       await assert.rejects(driver.blobs.stat(sha256('x') as Digest), StorageUnavailableError);
       await assert.rejects(driver.blobs.init(), StorageUnavailableError);
       await assert.rejects(driver.uploads.stage([Buffer.from('abc')], { update: () => undefined }).then((s) => s.commit(sha256('abc') as Digest)), StorageUnavailableError);

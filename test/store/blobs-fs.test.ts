@@ -15,7 +15,7 @@ after(() => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })
 runBlobSuite('fs', async () => {
   const root = await mkdtemp(join(tmpdir(), 'unireg-blobs-'));
   roots.push(root);
-  const driver = createBlobDriver(configSchema.parse({ storage: { root } }).storage, new Layout(root));
+  const driver = await createBlobDriver(configSchema.parse({ storage: { root } }).storage, new Layout(root));
   await driver.blobs.init();
   await driver.uploads.init();
   return { blobs: driver.blobs, uploads: driver.uploads, root, hashing: driver.hashing };
@@ -25,7 +25,7 @@ test('start-up on a shared root removes only stale temp files: another process k
   const root = await mkdtemp(join(tmpdir(), 'unireg-blobs-'));
   roots.push(root);
   const layout = new Layout(root);
-  const driver = createBlobDriver(configSchema.parse({ storage: { root } }).storage, layout);
+  const driver = await createBlobDriver(configSchema.parse({ storage: { root } }).storage, layout);
   await driver.uploads.init();
   const live = join(layout.tmpDir, 'live-spool');
   const stale = join(layout.tmpDir, 'stale-spool');
@@ -34,6 +34,6 @@ test('start-up on a shared root removes only stale temp files: another process k
   const old = new Date(Date.now() - 2 * 3600_000);
   await utimes(stale, old, old);
   // A second process starting on the same root.
-  await createBlobDriver(configSchema.parse({ storage: { root } }).storage, layout).uploads.init();
+  await (await createBlobDriver(configSchema.parse({ storage: { root } }).storage, layout)).uploads.init();
   assert.deepEqual(await readdir(layout.tmpDir), ['live-spool']);
 });

@@ -18,7 +18,7 @@ runBlobSuite('s3', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'unireg-blobs-s3-'));
   roots.push(root);
   const config = configSchema.parse({ storage: { root, blobs: { driver: 's3', s3: s3.settings() } } });
-  const driver = createBlobDriver(config.storage, new Layout(root));
+  const driver = await createBlobDriver(config.storage, new Layout(root));
   await driver.blobs.init();
   await driver.uploads.init();
   return { blobs: driver.blobs, uploads: driver.uploads, root, hashing: driver.hashing };
