@@ -54,25 +54,30 @@ export class S3BlobStore implements BlobStore {
     return this.get(digest, range ? `bytes=${range.start}-${range.end}` : undefined);
   }
 
-  private async get(digest: Digest, range: string | undefined): Promise<Readable> {
+  /** The response body of a (ranged) GET; BlobUnknownError when the object is absent. */
+  private async body(digest: Digest, range: string | undefined): Promise<Readable> {
     try {
       const out = await s3Io(() =>
         this.bucket.client.send(new GetObjectCommand({ Bucket: this.bucket.name, Key: this.keys.blob(digest), ...(range ? { Range: range } : {}) })),
       );
-      const body = asReadable(out.Body);
-      // A connection lost mid-body is a storage failure too.
-      const mapped = new Readable({ read: () => body.resume() });
-      body.on('data', (c: Buffer) => {
-        if (!mapped.push(c)) body.pause();
-      });
-      body.on('end', () => mapped.push(null));
-      body.on('error', (err) => mapped.destroy((s3Failure(err) ?? err) as Error));
-      mapped.on('close', () => body.destroy());
-      return mapped;
+      return asReadable(out.Body);
     } catch (err) {
       if (isS3NotFound(err)) throw new BlobUnknownError(digest);
       throw err;
     }
+  }
+
+  /** Like body(), with a connection lost mid-body reported as a storage failure too. */
+  private async get(digest: Digest, range: string | undefined): Promise<Readable> {
+    const body = await this.body(digest, range);
+    const mapped = new Readable({ read: () => body.resume() });
+    body.on('data', (c: Buffer) => {
+      if (!mapped.push(c)) body.pause();
+    });
+    body.on('end', () => mapped.push(null));
+    body.on('error', (err) => mapped.destroy((s3Failure(err) ?? err) as Error));
+    mapped.on('close', () => body.destroy());
+    return mapped;
   }
 
   /**
@@ -97,14 +102,14 @@ export class S3BlobStore implements BlobStore {
         if (position >= info.size) return 0;
         if (stream === undefined || position !== at) {
           stop();
-          source = await this.get(digest, `bytes=${position}-`);
+          source = await this.body(digest, `bytes=${position}-`);
           stream = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
           at = position;
         }
         let n = 0;
         while (n < length) {
           if (left === undefined || left.length === 0) {
-            const next = await stream.next();
+            const next = await s3Io(() => stream!.next());
             if (next.done) break;
             left = next.value;
           }
