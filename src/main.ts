@@ -101,7 +101,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const registry = new Registry(
     {
       ...stores,
-      uploadArea: driver.uploads,
+      uploadArea: driver.uploadsOver(stores.blobs),
       uploadHashing: driver.hashing,
       layout,
       config,

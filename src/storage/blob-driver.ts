@@ -13,6 +13,8 @@ import type { BlobStore, UploadArea } from './types.js';
 export interface BlobDriver {
   blobs: BlobStore;
   uploads: UploadArea;
+  /** The upload area moving committed bytes through `blobs` (a decorated store, e.g. traced) where it uses one (fs). */
+  uploadsOver(blobs: BlobStore): UploadArea;
   /**
    * How uploads must keep their running hash with this driver: S3 cannot read an unfinished
    * upload back, so its hash state is persisted with every chunk. With fs, `memory` unless the
@@ -38,9 +40,11 @@ export async function createBlobDriver(config: Config['storage'], layout: Layout
     const s3 = settings.s3;
     const bucket = new Bucket(createS3Client(s3), s3.bucket);
     const keys = new S3Keys(s3.prefix);
+    const uploads = new S3UploadArea(bucket, keys, layout.tmpDir);
     return {
       blobs: new S3BlobStore(bucket, keys, { redirect: settings.redirect }),
-      uploads: new S3UploadArea(bucket, keys, layout.tmpDir),
+      uploads,
+      uploadsOver: () => uploads,
       hashing: 'persisted',
       probe: () => bucket.check(),
       describe: { blobs: 's3', endpoint: s3.endpoint || `aws:${s3.region}`, bucket: s3.bucket, prefix: s3.prefix },
@@ -50,6 +54,7 @@ export async function createBlobDriver(config: Config['storage'], layout: Layout
   return {
     blobs,
     uploads: new FsUploadArea(layout, blobs),
+    uploadsOver: (decorated) => new FsUploadArea(layout, decorated),
     hashing: 'memory',
     probe: () => import('node:fs/promises').then((fs) => fs.stat(layout.blobsDir)),
     describe: { blobs: 'fs', root: layout.root },
