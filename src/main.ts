@@ -23,7 +23,7 @@ import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
 import { VariantIndex } from './unikernel/variant-index.js';
 import { BootService } from './unikernel/boot/boot-service.js';
-import { FsBlobStore } from './storage/fs/fs-blob-store.js';
+import { createBlobDriver } from './storage/blob-driver.js';
 import { Layout } from './storage/fs/layout.js';
 import { loadStoredSigningKey } from './auth/stored-signing-key.js';
 import { feedCacheChanges, feedChanges } from './storage/metadata/change-feed.js';
@@ -79,7 +79,9 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const tls = config.http.tls;
   const tlsFiles =
     tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
-  const blobs = new FsBlobStore(layout);
+  // storage.blobs: the content-addressed directory, or an S3 bucket (src/storage/blob-driver.ts).
+  const blobDriver = await createBlobDriver(config.storage, layout);
+  const blobs = blobDriver.blobs;
   await blobs.init();
   // storage.metadata.driver: LevelDB (one process) or PostgreSQL (shared by replicas, with a change feed).
   const driver = metadataDriver(config, layout.metaDir, log);
@@ -143,7 +145,19 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     });
   }
   const registry = new Registry(
-    { ...stores, layout, config, log, locks, cache, quotas, webhooks: webhooks.events },
+    {
+      ...stores,
+      uploadArea: blobDriver.uploadsOver(stores.blobs),
+      // Replicas sharing the metadata may take any chunk of a session: the running hash is kept with it.
+      uploadHashing: driver.shared ? 'persisted' : blobDriver.hashing,
+      layout,
+      config,
+      log,
+      locks,
+      cache,
+      quotas,
+      webhooks: webhooks.events,
+    },
     (deps) => new UnikernelTagMerger(deps),
   );
   await registry.uploads.clearTmp();
@@ -171,7 +185,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     registry.gc.finished.on(metrics.gcFinished);
     registry.retention.finished.on(metrics.retentionFinished);
   }
-  const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir });
+  const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir, blobs: blobDriver.probe });
   const ops = { health, metrics };
   const app = createApp({ registry, config, log, auth, ops, proxy, ...(tracing ? { tracing: tracing.middleware } : {}) });
   // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
@@ -195,7 +209,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const bound = server.address() as AddressInfo;
   const scheme = tls.certificate === '' ? 'http' : 'https';
   const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
-  log.info({ url, root: layout.root, auth: config.auth.mode }, 'unireg listening');
+  log.info({ url, root: layout.root, auth: config.auth.mode, ...blobDriver.describe, metadata: config.storage.metadata.driver }, 'unireg listening');
   if (config.auth.mode === 'none' && !isLoopback(config.http.addr)) {
     log.warn({ addr: config.http.addr }, 'serving without authentication on a non-loopback address (auth.allowInsecureOpen)');
   }

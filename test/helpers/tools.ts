@@ -71,6 +71,14 @@ export const TEST_TOOLS = {
   initdb: 'postgresql',
   pg_ctl: 'postgresql',
   psql: 'postgresql',
+  /** test/engines/start-s3.sh: a one-node Ceph cluster with radosgw, the S3 server of the s3 blob driver's tests. */
+  'ceph-mon': 'ceph-mon',
+  'ceph-osd': 'ceph-osd',
+  radosgw: 'radosgw',
+  'radosgw-admin': 'ceph-common',
+  ceph: 'ceph-common',
+  monmaptool: 'ceph-base',
+  'ceph-authtool': 'ceph-common',
 } as const;
 
 export type Tool = keyof typeof TEST_TOOLS;
