@@ -18,6 +18,7 @@ import { scheduleGc } from './gc/schedule.js';
 import { createLogger } from './log.js';
 import { InProcessLocks } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
+import { TagPageCache } from './registry/tag-page-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
@@ -96,8 +97,11 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     throw err;
   });
   const cache = new ManifestCache();
+  // tags/list pages, dropped by every committed batch that writes a repository's tags (src/registry/tag-page-cache.ts).
+  const tagPages = new TagPageCache();
+  kv.onBatch(tagPages.apply);
   const registry = new Registry(
-    { ...stores, layout, config, log, locks: new InProcessLocks(), cache, quotas, webhooks: webhooks.events },
+    { ...stores, layout, config, log, locks: new InProcessLocks(), cache, quotas, webhooks: webhooks.events, tagPages },
     (deps) => new UnikernelTagMerger(deps),
   );
   await registry.uploads.clearTmp();

@@ -6,6 +6,7 @@ import type { BlobStore, MetadataStore } from '../storage/types.js';
 import type { Locks } from './locks.js';
 import type { ManifestCache } from './manifest-cache.js';
 import type { QuotaService } from './quotas.js';
+import type { TagPageCache } from './tag-page-cache.js';
 import type { WebhookEvents } from '../webhooks/events.js';
 
 export interface RegistryDeps {
@@ -21,4 +22,6 @@ export interface RegistryDeps {
   quotas: QuotaService;
   /** The webhook endpoints: events are queued with the changes they describe (none when absent). */
   webhooks?: WebhookEvents;
+  /** Recent tags/list pages, invalidated by every committed tag write (none: every listing reads the store). */
+  tagPages?: TagPageCache;
 }
