@@ -23,7 +23,7 @@ const SEP = '\u0000';
 
 interface Entry {
   page: Page<string>;
-  /** Rough size: the tag strings and the array. */
+  /** Rough heap size: each tag string (V8 header and characters), its array slot, and the page. */
   bytes: number;
 }
 
@@ -38,7 +38,7 @@ export class TagPageCache {
   readonly stats = { hits: 0, misses: 0 };
 
   constructor(
-    private readonly maxBytes = 16 * 1024 * 1024,
+    private readonly maxBytes = 8 * 1024 * 1024,
     private readonly maxPages = 4096,
   ) {}
 
@@ -65,8 +65,8 @@ export class TagPageCache {
   /** Keeps `page` unless a tag was written (in any repository) since `version` was taken. */
   set(repo: string, limit: number, last: string | undefined, page: Page<string>, version: number): void {
     if (version !== this.epoch) return;
-    let bytes = 64;
-    for (const tag of page.items) bytes += tag.length + 16;
+    let bytes = 128;
+    for (const tag of page.items) bytes += tag.length + 32;
     if (bytes > this.maxBytes / 8) return;
     const pageKey = pageKeyOf(limit, last);
     this.drop(repo, pageKey);
