@@ -48,7 +48,7 @@ test('the number of pages is bounded, least recently used out first', () => {
 });
 
 test('the bytes are bounded', () => {
-  const cache = new TagPageCache(8 * 1024, 1000);
+  const cache = new TagPageCache(16 * 1024, 1000);
   const tags = Array.from({ length: 20 }, (_, i) => `tag-${i}`.padEnd(20, 'x'));
   for (let i = 0; i < 50; i++) cache.set(`r${i}`, 20, undefined, page(...tags), cache.version());
   let kept = 0;
