@@ -1,6 +1,8 @@
 /** The measurements of `npm run bench:scale` against one running, seeded registry. */
 import { execFile } from 'node:child_process';
-import { BlobData, pushStreamed, request } from './client.js';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { BlobData, request, startUpload, withDigest } from './client.js';
 import { runLoad, type LoadResult } from './load.js';
 import { procStatusKiB, sampleRss, type Registry } from './servers.js';
 
@@ -113,29 +115,66 @@ export interface UnderPush {
   pushedMiB: number;
 }
 
-/** Manifest GET load while `writers` clients push `blobMib` blobs back to back for the whole run. */
+/** One writer's blob on disk, for curl to stream: each push rewrites its last 16 bytes (a new digest). */
+export interface PushFile {
+  data: BlobData;
+  path: string;
+}
+
+export function pushFiles(blobs: BlobData[], dir: string): PushFile[] {
+  return blobs.map((data, w) => {
+    const path = join(dir, `push-${w}.bin`);
+    writeFileSync(path, data.buf);
+    return { data, path };
+  });
+}
+
+/** POST a session, then one `curl -T` PUT of the whole file with ?digest= (a monolithic push, 201 expected). */
+async function curlPush(base: string, repo: string, file: PushFile, k: number): Promise<void> {
+  const digest = file.data.variant(k);
+  const fd = openSync(file.path, 'r+');
+  try {
+    writeSync(fd, file.data.buf, file.data.size - 16, 16, file.data.size - 16);
+  } finally {
+    closeSync(fd);
+  }
+  const loc = withDigest(await startUpload(base, repo), digest);
+  const out = await new Promise<string>((ok, fail) =>
+    execFile(
+      'curl',
+      ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-T', file.path, loc],
+      (err, stdout) => (err ? fail(err) : ok(stdout)),
+    ),
+  );
+  if (out.trim() !== '201') throw new Error(`curl PUT ${loc}: ${out}`);
+}
+
+/**
+ * Manifest GET load while one curl process per file pushes it back to back for the whole run.
+ * The pushes run in curl processes, not in this process, so the load generator's own event
+ * loop is not the one busy writing blobs.
+ */
 export async function manifestLoadUnderPush(
   reg: Registry,
   repo: string,
   tag: string,
   seconds: number,
-  blobs: BlobData[],
+  files: PushFile[],
 ): Promise<UnderPush> {
   let stop = false;
   let pushes = 0;
   let k = 0;
-  const pusher = async (data: BlobData, w: number): Promise<void> => {
+  const pusher = async (file: PushFile, w: number): Promise<void> => {
     while (!stop) {
-      const digest = data.variant(w * 1_000_000 + k++);
-      await pushStreamed(reg.base, `push/w${w}`, data, digest);
+      await curlPush(reg.base, `push/w${w}`, file, w * 1_000_000 + k++);
       pushes++;
     }
   };
-  const running = blobs.map((b, w) => pusher(b, w));
+  const running = files.map((f, w) => pusher(f, w));
   // Let the pushes get going before the load starts.
   await new Promise((ok) => setTimeout(ok, 500));
   const load = await manifestLoad(reg, repo, tag, seconds);
   stop = true;
   await Promise.all(running);
-  return { load, pushes, pushedMiB: (pushes * (blobs[0]?.size ?? 0)) / (1 << 20) };
+  return { load, pushes, pushedMiB: (pushes * (files[0]?.data.size ?? 0)) / (1 << 20) };
 }

@@ -21,8 +21,17 @@ export interface SizeResult {
   hwmMib: number;
 }
 
+/** Distribution seeded for the catalog walk alone (one manifest per repository). */
+export interface CatalogOnly {
+  repos: number;
+  seedSeconds: number;
+  readyMs: number;
+  catalog: Walk;
+}
+
 export interface ScaleReportInput {
   results: SizeResult[];
+  catalog?: CatalogOnly;
   started: Date;
   finished: Date;
   loadBefore: number[];
@@ -109,6 +118,17 @@ function ratios(results: SizeResult[]): string {
   return lines.join('\n');
 }
 
+function catalogOnly(c: CatalogOnly, results: SizeResult[]): string {
+  const fl = firstLast(c.catalog.pageMs);
+  const u = results.find((r) => r.kind === 'unireg' && r.plan.repos === c.repos);
+  return [
+    `Distribution seeded over its API with ${i(c.repos)} repositories of one manifest each (seeding ${f(c.seedSeconds, 0)} s, start-up ${i(c.readyMs)} ms): ` +
+      `catalog walk n=1000, ${c.catalog.pages} pages, ${f(c.catalog.seconds, 2)} s; page p50 ${f(percentile(c.catalog.pageMs, 50))} ms, ` +
+      `p99 of the first / last tenth ${f(fl.firstP99)} / ${f(fl.lastP99)} ms; pages in order (ms): ${c.catalog.pageMs.map((x) => f(x, 0)).join(', ')}.`,
+    u ? `unireg at the same number of repositories (the full seed, 10 manifests each): ${f(u.catalog.seconds, 3)} s, **${f(c.catalog.seconds / u.catalog.seconds, 0)}×** faster.` : '',
+  ].join(' ');
+}
+
 function clientCheck(results: SizeResult[]): string {
   return results
     .map(
@@ -128,7 +148,7 @@ export function scaleReport(d: ScaleReportInput): string {
     '',
     `Each size: R repositories, 10·R manifests, 20·R tags (\`${'big/tags'}\` holds 10·R of them), seeded (unireg in-process through its registry ` +
       `services, Distribution over its API), then the registry is started on the seeded data and measured. Loads: ${d.duration} s each, ` +
-      `64 connections, one round. Pushes: 4 clients pushing ${d.pushMib} MiB blobs back to back.`,
+      `64 connections, one round. Pushes: 4 curl processes, each pushing a ${d.pushMib} MiB blob (POST, then one PUT of the whole body with ?digest=) back to back.`,
     '',
     '## Machine',
     '',
@@ -143,6 +163,7 @@ export function scaleReport(d: ScaleReportInput): string {
     '',
     ratios(d.results) || '(no size with both registries)',
     '',
+    ...(d.catalog ? ['### Catalog walk at the largest size', '', catalogOnly(d.catalog, d.results), ''] : []),
     '## The bench client against curl',
     '',
     clientCheck(d.results),

@@ -42,10 +42,17 @@ export interface SeedPlan {
   manifests: number;
   tags: number;
   bigTags: number;
+  /** Catalog only: every repository holds one manifest under one tag (no big/tags, no bench/tags1000 content). */
+  catalogOnly?: boolean;
 }
 
 export function planOf(repos: number): SeedPlan {
   return { repos, manifests: 10 * repos, tags: 20 * repos, bigTags: 10 * repos };
+}
+
+/** For a catalog walk only: R repositories with one tagged manifest each (Distribution at a size its API seeding reaches here). */
+export function catalogPlanOf(repos: number): SeedPlan {
+  return { repos, manifests: repos, tags: repos, bigTags: 0, catalogOnly: true };
 }
 
 function otherRepo(i: number): string {
@@ -95,6 +102,10 @@ function* mountSteps(plan: SeedPlan, base: BaseBlobs): Generator<Step> {
 
 /** Second pass: every manifest PUT, repository by repository. */
 function* manifestSteps(plan: SeedPlan, base: BaseBlobs): Generator<Step> {
+  if (plan.catalogOnly) {
+    for (const repo of REPOS_OF(plan)) yield { kind: 'manifest', repo, ref: 'latest', body: manifest(base, repo) };
+    return;
+  }
   const one = manifest(base, TAGS1000_REPO);
   for (let t = 0; t < 1000; t++) yield { kind: 'manifest', repo: TAGS1000_REPO, ref: `t${String(t).padStart(4, '0')}`, body: one };
   for (let m = 0; m < plan.repos; m++) {

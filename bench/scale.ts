@@ -12,23 +12,27 @@ import { parseArgs } from 'node:util';
 import { BlobData } from './client.js';
 import { log } from './phases.js';
 import { machineFacts } from './report.js';
-import { BIG_REPO, TAGS1000_REPO, midRepo, planOf, seedOverHttp, seedUnireg } from './scale-seed.js';
+import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp, seedUnireg } from './scale-seed.js';
 import {
   clientMs,
   curlMs,
   manifestLoad,
   manifestLoadUnderPush,
+  pushFiles,
   startupFigures,
+  type PushFile,
   tagsLoad,
   walk,
 } from './scale-measure.js';
-import { scaleReport, type SizeResult } from './scale-report.js';
+import { scaleReport, type CatalogOnly, type SizeResult } from './scale-report.js';
 import { procStatusKiB, ROOT, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
 
 const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '100,1000,10000' },
     'distribution-sizes': { type: 'string', default: '100,1000' },
+    /** Distribution seeded with this many repositories of one manifest each, for the catalog walk alone ('' or 0: skip). */
+    'distribution-catalog': { type: 'string', default: '10000' },
     duration: { type: 'string', default: '5' },
     'push-mib': { type: 'string', default: '128' },
     only: { type: 'string' },
@@ -42,7 +46,7 @@ const duration = Number(values.duration);
 const pushMib = Number(values['push-mib']);
 const distributionBin = values['distribution-bin'];
 
-async function measure(kind: RegistryKind, repos: number, blobs: BlobData[]): Promise<SizeResult> {
+async function measure(kind: RegistryKind, repos: number, blobs: PushFile[]): Promise<SizeResult> {
   const plan = planOf(repos);
   const dir = mkdtempSync(join(tmpdir(), `unireg-scale-${kind}-`));
   const started = new Date().toISOString().slice(11, 19);
@@ -90,6 +94,31 @@ async function measure(kind: RegistryKind, repos: number, blobs: BlobData[]): Pr
   }
 }
 
+/** Distribution with `repos` one-manifest repositories: seeding, start-up and the catalog walk only. */
+async function catalogOnly(repos: number): Promise<CatalogOnly> {
+  const dir = mkdtempSync(join(tmpdir(), 'unireg-scale-catalog-'));
+  let reg: Registry | undefined;
+  try {
+    log(`distribution ${repos} one-manifest repos (catalog only): seeding over HTTP`);
+    const seeding = await startRegistry('distribution', { dir, distributionBin });
+    let seedSeconds: number;
+    try {
+      seedSeconds = await seedOverHttp(seeding.base, catalogPlanOf(repos));
+    } finally {
+      await stopRegistry(seeding, { keepDir: true });
+    }
+    reg = await startRegistry('distribution', { dir, distributionBin });
+    const readyMs = reg.readyMs;
+    const catalog = await walk(reg, '/v2/_catalog?n=1000', 'repositories');
+    if (catalog.items !== repos + 1) throw new Error(`catalog walk saw ${catalog.items} repositories, expected ${repos + 1}`);
+    log(`distribution ${repos} (catalog only): ${catalog.pages} pages in ${catalog.seconds.toFixed(2)} s`);
+    return { repos, seedSeconds, readyMs, catalog };
+  } finally {
+    if (reg) await stopRegistry(reg, { keepDir: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const load0 = (await import('node:os')).loadavg();
   const started = new Date();
@@ -97,11 +126,19 @@ async function main(): Promise<void> {
   if (values.only !== 'distribution') for (const n of sizesOf(values.sizes)) runs.push(['unireg', n]);
   if (values.only !== 'unireg') for (const n of sizesOf(values['distribution-sizes'])) runs.push(['distribution', n]);
   log(`making ${4} blobs of ${pushMib} MiB for the pushes`);
-  const blobs = Array.from({ length: 4 }, () => new BlobData(pushMib << 20));
+  const pushDir = mkdtempSync(join(tmpdir(), 'unireg-scale-push-'));
   const results: SizeResult[] = [];
-  for (const [kind, n] of runs) results.push(await measure(kind, n, blobs));
+  try {
+    const blobs = pushFiles(Array.from({ length: 4 }, () => new BlobData(pushMib << 20)), pushDir);
+    for (const [kind, n] of runs) results.push(await measure(kind, n, blobs));
+  } finally {
+    rmSync(pushDir, { recursive: true, force: true });
+  }
+  const catalogRepos = Number(values['distribution-catalog'] || 0);
+  const catalog = values.only !== 'unireg' && catalogRepos > 0 ? await catalogOnly(catalogRepos) : undefined;
   const doc = scaleReport({
     results,
+    catalog,
     started,
     finished: new Date(),
     loadBefore: load0,
