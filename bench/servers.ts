@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,8 @@ export interface Registry {
   dir: string;
   logFile: string;
   child: ChildProcess;
+  /** Milliseconds from spawning the process to its first answer to GET /v2/ (polled every 10 ms). */
+  readyMs: number;
 }
 
 export interface StartOptions {
@@ -37,6 +40,8 @@ export interface StartOptions {
   cli?: string;
   /** Authentication is on: readiness then expects 401 (not 200) on an anonymous GET /v2/. */
   auth?: boolean;
+  /** An existing directory (from an earlier run, `storage/` inside) instead of a fresh temporary one: start-up on seeded data. */
+  dir?: string;
 }
 
 /** The repository root, seen from dist/bench/servers.js. */
@@ -55,20 +60,30 @@ export function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
+/** The status of a GET without keep-alive (node:http: no lazy loading on the first call, unlike fetch). */
+function getStatus(url: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => ok(res.statusCode ?? 0));
+    });
+    req.on('error', fail);
+  });
+}
+
 async function waitReady(reg: Registry, expect: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (reg.child.exitCode !== null || reg.child.signalCode !== null) break;
     try {
-      const res = await fetch(`${reg.base}/v2/`);
-      await res.arrayBuffer();
-      if (res.status === expect) return;
-      last = `status ${res.status}`;
+      const status = await getStatus(`${reg.base}/v2/`);
+      if (status === expect) return;
+      last = `status ${status}`;
     } catch (err) {
       last = String((err as Error).cause ?? err);
     }
-    await sleep(100);
+    await sleep(10);
   }
   let log = '';
   try {
@@ -86,13 +101,14 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 export async function startRegistry(kind: RegistryKind, opts: StartOptions = {}): Promise<Registry> {
-  const dir = mkdtempSync(join(tmpdir(), `unireg-bench-${kind}-`));
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `unireg-bench-${kind}-`));
   const storage = join(dir, 'storage');
   const logFile = join(dir, 'server.log');
   const port = await freePort();
   const addr = `127.0.0.1:${port}`;
   const out = openSync(logFile, 'a');
   let child: ChildProcess;
+  const spawnedAt = performance.now();
   try {
     if (kind === 'unireg') {
       const cli = opts.cli ?? join(ROOT, 'dist/src/cli.js');
@@ -116,7 +132,7 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
         stdio: ['ignore', out, out],
       });
     } else if (kind === 'floor') {
-      mkdirSync(storage);
+      mkdirSync(storage, { recursive: true });
       child = spawn(process.execPath, [join(ROOT, 'dist/bench/floor-server.js'), addr, storage], {
         cwd: dir,
         env: cleanEnv(),
@@ -145,9 +161,10 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
   }
   const spawnError = new Promise<never>((_, fail) => child.once('error', fail));
   if (child.pid === undefined) await spawnError;
-  const reg: Registry = { kind, base: `http://${addr}`, pid: child.pid!, dir, logFile, child };
+  const reg: Registry = { kind, base: `http://${addr}`, pid: child.pid!, dir, logFile, child, readyMs: NaN };
   try {
     await Promise.race([waitReady(reg, kind === 'unireg' && opts.auth ? 401 : 200), spawnError]);
+    reg.readyMs = performance.now() - spawnedAt;
   } catch (err) {
     await stopRegistry(reg, { keepDir: true });
     throw err;

@@ -18,6 +18,7 @@ import { scheduleGc } from './gc/schedule.js';
 import { createLogger } from './log.js';
 import { jobKey } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
+import { TagPageCache } from './registry/tag-page-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
@@ -144,6 +145,10 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       stored?.rescan().catch((err: unknown) => log.error({ err }, 'stored-content metrics could not be recounted'));
     });
   }
+  // tags/list pages, dropped by every committed batch that writes a repository's tags (src/registry/tag-page-cache.ts).
+  // Only this process's batches reach it, so with a shared store (replicas) there is no page cache.
+  const tagPages = driver.shared ? undefined : new TagPageCache();
+  if (tagPages) kv.onBatch(tagPages.apply);
   const registry = new Registry(
     {
       ...stores,
@@ -157,6 +162,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       cache,
       quotas,
       webhooks: webhooks.events,
+      ...(tagPages ? { tagPages } : {}),
     },
     (deps) => new UnikernelTagMerger(deps),
   );
@@ -175,10 +181,9 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const boots = BootService.wanted(bootCheck) ? new BootService(registry, bootCheck, log.child({ component: 'boot-check' })) : undefined;
   if (boots) registry.manifests.onCommitted(boots.committed);
 
-  await stored?.load().catch(async (err: unknown) => {
-    await closeStores();
-    throw err;
-  });
+  // The stored-content count reads every link and manifest record: it runs while the server already answers,
+  // and a /metrics scrape waits for it (src/metrics/metrics.ts), so start-up does not grow with the data.
+  stored?.load().catch((err: unknown) => log.error({ err }, 'counting stored content failed: the stored-content metrics are partial'));
   const proxy = Proxy.create(config, registry, log);
   const metrics = stored ? new Metrics({ stored, cache, proxy: proxy?.stats }) : undefined;
   if (metrics) {

@@ -10,7 +10,11 @@ export function empty(ctx: Context, status: number, headers: Record<string, stri
 }
 
 export function jsonBody(ctx: Context, value: unknown, contentType = 'application/json'): void {
-  const bytes = Buffer.from(JSON.stringify(value));
+  bytesBody(ctx, Buffer.from(JSON.stringify(value)), contentType);
+}
+
+/** A 200 with bytes already encoded (e.g. a cached JSON body). */
+export function bytesBody(ctx: Context, bytes: Buffer, contentType: string): void {
   ctx.status = 200;
   ctx.body = bytes;
   ctx.type = contentType;

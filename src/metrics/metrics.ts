@@ -65,7 +65,8 @@ export class Metrics {
         name,
         help,
         registers,
-        collect() {
+        async collect() {
+          await stored.load().catch(() => undefined);
           this.set(read(stored.figures()));
         },
       });
@@ -78,7 +79,9 @@ export class Metrics {
       help: 'Bytes stored: kind="blobs" each distinct linked blob once, kind="manifests" each manifest record',
       labelNames: ['kind'],
       registers,
-      collect() {
+      async collect() {
+        // The start-up count runs in the background (src/main.ts): a scrape waits for it (on failure: partial figures, logged once).
+        await stored.load().catch(() => undefined);
         const f = stored.figures();
         this.set({ kind: 'blobs' }, f.blobBytes);
         this.set({ kind: 'manifests' }, f.manifestBytes);

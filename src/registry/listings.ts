@@ -51,11 +51,18 @@ const REFERRER_SCAN_BATCH = 256;
 export class ListingService {
   constructor(private readonly deps: RegistryDeps) {}
 
+  /** A page of tags; the same page object again while the repository's tags are unchanged (see TagPageCache). */
   async tags(repo: string, limit: number, last?: string): Promise<Page<string>> {
+    const cache = this.deps.tagPages;
+    const cached = cache?.get(repo, limit, last);
+    if (cached !== undefined) return cached;
+    const version = cache?.version();
     if (!(await this.deps.meta.hasRepository(repo))) throw new NameUnknownError(repo);
     if (limit === 0) return { items: [] };
     const items = await this.deps.meta.listTags(repo, { last, limit: limit + 1 });
-    return page(items, limit, (t) => t);
+    const result = page(items, limit, (t) => t);
+    if (version !== undefined) cache?.set(repo, limit, last, result, version);
+    return result;
   }
 
   /** Repositories in name order; only those `visible` accepts (the caller's pull rights). */

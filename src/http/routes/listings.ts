@@ -1,10 +1,13 @@
 /** Paged listings: `GET /v2/<name>/tags/list`, `GET /v2/_catalog`, `GET /v2/<name>/referrers/<digest>`. */
 import { MediaType } from '../../oci/media-types.js';
 import { digestParam, pageParams, queryString, repoParam, setNextLink } from '../params.js';
-import { jsonBody } from '../respond.js';
+import { bytesBody, jsonBody } from '../respond.js';
 import type { RouteGroup } from './types.js';
 
 export const listingRoutes: RouteGroup = (router, { registry, guard }) => {
+  /** The JSON of a tags page, made once per page object: a page the listing service serves from its cache is not encoded again. */
+  const tagBodies = new WeakMap<object, Buffer>();
+
   router.get('/v2/_catalog', guard.catalog, async (ctx) => {
     const { n, last } = pageParams(ctx);
     const caller = guard.callerOf(ctx);
@@ -18,7 +21,9 @@ export const listingRoutes: RouteGroup = (router, { registry, guard }) => {
     const { n, last } = pageParams(ctx);
     const page = await registry.listings.tags(repo, n, last);
     if (page.next !== undefined) setNextLink(ctx, `/v2/${repo}/tags/list`, { n: String(n), last: page.next });
-    jsonBody(ctx, { name: repo, tags: page.items });
+    let body = tagBodies.get(page);
+    if (body === undefined) tagBodies.set(page, (body = Buffer.from(JSON.stringify({ name: repo, tags: page.items }))));
+    bytesBody(ctx, body, 'application/json');
   });
 
   router.get('/v2/*name/referrers/:digest', guard.repo('pull'), async (ctx) => {

@@ -1,0 +1,124 @@
+/**
+ * Push throughput with real clients, against unireg and Distribution: curl streaming one blob
+ * (`-T file`, a monolithic PUT after the POST), the bench's own node:http client on the same blob
+ * (to check it does not handicap either side), and N curl pushes at once (aggregate MB/s).
+ * Prints a Markdown table; asserts nothing.
+ * Usage: node dist/bench/push-check.js [--size-mib 1024] [--parallel 8] [--parallel-mib 256] [--rounds 3]
+ */
+import { execFile } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BlobData, pushStreamed, startUpload, withDigest } from './client.js';
+import { settle } from './phases.js';
+import { cpuSeconds, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
+
+const { values } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    parallel: { type: 'string', default: '8' },
+    'parallel-mib': { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+
+interface File {
+  data: BlobData;
+  path: string;
+}
+
+function fileOf(data: BlobData, dir: string, name: string): File {
+  const path = join(dir, name);
+  writeFileSync(path, data.buf);
+  return { data, path };
+}
+
+/** POST, then (timed) curl -T of the whole file as PUT ?digest=. Returns seconds. */
+async function curlPush(reg: Registry, repo: string, file: File, k: number): Promise<number> {
+  const digest = file.data.variant(k);
+  const fd = openSync(file.path, 'r+');
+  try {
+    writeSync(fd, file.data.buf, file.data.size - 16, 16, file.data.size - 16);
+  } finally {
+    closeSync(fd);
+  }
+  const loc = withDigest(await startUpload(reg.base, repo), digest);
+  const out = await new Promise<string>((ok, fail) =>
+    execFile(
+      'curl',
+      ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-T', file.path, loc],
+      (err, stdout) => (err ? fail(err) : ok(stdout)),
+    ),
+  );
+  const [code, secs] = out.trim().split(' ');
+  if (code !== '201') throw new Error(`curl PUT ${loc}: ${out}`);
+  return Number(secs);
+}
+
+const mbps = (bytes: number, s: number) => bytes / 1e6 / s;
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const size = Number(values['size-mib']) << 20;
+  const parallel = Number(values.parallel);
+  const psize = Number(values['parallel-mib']) << 20;
+  const rounds = Number(values.rounds);
+  const dir = mkdtempSync(join(tmpdir(), 'unireg-push-check-'));
+  const rows: Record<RegistryKind, { curl: number[]; client: number[]; par: number[]; cpuPerGiB: number[] }> = {
+    unireg: { curl: [], client: [], par: [], cpuPerGiB: [] },
+    distribution: { curl: [], client: [], par: [], cpuPerGiB: [] },
+    floor: { curl: [], client: [], par: [], cpuPerGiB: [] },
+  };
+  try {
+    const big = fileOf(new BlobData(size), dir, 'big.bin');
+    const small = Array.from({ length: parallel }, (_, w) => fileOf(new BlobData(psize), dir, `p${w}.bin`));
+    let k = 0;
+    for (let round = 0; round < rounds; round++) {
+      const order: RegistryKind[] = round % 2 === 0 ? ['unireg', 'distribution'] : ['distribution', 'unireg'];
+      for (const kind of order) {
+        const reg = await startRegistry(kind);
+        try {
+          await settle();
+          const cpu0 = cpuSeconds(reg.pid);
+          const s = await curlPush(reg, 'push/curl', big, ++k);
+          rows[kind].cpuPerGiB.push((cpuSeconds(reg.pid) - cpu0) / (size / 2 ** 30));
+          rows[kind].curl.push(mbps(size, s));
+          await settle();
+          rows[kind].client.push(mbps(size, await pushStreamed(reg.base, 'push/client', big.data, big.data.variant(++k))));
+          await settle();
+          const t0 = performance.now();
+          await Promise.all(small.map((f, w) => curlPush(reg, `push/par${w}`, f, ++k)));
+          rows[kind].par.push(mbps(psize * parallel, (performance.now() - t0) / 1000));
+          process.stderr.write(
+            `[push-check] round ${round + 1} ${kind}: curl ${rows[kind].curl.at(-1)!.toFixed(0)} MB/s, client ${rows[kind].client.at(-1)!.toFixed(0)} MB/s, ` +
+              `${parallel}× parallel ${rows[kind].par.at(-1)!.toFixed(0)} MB/s\n`,
+          );
+        } finally {
+          await stopRegistry(reg);
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const u = rows.unireg;
+  const d = rows.distribution;
+  const line = (name: string, a: number[], b: number[]) =>
+    `| ${name} | ${a.map((x) => x.toFixed(0)).join(' / ')} (median ${med(a).toFixed(0)}) | ${b.map((x) => x.toFixed(0)).join(' / ')} (median ${med(b).toFixed(0)}) | ${(med(a) / med(b)).toFixed(2)}× |`;
+  console.log(
+    [
+      '| Push | unireg MB/s per round | Distribution MB/s per round | unireg / Distribution |',
+      '|---|---|---|---|',
+      line(`${values['size-mib']} MiB, curl -T (monolithic PUT)`, u.curl, d.curl),
+      line(`${values['size-mib']} MiB, bench client (streamed PATCH + PUT)`, u.client, d.client),
+      line(`${parallel} × ${values['parallel-mib']} MiB at once, curl (aggregate)`, u.par, d.par),
+      `| Server CPU s per GiB during the curl push | ${u.cpuPerGiB.map((x) => x.toFixed(2)).join(' / ')} | ${d.cpuPerGiB.map((x) => x.toFixed(2)).join(' / ')} | |`,
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,180 @@
+/** The measurements of `npm run bench:scale` against one running, seeded registry. */
+import { execFile } from 'node:child_process';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { BlobData, request, startUpload, withDigest } from './client.js';
+import { runLoad, type LoadResult } from './load.js';
+import { procStatusKiB, sampleRss, type Registry } from './servers.js';
+
+export interface Walk {
+  pages: number;
+  items: number;
+  seconds: number;
+  /** Milliseconds per page, in order. */
+  pageMs: number[];
+  /** Highest VmRSS of the server during the walk (MiB). */
+  maxRssMib: number;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** First and last tenth of the pages (at least one page each): p50 and p99 of each. */
+export function firstLast(pageMs: number[]): { firstP50: number; firstP99: number; lastP50: number; lastP99: number } {
+  const k = Math.max(1, Math.floor(pageMs.length / 10));
+  const first = pageMs.slice(0, k);
+  const last = pageMs.slice(-k);
+  return { firstP50: percentile(first, 50), firstP99: percentile(first, 99), lastP50: percentile(last, 50), lastP99: percentile(last, 99) };
+}
+
+/** Follows Link rel="next" from `path` to the end, timing each page; `field` is the array in the body. */
+export async function walk(reg: Registry, path: string, field: 'repositories' | 'tags'): Promise<Walk> {
+  const rss = sampleRss(reg.pid, 50);
+  const pageMs: number[] = [];
+  let items = 0;
+  let next: string | undefined = `${reg.base}${path}`;
+  const t0 = performance.now();
+  while (next !== undefined) {
+    const t = performance.now();
+    const res = await request('GET', next, { expect: [200] });
+    pageMs.push(performance.now() - t);
+    const body = JSON.parse(res.body.toString('utf8')) as Record<string, string[] | null>;
+    items += body[field]?.length ?? 0;
+    const link = res.headers.link;
+    const m = typeof link === 'string' ? /<([^>]+)>;\s*rel="?next"?/.exec(link) : null;
+    next = m ? new URL(m[1]!, reg.base).toString() : undefined;
+  }
+  return { pages: pageMs.length, items, seconds: (performance.now() - t0) / 1000, pageMs, maxRssMib: rss.stop() };
+}
+
+/** Median time_total of `count` curl GETs of `url` (one process each, no keep-alive). */
+export async function curlMs(url: string, count = 15): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const out = await new Promise<string>((ok, fail) =>
+      execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', url], (err, stdout) => (err ? fail(err) : ok(stdout))),
+    );
+    const [code, secs] = out.trim().split(' ');
+    if (code !== '200') throw new Error(`curl ${url}: ${code}`);
+    times.push(Number(secs) * 1000);
+  }
+  return percentile(times, 50);
+}
+
+/** Median of `count` GETs of `url` with the bench's client: on a fresh connection each (as curl), and on a kept-alive one. */
+export async function clientMs(url: string, count = 15): Promise<{ fresh: number; kept: number }> {
+  const { Agent } = await import('node:http');
+  const fresh: number[] = [];
+  const kept: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const agent = new Agent({ keepAlive: false });
+    let t = performance.now();
+    await request('GET', url, { expect: [200], agent });
+    fresh.push(performance.now() - t);
+    t = performance.now();
+    await request('GET', url, { expect: [200] });
+    kept.push(performance.now() - t);
+  }
+  return { fresh: percentile(fresh, 50), kept: percentile(kept, 50) };
+}
+
+export interface Startup {
+  readyMs: number;
+  rssAtReadyMib: number;
+  /** VmRSS 3 s after the first answer (background start-up work done). */
+  rssAfter3sMib: number;
+}
+
+export async function startupFigures(reg: Registry): Promise<Startup> {
+  const rssAtReadyMib = (procStatusKiB(reg.pid, 'VmRSS') ?? NaN) / 1024;
+  await new Promise((ok) => setTimeout(ok, 3000));
+  return { readyMs: reg.readyMs, rssAtReadyMib, rssAfter3sMib: (procStatusKiB(reg.pid, 'VmRSS') ?? NaN) / 1024 };
+}
+
+export function manifestLoad(reg: Registry, repo: string, tag: string, seconds: number, connections = 64): Promise<LoadResult> {
+  return runLoad({
+    url: `${reg.base}/v2/${repo}/manifests/${tag}`,
+    method: 'GET',
+    headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    connections,
+    seconds,
+    pid: reg.pid,
+  });
+}
+
+export function tagsLoad(reg: Registry, repo: string, seconds: number, connections = 64): Promise<LoadResult> {
+  return runLoad({ url: `${reg.base}/v2/${repo}/tags/list?n=1000`, method: 'GET', connections, seconds, pid: reg.pid });
+}
+
+export interface UnderPush {
+  load: LoadResult;
+  pushes: number;
+  pushedMiB: number;
+}
+
+/** One writer's blob on disk, for curl to stream: each push rewrites its last 16 bytes (a new digest). */
+export interface PushFile {
+  data: BlobData;
+  path: string;
+}
+
+export function pushFiles(blobs: BlobData[], dir: string): PushFile[] {
+  return blobs.map((data, w) => {
+    const path = join(dir, `push-${w}.bin`);
+    writeFileSync(path, data.buf);
+    return { data, path };
+  });
+}
+
+/** POST a session, then one `curl -T` PUT of the whole file with ?digest= (a monolithic push, 201 expected). */
+async function curlPush(base: string, repo: string, file: PushFile, k: number): Promise<void> {
+  const digest = file.data.variant(k);
+  const fd = openSync(file.path, 'r+');
+  try {
+    writeSync(fd, file.data.buf, file.data.size - 16, 16, file.data.size - 16);
+  } finally {
+    closeSync(fd);
+  }
+  const loc = withDigest(await startUpload(base, repo), digest);
+  const out = await new Promise<string>((ok, fail) =>
+    execFile(
+      'curl',
+      ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-T', file.path, loc],
+      (err, stdout) => (err ? fail(err) : ok(stdout)),
+    ),
+  );
+  if (out.trim() !== '201') throw new Error(`curl PUT ${loc}: ${out}`);
+}
+
+/**
+ * Manifest GET load while one curl process per file pushes it back to back for the whole run.
+ * The pushes run in curl processes, not in this process, so the load generator's own event
+ * loop is not the one busy writing blobs.
+ */
+export async function manifestLoadUnderPush(
+  reg: Registry,
+  repo: string,
+  tag: string,
+  seconds: number,
+  files: PushFile[],
+): Promise<UnderPush> {
+  let stop = false;
+  let pushes = 0;
+  let k = 0;
+  const pusher = async (file: PushFile, w: number): Promise<void> => {
+    while (!stop) {
+      await curlPush(reg.base, `push/w${w}`, file, w * 1_000_000 + k++);
+      pushes++;
+    }
+  };
+  const running = files.map((f, w) => pusher(f, w));
+  // Let the pushes get going before the load starts.
+  await new Promise((ok) => setTimeout(ok, 500));
+  const load = await manifestLoad(reg, repo, tag, seconds);
+  stop = true;
+  await Promise.all(running);
+  return { load, pushes, pushedMiB: (pushes * (files[0]?.data.size ?? 0)) / (1 << 20) };
+}

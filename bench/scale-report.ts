@@ -1,0 +1,172 @@
+/** The Markdown report of `npm run bench:scale`. */
+import type { LoadResult } from './load.js';
+import { firstLast, percentile, type Startup, type UnderPush, type Walk } from './scale-measure.js';
+import type { SeedPlan } from './scale-seed.js';
+import type { RegistryKind } from './servers.js';
+
+export interface SizeResult {
+  kind: RegistryKind;
+  plan: SeedPlan;
+  started: string;
+  seedSeconds: number;
+  startup: Startup;
+  /** Median ms of one page with the bench's client (fresh connection / kept alive) and with curl. */
+  client: { tags: { fresh: number; kept: number }; catalog: { fresh: number; kept: number } };
+  curl: { tags: number; catalog: number };
+  catalog: Walk;
+  tags: Walk;
+  manifest: LoadResult;
+  tags1000: LoadResult;
+  underPush: UnderPush;
+  hwmMib: number;
+}
+
+/** Distribution seeded for the catalog walk alone (one manifest per repository). */
+export interface CatalogOnly {
+  repos: number;
+  seedSeconds: number;
+  readyMs: number;
+  catalog: Walk;
+}
+
+export interface ScaleReportInput {
+  results: SizeResult[];
+  catalog?: CatalogOnly;
+  started: Date;
+  finished: Date;
+  loadBefore: number[];
+  loadAfter: number[];
+  duration: number;
+  pushMib: number;
+  machine: string;
+  command: string;
+}
+
+const f = (x: number, digits = 2) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '—');
+const i = (x: number) => f(x, 0);
+const label = (r: SizeResult) => `${r.kind} ${i(r.plan.repos)} repos / ${i(r.plan.tags)} tags`;
+
+function walkRows(name: string, pick: (r: SizeResult) => Walk): [string, (r: SizeResult) => string][] {
+  return [
+    [`${name}: pages / entries`, (r) => `${i(pick(r).pages)} / ${i(pick(r).items)}`],
+    [`${name}: whole walk (s)`, (r) => f(pick(r).seconds, 3)],
+    [`${name}: page p50 (ms)`, (r) => f(percentile(pick(r).pageMs, 50))],
+    [`${name}: p99 first tenth of pages (ms)`, (r) => f(firstLast(pick(r).pageMs).firstP99)],
+    [`${name}: p99 last tenth of pages (ms)`, (r) => f(firstLast(pick(r).pageMs).lastP99)],
+    [
+      `${name}: last / first p99`,
+      (r) => {
+        const fl = firstLast(pick(r).pageMs);
+        return `${f(fl.lastP99 / fl.firstP99)}×`;
+      },
+    ],
+    [`${name}: max server VmRSS during the walk (MiB)`, (r) => i(pick(r).maxRssMib)],
+  ];
+}
+
+const ROWS: [string, (r: SizeResult) => string][] = [
+  ['Seeding (s)', (r) => f(r.seedSeconds, 1)],
+  ['Start-up to first answered GET /v2/ (ms)', (r) => i(r.startup.readyMs)],
+  ['VmRSS at the first answer / 3 s later (MiB)', (r) => `${i(r.startup.rssAtReadyMib)} / ${i(r.startup.rssAfter3sMib)}`],
+  ...walkRows('Catalog walk n=1000', (r) => r.catalog),
+  ...walkRows(`tags/list walk n=100`, (r) => r.tags),
+  ['Manifest GET, 64 conns (req/s)', (r) => i(r.manifest.rps)],
+  ['Manifest GET p50 / p99 (ms)', (r) => `${f(r.manifest.p50)} / ${f(r.manifest.p99)}`],
+  ['tags/list?n=1000 of 1,000 tags, 64 conns (req/s)', (r) => i(r.tags1000.rps)],
+  ['tags/list p50 / p99 (ms)', (r) => `${f(r.tags1000.p50)} / ${f(r.tags1000.p99)}`],
+  ['Manifest GET during 4 pushes (req/s)', (r) => i(r.underPush.load.rps)],
+  ['Manifest GET during 4 pushes p50 / p99 (ms)', (r) => `${f(r.underPush.load.p50)} / ${f(r.underPush.load.p99)}`],
+  ['p99 during pushes / idle p99', (r) => `${f(r.underPush.load.p99 / r.manifest.p99)}×`],
+  ['Pushes completed during that load (MiB)', (r) => `${r.underPush.pushes} (${i(r.underPush.pushedMiB)})`],
+  ['Non-2xx / socket errors in the loads', (r) => [r.manifest, r.tags1000, r.underPush.load].map((l) => `${l.non2xx}/${l.errors}`).join(', ')],
+  ['Peak RSS, VmHWM (MiB)', (r) => i(r.hwmMib)],
+];
+
+function table(results: SizeResult[]): string {
+  const head = `| Figure | ${results.map(label).join(' | ')} |`;
+  const sep = `|---|${results.map(() => '---:').join('|')}|`;
+  return [head, sep, ...ROWS.map(([name, cell]) => `| ${name} | ${results.map(cell).join(' | ')} |`)].join('\n');
+}
+
+function ratios(results: SizeResult[]): string {
+  const lines: string[] = [];
+  for (const d of results.filter((r) => r.kind === 'distribution')) {
+    const u = results.find((r) => r.kind === 'unireg' && r.plan.repos === d.plan.repos);
+    if (!u) continue;
+    lines.push(
+      `- ${i(d.plan.repos)} repositories: catalog walk ${f(d.catalog.seconds / u.catalog.seconds, 1)}× faster, ` +
+        `tags/list walk of ${i(d.plan.bigTags)} tags ${f(d.tags.seconds / u.tags.seconds, 1)}× faster, ` +
+        `manifest GET ${f(u.manifest.rps / d.manifest.rps, 1)}× the req/s, tags/list of 1,000 tags ${f(u.tags1000.rps / d.tags1000.rps, 1)}× the req/s, ` +
+        `start-up ${i(u.startup.readyMs)} vs ${i(d.startup.readyMs)} ms.`,
+    );
+  }
+  // Distribution's walks read its directory tree: extrapolate linearly from its two largest sizes.
+  const ds = results.filter((r) => r.kind === 'distribution').sort((a, b) => a.plan.repos - b.plan.repos);
+  const biggest = results.filter((r) => r.kind === 'unireg').sort((a, b) => b.plan.repos - a.plan.repos)[0];
+  if (ds.length >= 2 && biggest && biggest.plan.repos > ds[ds.length - 1]!.plan.repos) {
+    const [a, b] = [ds[ds.length - 2]!, ds[ds.length - 1]!];
+    const at = (pick: (r: SizeResult) => number) =>
+      pick(b) + ((pick(b) - pick(a)) / (b.plan.repos - a.plan.repos)) * (biggest.plan.repos - b.plan.repos);
+    const cat = at((r) => r.catalog.seconds);
+    const tg = at((r) => r.tags.seconds);
+    lines.push(
+      `- ${i(biggest.plan.repos)} repositories, Distribution **extrapolated** linearly from its ${i(a.plan.repos)} and ${i(b.plan.repos)} runs ` +
+        `(not measured): catalog walk ≈ ${f(cat, 1)} s (unireg measured ${f(biggest.catalog.seconds, 3)} s: ≈ ${i(cat / biggest.catalog.seconds)}×), ` +
+        `tags/list of ${i(biggest.plan.bigTags)} tags ≈ ${f(tg, 1)} s (unireg ${f(biggest.tags.seconds, 3)} s: ≈ ${i(tg / biggest.tags.seconds)}×).`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function catalogOnly(c: CatalogOnly, results: SizeResult[]): string {
+  const fl = firstLast(c.catalog.pageMs);
+  const u = results.find((r) => r.kind === 'unireg' && r.plan.repos === c.repos);
+  return [
+    `Distribution seeded over its API with ${i(c.repos)} repositories of one manifest each (seeding ${f(c.seedSeconds, 0)} s, start-up ${i(c.readyMs)} ms): ` +
+      `catalog walk n=1000, ${c.catalog.pages} pages, ${f(c.catalog.seconds, 2)} s; page p50 ${f(percentile(c.catalog.pageMs, 50))} ms, ` +
+      `p99 of the first / last tenth ${f(fl.firstP99)} / ${f(fl.lastP99)} ms; pages in order (ms): ${c.catalog.pageMs.map((x) => f(x, 0)).join(', ')}.`,
+    u ? `unireg at the same number of repositories (the full seed, 10 manifests each): ${f(u.catalog.seconds, 3)} s, **${f(c.catalog.seconds / u.catalog.seconds, 0)}×** faster.` : '',
+  ].join(' ');
+}
+
+function clientCheck(results: SizeResult[]): string {
+  return results
+    .map(
+      (r) =>
+        `- ${label(r)}: one tags/list page (n=100) bench client ${f(r.client.tags.fresh)} ms on a new connection, ${f(r.client.tags.kept)} ms kept alive; ` +
+        `curl ${f(r.curl.tags)} ms. One catalog page (n=1000): client ${f(r.client.catalog.fresh)} / ${f(r.client.catalog.kept)} ms; curl ${f(r.curl.catalog)} ms.`,
+    )
+    .join('\n');
+}
+
+export function scaleReport(d: ScaleReportInput): string {
+  return [
+    '# Scale benchmark: latest run',
+    '',
+    `Generated by \`npm run bench:scale${d.command ? ` -- ${d.command}` : ''}\` (bench/scale.ts) from ${d.started.toISOString()} to ${d.finished.toISOString()}; ` +
+      'how it is measured: [benchmarks.md](benchmarks.md#at-scale-npm-run-benchscale). Do not edit by hand.',
+    '',
+    `Each size: R repositories, 10·R manifests, 20·R tags (\`${'big/tags'}\` holds 10·R of them), seeded (unireg in-process through its registry ` +
+      `services, Distribution over its API), then the registry is started on the seeded data and measured. Loads: ${d.duration} s each, ` +
+      `64 connections, one round. Pushes: 4 curl processes, each pushing a ${d.pushMib} MiB blob (POST, then one PUT of the whole body with ?digest=) back to back.`,
+    '',
+    '## Machine',
+    '',
+    d.machine,
+    `- Load average at the end: ${d.loadAfter.map((x) => x.toFixed(2)).join(' ')} (start: ${d.loadBefore.map((x) => x.toFixed(2)).join(' ')})`,
+    '',
+    '## Results',
+    '',
+    table(d.results),
+    '',
+    '## unireg against Distribution',
+    '',
+    ratios(d.results) || '(no size with both registries)',
+    '',
+    ...(d.catalog ? ['### Catalog walk at the largest size', '', catalogOnly(d.catalog, d.results), ''] : []),
+    '## The bench client against curl',
+    '',
+    clientCheck(d.results),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,158 @@
+/**
+ * `npm run bench:scale`: unireg and CNCF Distribution seeded with many repositories, tags and
+ * manifests (bench/scale-seed.ts), then measured at each size (bench/scale-measure.ts): catalog
+ * and tags/list walks page by page, manifest GET load, the 1,000-tag tags/list load, start-up
+ * time and memory on the seeded data, and manifest GET while pushes run. Writes a Markdown
+ * report (docs/benchmarks-scale-latest.md by default). See docs/benchmarks.md, "At scale".
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BlobData } from './client.js';
+import { log } from './phases.js';
+import { machineFacts } from './report.js';
+import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp, seedUnireg } from './scale-seed.js';
+import {
+  clientMs,
+  curlMs,
+  manifestLoad,
+  manifestLoadUnderPush,
+  pushFiles,
+  startupFigures,
+  type PushFile,
+  tagsLoad,
+  walk,
+} from './scale-measure.js';
+import { scaleReport, type CatalogOnly, type SizeResult } from './scale-report.js';
+import { procStatusKiB, ROOT, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '100,1000,10000' },
+    'distribution-sizes': { type: 'string', default: '100,1000' },
+    /** Distribution seeded with this many repositories of one manifest each, for the catalog walk alone ('' or 0: skip). */
+    'distribution-catalog': { type: 'string', default: '10000' },
+    duration: { type: 'string', default: '5' },
+    'push-mib': { type: 'string', default: '128' },
+    only: { type: 'string' },
+    out: { type: 'string', default: join(ROOT, 'docs/benchmarks-scale-latest.md') },
+    'distribution-bin': { type: 'string', default: '/usr/bin/docker-registry' },
+  },
+});
+
+const sizesOf = (s: string) => s.split(',').filter(Boolean).map(Number);
+const duration = Number(values.duration);
+const pushMib = Number(values['push-mib']);
+const distributionBin = values['distribution-bin'];
+
+async function measure(kind: RegistryKind, repos: number, blobs: PushFile[]): Promise<SizeResult> {
+  const plan = planOf(repos);
+  const dir = mkdtempSync(join(tmpdir(), `unireg-scale-${kind}-`));
+  const started = new Date().toISOString().slice(11, 19);
+  let reg: Registry | undefined;
+  try {
+    let seedSeconds: number;
+    if (kind === 'unireg') {
+      log(`unireg ${repos} repos: seeding in-process`);
+      seedSeconds = await seedUnireg(join(dir, 'storage'), plan);
+    } else {
+      log(`distribution ${repos} repos: seeding over HTTP`);
+      const seeding = await startRegistry(kind, { dir, distributionBin });
+      try {
+        seedSeconds = await seedOverHttp(seeding.base, plan);
+      } finally {
+        await stopRegistry(seeding, { keepDir: true });
+      }
+    }
+    log(`${kind} ${repos}: seeded in ${seedSeconds.toFixed(1)} s; starting on the seeded data`);
+    reg = await startRegistry(kind, { dir, distributionBin });
+    const startup = await startupFigures(reg);
+    const tagsPage = `${reg.base}/v2/${BIG_REPO}/tags/list?n=100`;
+    const catalogPage = `${reg.base}/v2/_catalog?n=1000`;
+    const client = { tags: await clientMs(tagsPage), catalog: await clientMs(catalogPage) };
+    const curl = { tags: await curlMs(tagsPage), catalog: await curlMs(catalogPage) };
+    log(`${kind} ${repos}: ready in ${startup.readyMs.toFixed(0)} ms; walking the catalog`);
+    const catalog = await walk(reg, '/v2/_catalog?n=1000', 'repositories');
+    if (catalog.items !== repos + 1) throw new Error(`catalog walk saw ${catalog.items} repositories, expected ${repos + 1}`);
+    log(`${kind} ${repos}: catalog ${catalog.pages} pages in ${catalog.seconds.toFixed(2)} s; walking ${BIG_REPO}`);
+    const tags = await walk(reg, `/v2/${BIG_REPO}/tags/list?n=100`, 'tags');
+    if (tags.items !== plan.bigTags) throw new Error(`tags walk saw ${tags.items} tags, expected ${plan.bigTags}`);
+    log(`${kind} ${repos}: tags ${tags.pages} pages in ${tags.seconds.toFixed(2)} s; manifest GET load`);
+    const mid = midRepo(plan);
+    await manifestLoad(reg, mid.repo, mid.tag, 1);
+    const manifest = await manifestLoad(reg, mid.repo, mid.tag, duration);
+    await tagsLoad(reg, TAGS1000_REPO, 1);
+    const tags1000 = await tagsLoad(reg, TAGS1000_REPO, duration);
+    log(`${kind} ${repos}: manifest ${manifest.rps.toFixed(0)} req/s, tags/list ${tags1000.rps.toFixed(0)} req/s; under ${blobs.length} pushes`);
+    const underPush = await manifestLoadUnderPush(reg, mid.repo, mid.tag, duration, blobs);
+    const hwmMib = (procStatusKiB(reg.pid, 'VmHWM') ?? NaN) / 1024;
+    return { kind, plan, started, seedSeconds, startup, client, curl, catalog, tags, manifest, tags1000, underPush, hwmMib };
+  } finally {
+    if (reg) await stopRegistry(reg, { keepDir: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Distribution with `repos` one-manifest repositories: seeding, start-up and the catalog walk only. */
+async function catalogOnly(repos: number): Promise<CatalogOnly> {
+  const dir = mkdtempSync(join(tmpdir(), 'unireg-scale-catalog-'));
+  let reg: Registry | undefined;
+  try {
+    log(`distribution ${repos} one-manifest repos (catalog only): seeding over HTTP`);
+    const seeding = await startRegistry('distribution', { dir, distributionBin });
+    let seedSeconds: number;
+    try {
+      seedSeconds = await seedOverHttp(seeding.base, catalogPlanOf(repos));
+    } finally {
+      await stopRegistry(seeding, { keepDir: true });
+    }
+    reg = await startRegistry('distribution', { dir, distributionBin });
+    const readyMs = reg.readyMs;
+    const catalog = await walk(reg, '/v2/_catalog?n=1000', 'repositories');
+    if (catalog.items !== repos + 1) throw new Error(`catalog walk saw ${catalog.items} repositories, expected ${repos + 1}`);
+    log(`distribution ${repos} (catalog only): ${catalog.pages} pages in ${catalog.seconds.toFixed(2)} s`);
+    return { repos, seedSeconds, readyMs, catalog };
+  } finally {
+    if (reg) await stopRegistry(reg, { keepDir: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const load0 = (await import('node:os')).loadavg();
+  const started = new Date();
+  const runs: [RegistryKind, number][] = [];
+  if (values.only !== 'distribution') for (const n of sizesOf(values.sizes)) runs.push(['unireg', n]);
+  if (values.only !== 'unireg') for (const n of sizesOf(values['distribution-sizes'])) runs.push(['distribution', n]);
+  log(`making ${4} blobs of ${pushMib} MiB for the pushes`);
+  const pushDir = mkdtempSync(join(tmpdir(), 'unireg-scale-push-'));
+  const results: SizeResult[] = [];
+  try {
+    const blobs = pushFiles(Array.from({ length: 4 }, () => new BlobData(pushMib << 20)), pushDir);
+    for (const [kind, n] of runs) results.push(await measure(kind, n, blobs));
+  } finally {
+    rmSync(pushDir, { recursive: true, force: true });
+  }
+  const catalogRepos = Number(values['distribution-catalog'] || 0);
+  const catalog = values.only !== 'unireg' && catalogRepos > 0 ? await catalogOnly(catalogRepos) : undefined;
+  const doc = scaleReport({
+    results,
+    catalog,
+    started,
+    finished: new Date(),
+    loadBefore: load0,
+    loadAfter: (await import('node:os')).loadavg(),
+    duration,
+    pushMib,
+    machine: machineFacts(distributionBin),
+    command: process.argv.slice(2).join(' '),
+  });
+  writeFileSync(values.out, doc);
+  log(`wrote ${values.out}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

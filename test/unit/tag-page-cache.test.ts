@@ -1,0 +1,58 @@
+/** TagPageCache on its own: which batches invalidate, a racing read is not kept, the bounds hold. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TagPageCache } from '../../src/registry/tag-page-cache.js';
+import { keys } from '../../src/storage/metadata/keys.js';
+
+const page = (...items: string[]) => ({ items });
+const putKey = (key: string) => ({ type: 'put' as const, key, value: Buffer.from('{}') });
+
+test('a page read while a tag was written is not kept', () => {
+  const cache = new TagPageCache();
+  const version = cache.version();
+  cache.apply([putKey(keys.tag('a', 'v2'))]);
+  cache.set('a', 10, undefined, page('v1'), version);
+  assert.equal(cache.get('a', 10, undefined), undefined);
+  cache.set('a', 10, undefined, page('v1', 'v2'), cache.version());
+  assert.deepEqual(cache.get('a', 10, undefined), page('v1', 'v2'));
+});
+
+test('tag and repository writes drop only that repository; other keys drop nothing', () => {
+  const cache = new TagPageCache();
+  for (const repo of ['a', 'a/b', 'c']) cache.set(repo, 10, undefined, page('x'), cache.version());
+  cache.apply([putKey(keys.link('a', 'sha256:00')), putKey(keys.manifest('c', 'sha256:00'))]);
+  assert.ok(cache.get('a', 10, undefined) && cache.get('c', 10, undefined));
+  cache.apply([{ type: 'del', key: keys.tag('a', 'x') }]);
+  assert.equal(cache.get('a', 10, undefined), undefined);
+  assert.ok(cache.get('a/b', 10, undefined), 'a nested repository keeps its pages');
+  cache.apply([putKey(keys.repo('c'))]);
+  assert.equal(cache.get('c', 10, undefined), undefined);
+});
+
+test('pages are told apart by n and last', () => {
+  const cache = new TagPageCache();
+  cache.set('a', 2, undefined, page('1', '2'), cache.version());
+  cache.set('a', 2, '2', page('3'), cache.version());
+  assert.deepEqual(cache.get('a', 2, '2'), page('3'));
+  assert.deepEqual(cache.get('a', 2, undefined), page('1', '2'));
+  assert.equal(cache.get('a', 3, undefined), undefined);
+});
+
+test('the number of pages is bounded, least recently used out first', () => {
+  const cache = new TagPageCache(1 << 20, 3);
+  for (const repo of ['a', 'b', 'c']) cache.set(repo, 1, undefined, page(repo), cache.version());
+  assert.ok(cache.get('a', 1, undefined));
+  cache.set('d', 1, undefined, page('d'), cache.version());
+  assert.equal(cache.get('b', 1, undefined), undefined);
+  for (const repo of ['a', 'c', 'd']) assert.ok(cache.get(repo, 1, undefined), repo);
+});
+
+test('the bytes are bounded', () => {
+  const cache = new TagPageCache(16 * 1024, 1000);
+  const tags = Array.from({ length: 20 }, (_, i) => `tag-${i}`.padEnd(20, 'x'));
+  for (let i = 0; i < 50; i++) cache.set(`r${i}`, 20, undefined, page(...tags), cache.version());
+  let kept = 0;
+  for (let i = 0; i < 50; i++) if (cache.get(`r${i}`, 20, undefined)) kept++;
+  assert.ok(kept > 0 && kept < 50, `kept ${kept}`);
+  assert.ok(cache.get('r49', 20, undefined), 'the newest is kept');
+});
