@@ -61,6 +61,8 @@ export const TEST_TOOLS = {
   'qemu-system-x86_64': 'qemu-system-x86',
   /** The web UI tests (test/ui/) drive it with puppeteer-core. */
   chromium: 'chromium',
+  /** The round-robin balancer in front of the replica tests' unireg processes (test/helpers/replicas.ts). */
+  nginx: 'nginx-light',
 } as const;
 
 export type Tool = keyof typeof TEST_TOOLS;
