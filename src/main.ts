@@ -21,7 +21,7 @@ import { ManifestCache } from './registry/manifest-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
-import { FsBlobStore } from './storage/fs/fs-blob-store.js';
+import { createBlobDriver } from './storage/blob-driver.js';
 import { Layout } from './storage/fs/layout.js';
 import { LevelKv } from './storage/level/level-kv.js';
 import { changesOf } from './storage/metadata/changes.js';
@@ -72,7 +72,9 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const tls = config.http.tls;
   const tlsFiles =
     tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
-  const blobs = new FsBlobStore(layout);
+  // storage.blobs: the content-addressed directory, or an S3 bucket (src/storage/blob-driver.ts).
+  const driver = await createBlobDriver(config.storage, layout);
+  const blobs = driver.blobs;
   await blobs.init();
   const kv = new ObservedKv(new LevelKv(layout.metaDir, log));
   // Metrics' stored-content figures follow every committed batch from the first (src/metrics/stored.ts).
@@ -97,7 +99,18 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   });
   const cache = new ManifestCache();
   const registry = new Registry(
-    { ...stores, layout, config, log, locks: new InProcessLocks(), cache, quotas, webhooks: webhooks.events },
+    {
+      ...stores,
+      uploadArea: driver.uploadsOver(stores.blobs),
+      uploadHashing: driver.hashing,
+      layout,
+      config,
+      log,
+      locks: new InProcessLocks(),
+      cache,
+      quotas,
+      webhooks: webhooks.events,
+    },
     (deps) => new UnikernelTagMerger(deps),
   );
   await registry.uploads.clearTmp();
@@ -112,7 +125,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     registry.gc.finished.on(metrics.gcFinished);
     registry.retention.finished.on(metrics.retentionFinished);
   }
-  const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir });
+  const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir, blobs: driver.probe });
   const ops = { health, metrics };
   const app = createApp({ registry, config, log, auth, ops, ...(tracing ? { tracing: tracing.middleware } : {}) });
   // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
@@ -136,7 +149,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const bound = server.address() as AddressInfo;
   const scheme = tls.certificate === '' ? 'http' : 'https';
   const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
-  log.info({ url, root: layout.root, auth: config.auth.mode }, 'unireg listening');
+  log.info({ url, root: layout.root, auth: config.auth.mode, ...driver.describe }, 'unireg listening');
   if (config.auth.mode === 'none' && !isLoopback(config.http.addr)) {
     log.warn({ addr: config.http.addr }, 'serving without authentication on a non-loopback address (auth.allowInsecureOpen)');
   }

@@ -66,6 +66,34 @@ export const configSchema = z
       .object({
         /** Data root: blobs, uploads and the LevelDB metadata live under it. */
         root: z.string().min(1).default('./storage'),
+        blobs: z
+          .object({
+            /** Where blob content and upload bytes live: `fs` (under root) or `s3` (an S3-compatible bucket). */
+            driver: z.enum(['fs', 's3']).default('fs'),
+            /** Blob GETs answer 307 to a presigned URL of the object store instead of carrying the bytes (s3 only). */
+            redirect: z.boolean().default(false),
+            s3: z
+              .object({
+                /** The S3 endpoint URL (`http://127.0.0.1:7480`); empty: AWS's for the region. */
+                endpoint: z.string().default(''),
+                region: z.string().min(1).default('us-east-1'),
+                bucket: z.string().default(''),
+                /** Key prefix of every object unireg writes (`unireg` → `unireg/blobs/...`); empty: the bucket's root. */
+                prefix: z.string().default(''),
+                /** Credentials; both empty: the AWS SDK's default chain (AWS_* variables, shared files, instance roles). */
+                accessKey: z.string().default(''),
+                secretKey: z.string().default(''),
+                /** Path-style URLs (`endpoint/bucket/key`), which most self-hosted S3 servers want. */
+                forcePathStyle: z.boolean().default(false),
+              })
+              .strict()
+              .prefault({})
+              .refine((s) => (s.accessKey === '') === (s.secretKey === ''), 'set both accessKey and secretKey, or neither'),
+          })
+          .strict()
+          .prefault({})
+          .refine((b) => b.driver !== 's3' || b.s3.bucket !== '', { message: 'storage.blobs.s3.bucket is required with driver s3', path: ['s3', 'bucket'] })
+          .refine((b) => !b.redirect || b.driver === 's3', { message: 'storage.blobs.redirect needs driver s3', path: ['redirect'] }),
       })
       .strict()
       .prefault({}),

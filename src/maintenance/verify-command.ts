@@ -99,6 +99,9 @@ async function run(args: string[]): Promise<number> {
   if (values['orphan-grace'] !== undefined && !values.repair) throw new UsageError('--orphan-grace goes with --repair');
   const orphanGraceMs = values['orphan-grace'] === undefined ? undefined : graceMs(values['orphan-grace']);
   const config = await loadConfig({ file: values.root !== undefined ? undefined : (values.config ?? process.env.UNIREG_CONFIG) });
+  if (config.storage.blobs.driver !== 'fs') {
+    throw new UsageError('unireg verify rehashes the blob files under the data root: it works with storage.blobs.driver fs only (GC works on s3)');
+  }
   const layout = new Layout(resolve(values.root ?? config.storage.root));
   const isDir = (path: string) => stat(path).then((s) => s.isDirectory(), () => false);
   if (!(await isDir(layout.root)) || !(await isDir(layout.metaDir))) {

@@ -20,6 +20,8 @@ export interface HealthProbes {
   metadata(): Promise<unknown>;
   /** The blob directory that must be reachable. */
   blobsDir: string;
+  /** Instead of a stat of blobsDir: a check that the blob storage answers (S3: HeadBucket). */
+  blobs?: () => Promise<unknown>;
 }
 
 /** A check that takes longer than this counts as failed: a probe must answer quickly. */
@@ -55,7 +57,7 @@ export class Health {
 
   async ready(): Promise<HealthAnswer> {
     if (this.shuttingDown) return { status: 503, body: { status: 'shutting down' } };
-    const [metadata, blobs] = await Promise.all([within(this.probes.metadata()), within(stat(this.probes.blobsDir))]);
+    const [metadata, blobs] = await Promise.all([within(this.probes.metadata()), within(this.probes.blobs?.() ?? stat(this.probes.blobsDir))]);
     // Shutdown may have begun while the checks ran: it wins.
     const status = this.shuttingDown ? 'shutting down' : metadata === 'ok' && blobs === 'ok' ? 'ready' : 'not ready';
     return { status: status === 'ready' ? 200 : 503, body: { status, checks: { metadata, blobs } } };

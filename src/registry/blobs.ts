@@ -45,6 +45,16 @@ export class BlobService {
     return { size, range: part, file: await this.deps.blobs.open(digest) };
   }
 
+  /**
+   * Where the client may fetch the blob's bytes directly (a presigned object-store URL with
+   * `storage.blobs.redirect`), or undefined; BlobUnknownError unless the repository links it.
+   */
+  async redirect(repo: string, digest: Digest): Promise<string | undefined> {
+    if (this.deps.blobs.presign === undefined) return undefined;
+    await this.stat(repo, digest);
+    return this.deps.blobs.presign(digest);
+  }
+
   private part(size: number, range?: ByteRange | 'unsatisfiable'): ByteRange | undefined {
     if (range === 'unsatisfiable') throw new RangeNotSatisfiableError(size);
     const part = range && range.start < size ? { start: range.start, end: Math.min(range.end, size - 1) } : undefined;

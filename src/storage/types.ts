@@ -31,6 +31,13 @@ export interface UploadSession {
   offset: number;
   startedAt: number;
   updatedAt: number;
+  /**
+   * The running sha256 at `offset`, serialised (hash-wasm's save(), base64), when uploads
+   * persist their hash (S3 or shared metadata: any process can take the next chunk).
+   */
+  hashState?: string;
+  /** The upload area's own state at `offset`, opaque to everyone else (S3: UploadId, parts, tail). */
+  areaState?: string;
 }
 
 export interface PageRequest {
@@ -233,13 +240,83 @@ export interface BlobStore {
   read(digest: Digest, range?: ByteRange): Promise<Readable>;
   /** Opens the blob for positional reads; throws BlobUnknownError when absent. */
   open(digest: Digest): Promise<BlobFile>;
-  /** Moves a verified, fsynced file into place under its digest. */
+  /** Moves a verified, fsynced file into place under its digest (S3: uploads it). */
   ingest(file: string, digest: Digest): Promise<void>;
   remove(digest: Digest): Promise<void>;
   /** Size and modification time of the blob's file, or undefined when absent. */
   stat(digest: Digest): Promise<BlobFileInfo | undefined>;
   /** Every blob file, streamed from a walk of the content directory (order unspecified). */
   list(): AsyncIterable<BlobFileInfo>;
+  /**
+   * A temporary URL a client can fetch the blob's bytes from directly (S3 presigned GET,
+   * when `storage.blobs.redirect` is on), or undefined: unireg serves the bytes itself.
+   */
+  presign?(digest: Digest): Promise<string | undefined>;
+}
+
+/** Called with the byte count once a body has ended, before it counts; throwing refuses the body. */
+export type ByteCheck = (written: number) => void;
+
+/** What bytes are fed to while they are stored (a running hash). */
+export interface HashSink {
+  update(data: Uint8Array): unknown;
+}
+
+export interface AppendResult {
+  /** Bytes of the chunk now stored after the session's offset. */
+  written: number;
+  /** The area's state at the new offset, to persist with it (areaState). */
+  areaState?: string;
+  /**
+   * Call once the session record with the new offset is stored: removes what only the
+   * previous state referenced (S3: the previous tail object). Failures only leave garbage the sweep removes.
+   */
+  settled?: () => Promise<void>;
+}
+
+/** A body stored while its digest was computed, not yet in the content address. */
+export interface StagedBlob {
+  size: number;
+  /** Makes the bytes the blob `digest` (verified by the caller); keeps an existing copy. */
+  commit(digest: Digest): Promise<void>;
+  /** Removes the staged bytes (after commit: whatever is left). Never throws. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Where the bytes of upload sessions live until they become a blob: files under
+ * uploads/ (fs) or multipart uploads under `<prefix>/_uploads/` (S3). The session
+ * record (offset, hash and area state) is in the metadata store; the area keeps only
+ * bytes, so any process can take a session's next chunk.
+ */
+export interface UploadArea {
+  /** Creates what the area needs (directories); removes stale temp data of processes gone. */
+  init(now?: number): Promise<void>;
+  /** Creates the storage of a new session; its initial areaState. */
+  create(id: string): Promise<string | undefined>;
+  /**
+   * Appends `body` at `session.offset`, feeding `hash` exactly the bytes appended, in order.
+   * On any failure nothing past `session.offset` counts (fs: cut back; S3: parts the
+   * session state does not list are unused) and the session stays usable.
+   */
+  append(
+    session: UploadSession,
+    body: AsyncIterable<Buffer> | Iterable<Buffer>,
+    hash: HashSink,
+    check?: ByteCheck,
+  ): Promise<AppendResult>;
+  /** Whether read() works (fs: yes; S3: an unfinished multipart upload cannot be read). */
+  readonly readable: boolean;
+  /** The session's `offset` bytes (rebuilding a running hash); BlobUploadUnknownError when they are lost. */
+  read(session: UploadSession): AsyncIterable<Buffer>;
+  /** Moves the session's bytes into the content address under `digest` (verified by the caller). */
+  commit(session: UploadSession, digest: Digest): Promise<void>;
+  /** Removes the session's bytes. */
+  abort(id: string, areaState?: string): Promise<void>;
+  /** Removes data of sessions that no longer exist (`live` says which do), older than `minAgeMs`. */
+  sweep(live: (id: string) => boolean, now: number, minAgeMs: number): Promise<void>;
+  /** Stores a body whose digest the caller checks afterwards (monolithic uploads, server-built blobs). */
+  stage(body: AsyncIterable<Buffer> | Iterable<Buffer>, hash: HashSink, check?: ByteCheck): Promise<StagedBlob>;
 }
 
 export interface BlobFileInfo {

@@ -9,7 +9,10 @@ export class TracedBlobStore implements BlobStore {
   constructor(
     private readonly inner: BlobStore,
     private readonly spans: StoreSpans,
-  ) {}
+  ) {
+    const presign = inner.presign?.bind(inner);
+    if (presign) this.presign = (digest) => this.spans.within('blobs.presign', { [ATTR_DIGEST]: digest }, () => presign(digest));
+  }
 
   init(): Promise<void> {
     return this.inner.init();
@@ -39,6 +42,8 @@ export class TracedBlobStore implements BlobStore {
   stat(digest: Digest): Promise<BlobFileInfo | undefined> {
     return this.spans.within('blobs.stat', { [ATTR_DIGEST]: digest }, () => this.inner.stat(digest));
   }
+
+  presign?(digest: Digest): Promise<string | undefined>;
 
   list(): AsyncIterable<BlobFileInfo> {
     return this.spans.iterate('blobs.list', {}, () => this.inner.list());

@@ -63,6 +63,14 @@ export const TEST_TOOLS = {
   chromium: 'chromium',
   /** The round-robin balancer in front of the replica tests' unireg processes (test/helpers/replicas.ts). */
   nginx: 'nginx-light',
+  /** test/engines/start-s3.sh: a one-node Ceph cluster with radosgw, the S3 server of the s3 blob driver's tests. */
+  'ceph-mon': 'ceph-mon',
+  'ceph-osd': 'ceph-osd',
+  radosgw: 'radosgw',
+  'radosgw-admin': 'ceph-common',
+  ceph: 'ceph-common',
+  monmaptool: 'ceph-base',
+  'ceph-authtool': 'ceph-common',
 } as const;
 
 export type Tool = keyof typeof TEST_TOOLS;

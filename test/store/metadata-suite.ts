@@ -156,6 +156,17 @@ export function runMetadataStoreSuite(name: string, open: () => Promise<StoreHan
       await store.deleteUpload(session.id);
     });
 
+    test('an upload record keeps its hash and area states with the offset, and drops them when a put leaves them out', async () => {
+      const session = { id: '00000000-0000-4000-8000-000000000002', repo: 'up/b', offset: 7, startedAt: 1, updatedAt: 1 };
+      const withStates = { ...session, hashState: 'aGFzaA==', areaState: '{"u":"x","p":[["e",8388608]]}' };
+      await store.putUpload(withStates);
+      assert.deepEqual(await store.getUpload(session.id), withStates);
+      assert.deepEqual((await store.listUploads()).find((s) => s.id === session.id), withStates);
+      await store.putUpload({ ...session, offset: 9 });
+      assert.deepEqual(await store.getUpload(session.id), { ...session, offset: 9 });
+      await store.deleteUpload(session.id);
+    });
+
     test('links carry linkedAt and touchedAt; a manifest put touches the links it names and records pushedAt', async () => {
       const [a, b] = [digest('gc-link-a'), digest('gc-link-b')];
       const t0 = Date.now();

@@ -19,6 +19,16 @@ export const blobRoutes: RouteGroup = (router, { registry, guard }) => {
       ctx.length = size;
       return;
     }
+    // storage.blobs.redirect: the object store serves whole-blob GETs; Range GETs are answered here.
+    if (!ctx.get('range')) {
+      const location = await registry.blobs.redirect(repo, digest);
+      if (location !== undefined) {
+        ctx.status = 307;
+        ctx.set('Location', location);
+        ctx.set('Cache-Control', 'no-store');
+        return;
+      }
+    }
     const size = await registry.blobs.stat(repo, digest);
     const blob = await registry.blobs.open(repo, digest, parseRange(ctx.get('range') || undefined, size));
     ctx.type = 'application/octet-stream';

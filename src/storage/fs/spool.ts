@@ -6,9 +6,9 @@
  * volume: StorageFullError); errors of the source (a client going away) pass
  * through as they are.
  */
-import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { asStorageError } from '../io-errors.js';
+import type { HashSink } from '../types.js';
 
 const BUFFER_SIZE = 1 << 20;
 
@@ -45,7 +45,7 @@ export async function spool(
   source: AsyncIterable<Buffer> | Iterable<Buffer>,
   fh: FileHandle,
   position: number,
-  hash: Hash,
+  hash: HashSink,
   options: SpoolOptions = {},
 ): Promise<number> {
   const free: Buffer[] = [];

@@ -3,6 +3,7 @@
  * reads. Each key (layout: ./keys.ts) becomes a typed MetadataEntry, or an
  * `unreadable` one saying why it cannot be used.
  */
+import { checkUpload } from './upload-codec.js';
 import { tryParseDigest, type Digest } from '../../oci/digest.js';
 import type { MetadataEntry, UploadSession } from '../types.js';
 import { keys } from './keys.js';
@@ -54,10 +55,9 @@ function jsonValue(value: Buffer): unknown {
 }
 
 function session(value: Buffer, id: string): UploadSession {
-  const s = jsonValue(value) as Partial<UploadSession> | null;
-  const numbers = s !== null && typeof s === 'object' && [s.offset, s.startedAt, s.updatedAt].every((n) => typeof n === 'number');
-  if (!numbers || s.id !== id || typeof s.repo !== 'string') throw new Unreadable('not an upload session record');
-  return s as UploadSession;
+  const checked = checkUpload(jsonValue(value), id);
+  if (typeof checked === 'string') throw new Unreadable(checked);
+  return checked;
 }
 
 /** `emptyLast`: the last field may be empty (a registry-wide webhook event has no repository). */

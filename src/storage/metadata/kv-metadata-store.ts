@@ -1,4 +1,5 @@
 /** MetadataStore over any SortedKv, with the key layout of ./keys.ts. */
+import { decodeUpload, encodeUpload } from './upload-codec.js';
 import type { Digest } from '../../oci/digest.js';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { KvOp, SortedKv } from '../kv.js';
@@ -178,12 +179,13 @@ export class KvMetadataStore implements MetadataStore {
 
   async getUpload(id: string): Promise<UploadSession | undefined> {
     const value = await this.kv.get(keys.upload(id));
-    return value === undefined ? undefined : (JSON.parse(value.toString()) as UploadSession);
+    return value === undefined ? undefined : decodeUpload(value, id);
   }
 
   /** Not durable: a session lost to a power cut only makes its client start the upload again. */
   async putUpload(session: UploadSession): Promise<void> {
-    await this.kv.batch([put(keys.upload(session.id), json(session))], { durable: false });
+    // Offset, hash state and area state in one record: they advance together.
+    await this.kv.batch([put(keys.upload(session.id), encodeUpload(session))], { durable: false });
   }
 
   async deleteUpload(id: string): Promise<void> {
@@ -191,7 +193,7 @@ export class KvMetadataStore implements MetadataStore {
   }
 
   async listUploads(): Promise<UploadSession[]> {
-    return this.collect(keys.uploads(), Infinity, (_key, value) => JSON.parse(value.toString()) as UploadSession);
+    return this.collect(keys.uploads(), Infinity, (_key, value) => decodeUpload(value));
   }
 
   async completeUpload(id: string, repo: string, digest: Digest, size: number): Promise<void> {
