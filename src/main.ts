@@ -16,14 +16,16 @@ import { trackConnections } from './http/connections.js';
 import { serverLimits } from './http/server-limits.js';
 import { scheduleGc } from './gc/schedule.js';
 import { createLogger } from './log.js';
-import { InProcessLocks } from './registry/locks.js';
+import { jobKey } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
 import { createBlobDriver } from './storage/blob-driver.js';
 import { Layout } from './storage/fs/layout.js';
-import { LevelKv } from './storage/level/level-kv.js';
+import { loadStoredSigningKey } from './auth/stored-signing-key.js';
+import { feedCacheChanges, feedChanges } from './storage/metadata/change-feed.js';
+import { metadataDriver } from './storage/metadata-driver.js';
 import { changesOf } from './storage/metadata/changes.js';
 import { KvMetadataStore } from './storage/metadata/kv-metadata-store.js';
 import { ObservedKv } from './storage/observed-kv.js';
@@ -73,40 +75,80 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const tlsFiles =
     tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
   // storage.blobs: the content-addressed directory, or an S3 bucket (src/storage/blob-driver.ts).
-  const driver = await createBlobDriver(config.storage, layout);
-  const blobs = driver.blobs;
+  const blobDriver = await createBlobDriver(config.storage, layout);
+  const blobs = blobDriver.blobs;
   await blobs.init();
-  const kv = new ObservedKv(new LevelKv(layout.metaDir, log));
-  // Metrics' stored-content figures follow every committed batch from the first (src/metrics/stored.ts).
+  // storage.metadata.driver: LevelDB (one process) or PostgreSQL (shared by replicas, with a change feed).
+  const driver = metadataDriver(config, layout.metaDir, log);
+  const { locks, changes } = driver;
+  const kv = new ObservedKv(driver.kv);
+  // Metrics' stored-content figures follow every committed batch from the first (src/metrics/stored.ts):
+  // this process's own, or with a shared store every replica's, from the change feed.
   const stored = config.metrics.enabled ? new StoredContent(kv) : undefined;
-  if (stored) kv.onBatch(stored.apply);
+  if (stored && changes) changes.onBatch((batch) => stored.applyFeed(batch.ops));
+  else if (stored) kv.onBatch(stored.apply);
   const meta = new KvMetadataStore(kv);
-  await meta.open();
-  // After LevelDB's lock is held: a second process on the same root stops above, before it can touch the signing key.
-  const auth = await setupAuth(config, layout, log).catch(async (err: unknown) => {
+  const closeStores = async () => {
     await meta.close();
+    await driver.close();
+  };
+  // A PostgreSQL that cannot be reached or used stops start-up with its reason (the URL's password is not shown).
+  const unusable = (err: unknown): unknown => {
+    if (!driver.shared || !(err instanceof Error)) return err;
+    const cause = err.cause instanceof Error ? err.cause.message : err.message;
+    return new StartupError(`cannot use the PostgreSQL metadata store (storage.metadata.postgres.url): ${cause}`);
+  };
+  await meta.open().catch(async (err: unknown) => {
+    await driver.close();
+    throw unusable(err);
+  });
+  await changes?.start().catch(async (err: unknown) => {
+    await closeStores();
+    throw unusable(err);
+  });
+  // After LevelDB's lock is held: a second process on the same root stops above, before it can touch the signing key.
+  // With a shared store the key lives in it (one key for every replica).
+  const loadKey = driver.shared ? () => loadStoredSigningKey(kv, locks, log) : undefined;
+  const auth = await setupAuth(config, layout, log, loadKey).catch(async (err: unknown) => {
+    await closeStores();
     throw err;
   });
   // Store calls made while serving a request become child spans of its server span.
   const stores = tracing?.wrap({ meta, blobs }) ?? { meta, blobs };
-  const quotas = new QuotaService(stores.meta, config.quotas);
-  if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
+  // With a shared store, admission syncs with the change feed under a lock every replica honours (src/registry/quotas.ts).
+  const quotas = new QuotaService(stores.meta, config.quotas, changes ? { locks, sync: () => changes.sync() } : undefined);
+  if (quotas.enabled && changes) changes.onBatch((batch) => quotas.apply(feedChanges(batch.ops)));
+  else if (quotas.enabled) kv.onBatch((ops) => quotas.apply(changesOf(ops)));
   quotas.start();
-  const webhooks = setupWebhooks(config, meta, kv, log);
+  const webhooks = setupWebhooks(config, meta, kv, log, locks);
   await dropRemovedEndpoints(meta, webhooks.events, log.child({ component: 'webhooks' })).catch(async (err: unknown) => {
-    await meta.close();
+    await closeStores();
     throw err;
   });
   const cache = new ManifestCache();
+  if (changes) {
+    // Other replicas' writes: drop what they changed; without the feed, trust no cached entry (src/registry/manifest-cache.ts).
+    changes.onBatch((batch) => {
+      for (const [repo, change] of feedCacheChanges(batch.ops)) cache.invalidate(repo, change);
+      if (batch.events) webhooks.delivery.wake();
+    });
+    changes.onLost(() => cache.suspend());
+    changes.onRestored(() => {
+      cache.resume();
+      quotas.resync();
+      stored?.rescan().catch((err: unknown) => log.error({ err }, 'stored-content metrics could not be recounted'));
+    });
+  }
   const registry = new Registry(
     {
       ...stores,
-      uploadArea: driver.uploadsOver(stores.blobs),
-      uploadHashing: driver.hashing,
+      uploadArea: blobDriver.uploadsOver(stores.blobs),
+      // Shared metadata: another process may take the next chunk, so the running hash travels in the session.
+      uploadHashing: driver.shared ? 'persisted' : blobDriver.hashing,
       layout,
       config,
       log,
-      locks: new InProcessLocks(),
+      locks,
       cache,
       quotas,
       webhooks: webhooks.events,
@@ -114,10 +156,12 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     (deps) => new UnikernelTagMerger(deps),
   );
   await registry.uploads.clearTmp();
-  await registry.uploads.sweep();
+  // One sweep at a time across replicas sharing the store.
+  const sweepUploads = () => locks.tryRun(jobKey('upload-sweep'), () => registry.uploads.sweep());
+  await sweepUploads();
 
   await stored?.load().catch(async (err: unknown) => {
-    await meta.close();
+    await closeStores();
     throw err;
   });
   const metrics = stored ? new Metrics({ stored, cache }) : undefined;
@@ -125,7 +169,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
     registry.gc.finished.on(metrics.gcFinished);
     registry.retention.finished.on(metrics.retentionFinished);
   }
-  const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir, blobs: driver.probe });
+  const health = new Health({ metadata: () => kv.get(keys.flushMarker()), blobsDir: layout.blobsDir, blobs: blobDriver.probe });
   const ops = { health, metrics };
   const app = createApp({ registry, config, log, auth, ops, ...(tracing ? { tracing: tracing.middleware } : {}) });
   // Timeouts and the connection cap against slow and hostile clients (src/http/server-limits.ts).
@@ -135,7 +179,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   try {
     server = tlsFiles ? createTlsServer({ ...limits.options, ...tlsFiles }, handler) : createServer(limits.options, handler);
   } catch (err) {
-    await meta.close();
+    await closeStores();
     throw new StartupError(`cannot use http.tls certificate and key: ${(err as Error).message}`);
   }
   limits.attach(server, tlsFiles !== undefined);
@@ -149,7 +193,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const bound = server.address() as AddressInfo;
   const scheme = tls.certificate === '' ? 'http' : 'https';
   const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
-  log.info({ url, root: layout.root, auth: config.auth.mode, ...driver.describe }, 'unireg listening');
+  log.info({ url, root: layout.root, auth: config.auth.mode, ...blobDriver.describe }, 'unireg listening');
   if (config.auth.mode === 'none' && !isLoopback(config.http.addr)) {
     log.warn({ addr: config.http.addr }, 'serving without authentication on a non-loopback address (auth.allowInsecureOpen)');
   }
@@ -158,14 +202,14 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   if (config.metrics.addr !== '') {
     metricsListener = await listenMetrics(config.metrics.addr, ops, log).catch(async (err: unknown) => {
       await new Promise<void>((ok) => server.close(() => ok()));
-      await meta.close();
+      await closeStores();
       throw err;
     });
   }
 
   const sweepEvery = Math.min(durationMs(config.uploads.expiry) / 4, 10 * 60_000);
   const sweeper = setInterval(() => {
-    registry.uploads.sweep().catch((err: unknown) => log.error({ err }, 'upload sweep failed'));
+    sweepUploads().catch((err: unknown) => log.error({ err }, 'upload sweep failed'));
   }, sweepEvery);
   sweeper.unref();
   const gcSchedule = scheduleGc(registry.gc, config, log);
@@ -190,7 +234,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       clearTimeout(grace);
       await gcStopped;
       await webhooks.delivery.stop();
-      await meta.close();
+      await closeStores();
       await tracing?.shutdown();
       await metricsListener?.close();
       log.info('unireg stopped');

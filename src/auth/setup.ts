@@ -8,7 +8,7 @@ import { FailedLogins } from './failed-logins.js';
 import { Logins } from './logins.js';
 import { PasswordPool } from './password-pool.js';
 import { AccessPolicy } from './policy.js';
-import { loadSigningKey } from './signing-key.js';
+import { loadSigningKey, type SigningKey } from './signing-key.js';
 import { TokenService } from './token-service.js';
 import { TokenIssuer, TokenVerifier } from './tokens.js';
 import { UserDirectory } from './users.js';
@@ -19,7 +19,16 @@ export interface Auth {
   tokens?: TokenService;
 }
 
-export async function setupAuth(config: Config, layout: Layout, log: Logger): Promise<Auth> {
+/**
+ * `loadKey` gives the token signing key: by default the file under the data root;
+ * the composition root passes the metadata-store one when replicas share the store.
+ */
+export async function setupAuth(
+  config: Config,
+  layout: Layout,
+  log: Logger,
+  loadKey: () => Promise<SigningKey> = () => loadSigningKey(layout.tokenKeyPath, log),
+): Promise<Auth> {
   const auth = config.auth;
   if (auth.mode === 'none') return { authenticator: new NoAuthenticator() };
   const policy = new AccessPolicy(auth.access, auth.groups);
@@ -35,7 +44,7 @@ export async function setupAuth(config: Config, layout: Layout, log: Logger): Pr
     log.info({ issuer: settings.issuer, jwks: auth.token.jwks }, 'trusting an external token issuer');
     return { authenticator: new TokenAuthenticator(verifier, policy, challenge) };
   }
-  const key = await loadSigningKey(layout.tokenKeyPath, log);
+  const key = await loadKey();
   const verifier = TokenVerifier.forLocalKey(key, settings, log);
   const seconds = (d: number | string) => Math.max(1, Math.round(durationMs(d) / 1000));
   const issuer = new TokenIssuer(key, settings, seconds(auth.token.expiry), seconds(auth.token.refreshExpiry));

@@ -30,13 +30,19 @@ export class SigningKeyError extends Error {
 /** File systems without hard links say so with one of these. */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
-/** Creates the key file unless it exists by then; true when this call's key is the one on disk. */
-async function create(path: string): Promise<boolean> {
+/** A new private signing key, as the JWK kept (with its `kid`). */
+export async function newSigningJwk(): Promise<JWK> {
   const { privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
   const jwk = await exportJWK(privateKey);
   jwk.kid = await calculateJwkThumbprint(jwk);
   jwk.alg = SIGNING_ALG;
   jwk.use = 'sig';
+  return jwk;
+}
+
+/** Creates the key file unless it exists by then; true when this call's key is the one on disk. */
+async function create(path: string): Promise<boolean> {
+  const jwk = await newSigningJwk();
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = join(dirname(path), `.${randomUUID()}.tmp`);
   const fh = await open(tmp, 'wx', 0o600);
@@ -79,14 +85,19 @@ export async function loadSigningKey(path: string, log: Logger): Promise<Signing
     await chmod(path, 0o600);
     log.warn({ path, mode: mode.toString(8) }, 'token signing key was readable by others; mode set to 0600');
   }
+  return signingKeyOf(text, path);
+}
+
+/** The signing key a stored private JWK (`text`, read from `where`) holds. */
+export async function signingKeyOf(text: string, where: string): Promise<SigningKey> {
   let jwk: JWK;
   try {
     jwk = JSON.parse(text) as JWK;
   } catch {
-    throw new SigningKeyError(`${path} is not a JSON Web Key`);
+    throw new SigningKeyError(`${where} is not a JSON Web Key`);
   }
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.d !== 'string') {
-    throw new SigningKeyError(`${path} must hold a private P-256 key (ES256)`);
+    throw new SigningKeyError(`${where} must hold a private P-256 key (ES256)`);
   }
   const kid = jwk.kid ?? (await calculateJwkThumbprint(jwk));
   const privateKey = (await importJWK({ ...jwk, kid }, SIGNING_ALG)) as CryptoKey;

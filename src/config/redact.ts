@@ -10,8 +10,8 @@
  *   - by path, for secrets whose key says nothing: SECRET_PATHS, where `*` is
  *     any one key or list index (`auth.users.*`: the bcrypt hash of each user).
  *
- * Besides, the password in a URL (`https://user:pass@host/`) is replaced in
- * any string. File paths (`auth.htpasswd`, `http.tls.key`) are not secrets and
+ * Besides, the password in a URL (`https://user:pass@host/`, or a
+ * `?password=` parameter as PostgreSQL URLs allow) is replaced in any string. File paths (`auth.htpasswd`, `http.tls.key`) are not secrets and
  * stay. Empty values stay empty, so "not set" still shows.
  */
 
@@ -25,6 +25,8 @@ const SECRET_KEYS = new Set(['apikey', 'privatekey', 'accesskey', 'signingkey', 
 export const SECRET_PATHS: readonly string[] = ['auth.users.*'];
 
 const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^/@\s]+@/i;
+/** A password passed as a URL parameter (`postgresql://host/db?password=...`, libpq's `sslpassword`). */
+const URL_PASSWORD_PARAM = /^([a-z][a-z0-9+.-]*:\/\/[^?\s]*\?(?:[^#\s]*&)?(?:ssl)?password=)[^&#\s]+/i;
 
 function words(key: string): string[] {
   return key
@@ -60,7 +62,7 @@ function redactValue(value: unknown, path: string[]): unknown {
   if (!scalar) {
     return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redactValue(v, [...path, k])]));
   }
-  if (typeof value === 'string') return value.replace(URL_PASSWORD, `$1${REDACTED}@`);
+  if (typeof value === 'string') return value.replace(URL_PASSWORD, `$1${REDACTED}@`).replace(URL_PASSWORD_PARAM, `$1${REDACTED}`);
   return value;
 }
 

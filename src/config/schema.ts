@@ -94,6 +94,26 @@ export const configSchema = z
           .prefault({})
           .refine((b) => b.driver !== 's3' || b.s3.bucket !== '', { message: 'storage.blobs.s3.bucket is required with driver s3', path: ['s3', 'bucket'] })
           .refine((b) => !b.redirect || b.driver === 's3', { message: 'storage.blobs.redirect needs driver s3', path: ['redirect'] }),
+        metadata: z
+          .object({
+            /** Where the metadata lives: `level` (LevelDB under root, one process) or `postgres` (shared by replicas). */
+            driver: z.enum(['level', 'postgres']).default('level'),
+            postgres: z
+              .object({
+                /** Connection URL, `postgresql://user:password@host:5432/db` (needed with driver postgres). */
+                url: z.string().default(''),
+                /** Connections of this process's query pool (the lock-wait pool has as many). */
+                poolSize: z.number().int().positive().max(1000).default(10),
+              })
+              .strict()
+              .prefault({}),
+          })
+          .strict()
+          .prefault({})
+          .refine((m) => m.driver !== 'postgres' || m.postgres.url !== '', {
+            message: 'storage.metadata.postgres.url is required with driver postgres',
+            path: ['postgres', 'url'],
+          }),
       })
       .strict()
       .prefault({}),

@@ -102,6 +102,10 @@ async function run(args: string[]): Promise<number> {
   if (config.storage.blobs.driver !== 'fs') {
     throw new UsageError('unireg verify rehashes the blob files under the data root: it works with storage.blobs.driver fs only (GC works on s3)');
   }
+  if (values.root === undefined && config.storage.metadata.driver !== 'level') {
+    // verify is an offline check of one data root's LevelDB; replicas sharing PostgreSQL keep running meanwhile.
+    throw new UsageError('unireg verify checks LevelDB metadata (storage.metadata.driver level); it does not check a PostgreSQL metadata store');
+  }
   const layout = new Layout(resolve(values.root ?? config.storage.root));
   const isDir = (path: string) => stat(path).then((s) => s.isDirectory(), () => false);
   if (!(await isDir(layout.root)) || !(await isDir(layout.metaDir))) {

@@ -20,10 +20,17 @@
  *                 Not counted: blob files no repository links (waiting for GC),
  *                 upload data in progress, LevelDB's own overhead.
  *   uploads       upload sessions open (started, neither finished nor expired)
+ *
+ * With a shared metadata store (replicas on PostgreSQL) the batches come from
+ * the change feed instead (`applyFeed`: every replica's batches in commit
+ * order, src/storage/metadata/change-feed.ts), so every replica reports the
+ * figures of the whole registry, a notification's latency behind; after the
+ * feed was lost, `rescan()` counts again from the store.
  */
 import type { Digest } from '../oci/digest.js';
 import type { KvOp, SortedKv } from '../storage/kv.js';
-import { changesOf } from '../storage/metadata/changes.js';
+import { feedChanges, type FeedOp } from '../storage/metadata/change-feed.js';
+import { changesOf, type StoreChange } from '../storage/metadata/changes.js';
 import { keys } from '../storage/metadata/keys.js';
 
 const PAGE = 1000;
@@ -50,17 +57,45 @@ export class StoredContent {
   private readonly uploads = new Set<string>();
   private blobBytes = 0;
   private manifestBytes = 0;
-  /** Batches committed while the start-up scan runs. */
-  private replay: KvOp[][] | undefined;
+  /** Batches committed while a scan runs, replayed onto its result. */
+  private replay: (() => void)[] | undefined;
   private loaded: Promise<void> | undefined;
 
   constructor(private readonly kv: SortedKv) {}
 
   /** Feed every committed batch here (ObservedKv.onBatch), from before `load()` is called. */
   readonly apply = (ops: readonly KvOp[]): void => {
-    if (this.replay) this.replay.push([...ops]);
-    else this.applyOps(ops);
+    const copy = [...ops];
+    this.later(() => this.applyOps(copy));
   };
+
+  /** Feed every batch of the shared store's change feed here instead of `apply`. */
+  readonly applyFeed = (ops: readonly FeedOp[]): void => {
+    this.later(() => this.applyChanges(ops, feedChanges(ops)));
+  };
+
+  /** Counts everything again from the store (after the change feed was lost); figures are partial meanwhile. */
+  rescan(): Promise<void> {
+    const previous = this.loaded ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(() => {
+        this.repos.clear();
+        this.blobs.clear();
+        this.manifests.clear();
+        this.uploads.clear();
+        this.blobBytes = 0;
+        this.manifestBytes = 0;
+        return this.scan();
+      });
+    this.loaded = next;
+    return next;
+  }
+
+  private later(apply: () => void): void {
+    if (this.replay) this.replay.push(apply);
+    else apply();
+  }
 
   /** The start-up scan; figures read before it finishes are partial. */
   load(): Promise<void> {
@@ -97,11 +132,15 @@ export class StoredContent {
     } finally {
       const replay = this.replay;
       this.replay = undefined;
-      for (const ops of replay) this.applyOps(ops);
+      for (const apply of replay) apply();
     }
   }
 
   private applyOps(ops: readonly KvOp[]): void {
+    this.applyChanges(ops, changesOf(ops));
+  }
+
+  private applyChanges(ops: readonly { type: 'put' | 'del'; key: string }[], changes: readonly StoreChange[]): void {
     for (const op of ops) {
       const { kind, fields } = keys.parse(op.key);
       if (kind === 'r' && fields.length === 1) {
@@ -112,7 +151,7 @@ export class StoredContent {
         else this.uploads.delete(fields[0]!);
       }
     }
-    for (const change of changesOf(ops)) {
+    for (const change of changes) {
       if (change.what === 'manifest') this.applyManifest(`${change.repo}${SEP}${change.digest}`, change.op === 'put' ? change.size : undefined);
       else if (change.op === 'put') this.link(change.repo, change.digest, change.size);
       else this.unlink(change.repo, change.digest);

@@ -16,6 +16,14 @@
  * cannot be a re-upload of counted content); `admit` is the authoritative check, made under the
  * namespace's lock around the write that makes content count (a commit, a mount,
  * a manifest put), so two pushes cannot both take the last bytes.
+ *
+ * With a shared metadata store (replicas on PostgreSQL), other processes'
+ * batches reach `apply` through the change feed (src/storage/metadata/change-feed.ts,
+ * every batch of every replica in commit order), and `admit` runs under the
+ * namespace's lock in the shared Locks (an advisory lock, so across replicas),
+ * after `sync()`: every batch committed before that point, on any replica, has
+ * been applied, so the check sees the last admitted write wherever it was made.
+ * When the feed was lost and is back, `resync()` scans again.
  */
 import { sizeBytes, type QuotaRule } from '../config/schema.js';
 import type { Digest } from '../oci/digest.js';
@@ -24,6 +32,15 @@ import { QuotaExceededError } from '../domain/errors.js';
 import type { StoreChange } from '../storage/metadata/changes.js';
 import type { MetadataStore, SizedDigest } from '../storage/types.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import type { Locks } from './locks.js';
+
+/** How quotas stay right when other processes write the same store. */
+export interface SharedQuotaState {
+  /** Locks held across processes. */
+  locks: Locks;
+  /** Resolves once every batch committed before the call, by any process, has been passed to `apply`. */
+  sync(): Promise<void>;
+}
 
 /** Page size of the usage scan. */
 const PAGE = 1000;
@@ -103,6 +120,7 @@ export class QuotaService {
   constructor(
     private readonly meta: MetadataStore,
     rules: readonly QuotaRule[],
+    private readonly shared?: SharedQuotaState,
   ) {
     this.selector = new GlobRules(rules);
     this.usage = this.empty();
@@ -123,6 +141,13 @@ export class QuotaService {
 
   /** Starts the first computation; checks wait for it (and fail with its error if it fails). */
   start(): void {
+    if (!this.enabled) return;
+    this.ready = this.recompute();
+    this.ready.catch(() => undefined);
+  }
+
+  /** Scans again after changes may have been missed (the shared store's change feed was down). */
+  resync(): void {
     if (!this.enabled) return;
     this.ready = this.recompute();
     this.ready.catch(() => undefined);
@@ -236,10 +261,17 @@ export class QuotaService {
     const namespace = this.namespaceOf(repo);
     if (namespace === undefined) return commit();
     await this.ready;
-    return this.locks.run(`quota:${namespace}`, async () => {
+    const shared = this.shared;
+    const check = async () => {
+      if (shared) {
+        await shared.sync();
+        await this.ready;
+      }
       const usage = this.usage.get(namespace)!;
       this.refuse(usage, usage.added(items));
       return commit();
-    });
+    };
+    const key = `quota:${namespace}`;
+    return shared ? shared.locks.run(key, check) : this.locks.run(key, check);
   }
 }

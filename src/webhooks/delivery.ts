@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { durationMs, type Config } from '../config/schema.js';
+import type { Locks } from '../registry/locks.js';
 import type { MetadataStore } from '../storage/types.js';
 import { EndpointDelivery, type DeliverySettings } from './endpoint-delivery.js';
 import type { WebhookEvents } from './events.js';
@@ -28,8 +29,8 @@ export class WebhookDelivery {
   private readonly endpoints: EndpointDelivery[];
   private poll: NodeJS.Timeout | undefined;
 
-  constructor(events: WebhookEvents, meta: MetadataStore, settings: DeliverySettings, log: Logger) {
-    this.endpoints = events.endpoints.map((e) => new EndpointDelivery(e, meta, settings, log, this.abort.signal));
+  constructor(events: WebhookEvents, meta: MetadataStore, settings: DeliverySettings, log: Logger, locks: Locks) {
+    this.endpoints = events.endpoints.map((e) => new EndpointDelivery(e, meta, settings, log, this.abort.signal, locks));
   }
 
   get enabled(): boolean {

@@ -10,9 +10,16 @@
  * that settles its event goes on with that one without a new scan. Scans (one
  * at a time, each from the head of the queue) are at least SCAN_GAP_MS apart,
  * so a long queue under a stream of pushes costs a bounded share of the CPU.
+ *
+ * One process at a time delivers an endpoint's queue: scans and lanes run while
+ * this process holds `webhooks:<endpoint id>` (Locks.tryRun; with replicas on
+ * PostgreSQL an advisory lock), taken when woken and released once nothing is
+ * in flight. A process that finds it held leaves the queue to its holder
+ * (which is woken by the batches of every replica, through the change feed).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { InProcessLocks, type Locks } from '../registry/locks.js';
 import type { MetadataStore, PendingEvent } from '../storage/types.js';
 import type { WebhookEndpoint } from './events.js';
 import { DeliveryFailure, send } from './sender.js';
@@ -49,6 +56,12 @@ export class EndpointDelivery {
   /** The scan in progress, if any. */
   private scanning: Promise<void> | undefined;
   private again = false;
+  /** The period this process holds the endpoint's queue (Locks.tryRun), if any. */
+  private holding: Promise<void> | undefined;
+  /** Inside the held period and not yet released. */
+  private active = false;
+  /** Woken while the held period was ending: take it again. */
+  private rewake = false;
 
   constructor(
     readonly endpoint: WebhookEndpoint,
@@ -56,11 +69,20 @@ export class EndpointDelivery {
     private readonly settings: DeliverySettings,
     private readonly log: Logger,
     private readonly stop: AbortSignal,
+    private readonly locks: Locks = new InProcessLocks(),
   ) {}
 
   /** Looks for events to send (new ones were queued, a lane became free, or a timer). */
   wake(): void {
     if (this.stop.aborted) return;
+    if (this.holding === undefined) {
+      this.hold();
+      return;
+    }
+    if (!this.active) {
+      this.rewake = true;
+      return;
+    }
     if (this.scanning) {
       this.again = true;
       return;
@@ -71,6 +93,42 @@ export class EndpointDelivery {
 
   /** Resolves when the scan and every lane have stopped (after the stop signal), before the store closes. */
   async stopped(): Promise<void> {
+    while (this.lanes.size > 0 || this.scanning || this.holding) await Promise.all([...this.lanes, this.scanning, this.holding]);
+  }
+
+  /** Takes the endpoint's queue if no other process holds it, and delivers until nothing is in flight. */
+  private hold(): void {
+    const name = `webhooks:${this.endpoint.id}`;
+    // Set before tryRun runs anything, so the wake() inside sees the period as begun.
+    let ended!: () => void;
+    this.holding = new Promise<void>((ok) => (ended = ok));
+    void this.locks
+      .tryRun(name, async () => {
+        this.active = true;
+        try {
+          this.wake();
+          await this.drained();
+        } finally {
+          this.active = false;
+        }
+      })
+      .then(
+        (result) => {
+          if (!result.acquired) this.log.debug({ endpoint: this.endpoint.config.url }, 'another process delivers this webhook queue');
+        },
+        (err: unknown) => this.log.error({ err, endpoint: this.endpoint.config.url }, 'webhook queue lock unavailable; retrying on the next wake'),
+      )
+      .finally(() => {
+        this.holding = undefined;
+        ended();
+        if (this.rewake && !this.stop.aborted) {
+          this.rewake = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async drained(): Promise<void> {
     while (this.lanes.size > 0 || this.scanning) await Promise.all([...this.lanes, this.scanning]);
   }
 

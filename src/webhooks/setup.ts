@@ -1,6 +1,7 @@
 /** Wiring for src/main.ts: the events the registry queues and the worker that delivers them. */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Locks } from '../registry/locks.js';
 import { keys } from '../storage/metadata/keys.js';
 import type { ObservedKv } from '../storage/observed-kv.js';
 import type { MetadataStore } from '../storage/types.js';
@@ -12,9 +13,9 @@ export interface Webhooks {
   delivery: WebhookDelivery;
 }
 
-export function setupWebhooks(config: Config, meta: MetadataStore, kv: ObservedKv, log: Logger): Webhooks {
+export function setupWebhooks(config: Config, meta: MetadataStore, kv: ObservedKv, log: Logger, locks: Locks): Webhooks {
   const events = new WebhookEvents(config.webhooks, config.webhooksDelivery.source);
-  const delivery = new WebhookDelivery(events, meta, deliverySettings(config), log.child({ component: 'webhooks' }));
+  const delivery = new WebhookDelivery(events, meta, deliverySettings(config), log.child({ component: 'webhooks' }), locks);
   // A committed batch that queued events (a push, a delete, a replay...) wakes the worker.
   if (delivery.enabled) kv.onBatch((ops) => ops.some((op) => op.type === 'put' && keys.isPendingEvent(op.key)) && delivery.wake());
   return { events, delivery };

@@ -192,6 +192,11 @@ describe('unireg verify', () => {
     assert.equal((await runCli(['verify', '--bogus'])).code, 2);
     assert.equal((await runCli(['verify', '--root', `${root}/nowhere`])).code, 2);
     assert.equal((await runCli(['verify', '--root', root, '--orphan-grace', '1h'])).code, 2);
+    // A PostgreSQL metadata store is not what verify checks: it says so rather than check an unrelated LevelDB.
+    const env = { UNIREG_STORAGE_ROOT: root, UNIREG_STORAGE_METADATA_DRIVER: 'postgres', UNIREG_STORAGE_METADATA_POSTGRES_URL: 'postgresql://u:p@127.0.0.1:1/db' };
+    const pgRes = await runCli(['verify'], env);
+    assert.equal(pgRes.code, 2, pgRes.stderr);
+    assert.match(pgRes.stderr, /does not check a PostgreSQL metadata store/);
   });
 });
 

@@ -16,7 +16,7 @@
  */
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, readFile, rm } from 'node:fs/promises';
+import { access, readdir, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
 
@@ -71,6 +71,13 @@ export const TEST_TOOLS = {
   ceph: 'ceph-common',
   monmaptool: 'ceph-base',
   'ceph-authtool': 'ceph-common',
+  /**
+   * PostgreSQL 15 for the metadata tests (test/engines/start-postgres.sh). initdb and pg_ctl live in
+   * /usr/lib/postgresql/<version>/bin, not on PATH: which() looks there too, and .ci/run adds it to PATH.
+   */
+  initdb: 'postgresql',
+  pg_ctl: 'postgresql',
+  psql: 'postgresql',
 } as const;
 
 export type Tool = keyof typeof TEST_TOOLS;
@@ -89,13 +96,22 @@ export async function which(name: string): Promise<string | undefined> {
     return (await isExecutable(name)) ? name : undefined;
   }
   const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  // dockerd lives in /usr/sbin, which a non-login PATH may lack.
-  for (const extra of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!dirs.includes(extra)) dirs.push(extra);
+  // dockerd lives in /usr/sbin, which a non-login PATH may lack; PostgreSQL's server tools in its versioned bin directory.
+  for (const extra of ['/usr/local/sbin', '/usr/sbin', '/sbin', ...(await postgresBinDirs())]) if (!dirs.includes(extra)) dirs.push(extra);
   for (const dir of dirs) {
     const candidate = join(dir, name);
     if (await isExecutable(candidate)) return candidate;
   }
   return undefined;
+}
+
+/** /usr/lib/postgresql/<version>/bin of the installed versions, newest first (Debian keeps initdb/pg_ctl there). */
+async function postgresBinDirs(): Promise<string[]> {
+  const versions = await readdir('/usr/lib/postgresql').catch(() => [] as string[]);
+  return versions
+    .filter((v) => /^\d+$/.test(v))
+    .sort((a, b) => Number(b) - Number(a))
+    .map((v) => `/usr/lib/postgresql/${v}/bin`);
 }
 
 async function isExecutable(path: string): Promise<boolean> {

@@ -34,3 +34,14 @@ test('the whole default configuration has nothing to redact: it comes back uncha
   const defaults = configSchema.parse({});
   assert.deepEqual(redactConfig(defaults), defaults);
 });
+
+test('storage.metadata.postgres.url: the password goes, in the user part or as a parameter; host and database stay', () => {
+  const config = configSchema.parse({
+    storage: { metadata: { driver: 'postgres', postgres: { url: 'postgresql://unireg:s3cr%2Ft@db.internal:5432/registry?sslmode=require' } } },
+  });
+  assert.equal(redactConfig(config).storage.metadata.postgres.url, `postgresql://unireg:${REDACTED}@db.internal:5432/registry?sslmode=require`);
+  const param = 'postgres://db.internal/registry?user=unireg&password=hunter2&sslmode=verify-full';
+  assert.equal(redactConfig({ url: param }).url, `postgres://db.internal/registry?user=unireg&password=${REDACTED}&sslmode=verify-full`);
+  assert.equal(redactConfig({ url: 'postgres://db/r?sslpassword=pw' }).url, `postgres://db/r?sslpassword=${REDACTED}`);
+  assert.throws(() => configSchema.parse({ storage: { metadata: { driver: 'postgres' } } }), /postgres\.url is required/);
+});

@@ -16,6 +16,8 @@
  *   f \0 <repo> \0 <subject> \0 <digest>     referrer of subject    → descriptor JSON
  *   u \0 <uuid>                              upload session         → JSON session
  *   g \0 flush                               durable write marker   → JSON { at } (MetadataStore.flush)
+ *   g \0 token-key                           token signing key      → private JWK JSON (shared stores only:
+ *                                                                     src/auth/stored-signing-key.ts)
  *   e \0 <endpoint> \0 <seq> \0 <repo>       webhook event pending  → the exact CloudEvent JSON body
  *   E \0 <endpoint> \0 <seq> \0 <repo>       dead webhook event     → JSON { attempts, lastError, deadAt, body }
  *                                                                     (<seq>: 16 hex digits, the queue order;
@@ -71,6 +73,7 @@ export const keys = {
     prefixRange(`f${SEP}${repo}${SEP}${subject}${SEP}`, after),
 
   flushMarker: () => `g${SEP}flush`,
+  signingKey: () => `g${SEP}token-key`,
 
   upload: (id: string) => `u${SEP}${id}`,
   uploads: (): KeyRange => prefixRange(`u${SEP}`),
