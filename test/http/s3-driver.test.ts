@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { bytesOf, packOk, inspect } from '../helpers/kraft.js';
-import { abs, bin, pushBlob, repoName, sha256, startUpload, withQuery } from '../helpers/oci.js';
+import { abs, bin, pushBlob, pushImage, repoName, sha256, startUpload, withQuery } from '../helpers/oci.js';
 import { s3Engine } from '../helpers/s3.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { configSchema } from '../../src/config/schema.js';
@@ -16,15 +16,18 @@ import { createBlobDriver } from '../../src/storage/blob-driver.js';
 import { Layout } from '../../src/storage/fs/layout.js';
 import { StorageUnavailableError } from '../../src/domain/errors.js';
 import type { Digest } from '../../src/oci/digest.js';
+import type { S3Settings } from '../../src/storage/s3/client.js';
 
 const s3 = s3Engine();
 
 describe('blobs on S3', () => {
   let plain: TestServer | undefined;
   let redirecting: TestServer | undefined;
+  let plainS3: S3Settings | undefined;
   before(async () => {
     if (s3.gate.blocked) return;
-    plain = await startTestServer({ storage: { blobs: { driver: 's3', s3: s3.settings() } } });
+    plainS3 = s3.settings();
+    plain = await startTestServer({ storage: { blobs: { driver: 's3', s3: plainS3 } }, gc: { grace: '0s' } });
     redirecting = await startTestServer({ storage: { blobs: { driver: 's3', redirect: true, s3: s3.settings() } } });
   });
   after(async () => {
@@ -127,6 +130,23 @@ describe('blobs on S3', () => {
       assert.equal(res.status, 200);
       assert.equal(sha256(Buffer.from(await res.arrayBuffer())), digest);
     }
+  });
+
+  test('GC lists the bucket and removes the objects of blobs nothing links any more', { timeout: 60_000 }, async (t) => {
+    if (!s3.gate.check(t)) return;
+    const base = plain!.url;
+    const repo = repoName('s3/gc');
+    const image = await pushImage(base, repo, 'v1');
+    const kept = sha256(image.layers[0]!);
+    const dropped = await pushBlob(base, repo, randomBytes(2000));
+    const config = configSchema.parse({ storage: { root: plain!.root, blobs: { driver: 's3', s3: plainS3 } } });
+    const { blobs } = await createBlobDriver(config.storage, new Layout(plain!.root));
+    assert.equal((await blobs.stat(dropped as Digest))?.size, 2000);
+    assert.equal((await fetch(`${base}/v2/${repo}/blobs/${dropped}`, { method: 'DELETE' })).status, 202);
+    const gc = await fetch(`${base}/_unireg/gc`, { method: 'POST' });
+    assert.equal(gc.status, 200, await gc.text());
+    assert.equal(await blobs.stat(dropped as Digest), undefined, 'the unlinked blob is gone from the bucket');
+    assert.equal((await blobs.stat(kept as Digest))?.size, image.layers[0]!.length, 'a blob the tagged manifest references stays');
   });
 
   test('S3 refusing the credentials or not answering is 503 UNAVAILABLE, never a 500', { timeout: 60_000 }, async (t) => {

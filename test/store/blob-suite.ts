@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { access, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { configSchema } from '../../src/config/schema.js';
@@ -123,6 +125,22 @@ export function runBlobSuite(name: string, open: (t?: TestContext) => Promise<Bl
       assert.equal(await blobs.size(digest), undefined);
       await assert.rejects(blobs.read(digest), BlobUnknownError);
       await assert.rejects(blobs.open(digest), BlobUnknownError);
+    });
+
+    withDriver('ingest takes a verified local file in under its digest and removes the file', async ({ blobs, root }) => {
+      const data = randomBytes(9 * MiB + 17);
+      const digest = sha256(data);
+      const file = join(root, `ingest-${randomUUID()}`);
+      await writeFile(file, data);
+      await blobs.ingest(file, digest);
+      await assert.rejects(access(file), /ENOENT/, 'the local file is gone');
+      assert.equal(sha256(await bytesOf(await blobs.read(digest))), digest);
+      // Again with the digest already stored: the copy in place is kept, the file removed.
+      await writeFile(file, data);
+      await blobs.ingest(file, digest);
+      await assert.rejects(access(file), /ENOENT/);
+      assert.equal(await blobs.size(digest), data.length);
+      await blobs.remove(digest);
     });
 
     withDriver('list finds every blob with its size', async ({ blobs, uploads }) => {
