@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `unireg` command: `unireg serve [--config FILE]`, `unireg check-config`, `unireg verify`, `unireg healthcheck`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
+/** The `unireg` command: `unireg serve [--config FILE]`, `unireg check-config`, `unireg verify`, `unireg copy-storage`, `unireg healthcheck`, and the client commands `pack`, `variants`, `gc`, `retention`, `usage`. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
@@ -11,6 +11,7 @@ const USAGE = `usage: unireg serve [--config FILE]
        unireg retention [--dry-run] [--json] HOST[:PORT]
        unireg usage [--json] HOST[:PORT]
        unireg verify [--repair] [--json] [--config FILE | --root DIR]
+       unireg copy-storage --from FILE --to FILE [--resume] [--verify] [--json]
        unireg check-config [--config FILE]
        unireg gc [--dry-run] [--json] HOST[:PORT]
        unireg healthcheck [--live] [--config FILE]
@@ -18,6 +19,7 @@ const USAGE = `usage: unireg serve [--config FILE]
   serve     run the registry (settings: --config FILE or $UNIREG_CONFIG, then UNIREG_* variables)
   check-config  check the settings as serve would load them, print them with secrets redacted
   verify    check (--repair: fix) a stopped registry's data root; see unireg verify --help
+  copy-storage  copy a stopped registry's blobs and metadata into other stores (fs+level ↔ s3+postgres)
   healthcheck  exit 0 when the server this configuration describes answers /readyz (--live: /livez) with 200
 ${CLIENT_USAGE}
 
@@ -110,6 +112,11 @@ async function main(argv: string[]): Promise<void> {
     case 'verify': {
       const { verifyCommand } = await import('./maintenance/verify-command.js');
       process.exitCode = await verifyCommand(rest);
+      return;
+    }
+    case 'copy-storage': {
+      const { copyStorageCommand } = await import('./maintenance/copy-storage-command.js');
+      process.exitCode = await copyStorageCommand(rest);
       return;
     }
     case '--version':

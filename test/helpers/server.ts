@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
 import { startServer, type RunningServer } from '../../src/main.js';
+import { replicatedTarget, startReplicatedTestServer } from './replicated-server.js';
 
 export interface TestServer extends RunningServer {
   /** `127.0.0.1:PORT`, as clients name the registry. */
@@ -29,6 +30,9 @@ export async function makeRoot(): Promise<string> {
 /** `logger` replaces the default (silent) one, e.g. to capture log lines. */
 export async function startTestServer(overrides: Overrides = {}, root?: string, logger?: Logger): Promise<TestServer> {
   const dataRoot = root ?? (await makeRoot());
+  // UNIREG_TEST_REPLICAS: three processes on S3 + PostgreSQL behind nginx instead (test/helpers/replicated-server.ts).
+  const replicated = replicatedTarget();
+  if (replicated) return startReplicatedTestServer(replicated, overrides, dataRoot);
   const input: Record<string, unknown> = { ...overrides };
   input.http = { addr: '127.0.0.1:0', shutdownGrace: 2, ...overrides.http };
   input.storage = { root: dataRoot, ...overrides.storage };

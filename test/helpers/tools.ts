@@ -71,6 +71,8 @@ export const TEST_TOOLS = {
   initdb: 'postgresql',
   pg_ctl: 'postgresql',
   psql: 'postgresql',
+  /** The round-robin balancer in front of the replica tests' unireg processes (test/helpers/replicas.ts). */
+  nginx: 'nginx-light',
   /** test/engines/start-s3.sh: a one-node Ceph cluster with radosgw, the S3 server of the s3 blob driver's tests. */
   'ceph-mon': 'ceph-mon',
   'ceph-osd': 'ceph-osd',

@@ -296,6 +296,9 @@ describe('blob uploads', () => {
     }
   });
 
+  /** The server stores blobs in S3 (test/e2e/replicas-http.test.ts runs this file on replicas on S3). */
+  const onS3 = () => srv.config.storage.blobs.driver === 's3';
+
   test('sha512 digests: closing PUT and single-request POST', async () => {
     const repo = repoName('up');
     const data = randomBlob(99);
@@ -303,13 +306,18 @@ describe('blob uploads', () => {
     const location = await start(repo);
     assert.equal((await patch(location, data)).status, 202);
     const done = await put(location, digest);
-    assert.equal(done.status, 201);
-    assert.equal(done.headers.get('docker-content-digest'), digest);
-    assert.equal(new URL(abs(srv.url, done.headers.get('location'))).pathname, `/v2/${repo}/blobs/${digest}`);
-    await expectBlob(repo, data, digest);
-    const head = await fetch(`${srv.url}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' });
-    assert.equal(head.status, 200);
-    assert.equal(head.headers.get('content-length'), '99');
+    if (onS3()) {
+      // S3 cannot read an unfinished upload back, and the running hash it keeps is sha256 (docs/s3-storage.md).
+      await expectError(done, 400, 'BLOB_UPLOAD_INVALID');
+    } else {
+      assert.equal(done.status, 201);
+      assert.equal(done.headers.get('docker-content-digest'), digest);
+      assert.equal(new URL(abs(srv.url, done.headers.get('location'))).pathname, `/v2/${repo}/blobs/${digest}`);
+      await expectBlob(repo, data, digest);
+      const head = await fetch(`${srv.url}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), '99');
+    }
 
     const other = randomBlob(50);
     const single = await fetch(`${srv.url}/v2/${repo}/blobs/uploads/?digest=${sha512(other)}`, {
@@ -323,7 +331,8 @@ describe('blob uploads', () => {
   test('sha512 with a wrong digest is 400 DIGEST_INVALID', async () => {
     const repo = repoName('up');
     const location = await start(repo);
-    await expectError(await put(location, sha512('other'), randomBlob(9)), 400, 'DIGEST_INVALID');
+    // On S3 a chunked sha512 upload cannot be checked at all (above): refused as such.
+    await expectError(await put(location, sha512('other'), randomBlob(9)), 400, onS3() ? 'BLOB_UPLOAD_INVALID' : 'DIGEST_INVALID');
   });
 
   test('a multi-MiB blob in uneven streamed chunks keeps its Docker-Upload-UUID and content', async () => {

@@ -31,7 +31,7 @@ function repoRoot(): string {
 
 const ROOT = repoRoot();
 const EXAMPLE = join(ROOT, 'deploy', 'unireg.example.yaml');
-const DEPLOY_FILES = ['deploy/unireg.example.yaml', 'deploy/Dockerfile', 'deploy/unireg.service', 'deploy/README.md', 'docker-compose.yml'];
+const DEPLOY_FILES = ['deploy/unireg.example.yaml', 'deploy/Dockerfile', 'deploy/unireg.service', 'deploy/README.md', 'docker-compose.yml', 'deploy/replicated/docker-compose.yml', 'deploy/replicated/unireg.yaml', 'deploy/kubernetes-replicated/deployment.yaml', 'deploy/kubernetes-replicated/storage.env.example'];
 /** UNIREG_ variables that are not settings. */
 const NOT_SETTINGS = new Set(['UNIREG_CONFIG']);
 
