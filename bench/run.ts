@@ -3,6 +3,9 @@
  * and chunked), blob pull, manifest GET/HEAD under load, tags/list, and RSS.
  * See docs/benchmarks.md. Usage: npm run bench -- [--size-mib N] [--duration S]
  * [--only unireg|distribution] [--rounds N] [--phases push,chunked,pull,manifest,tags]
+ * [--storage fs|s3] [--replicas 1,2,3]. With --storage s3 both registries store in a real
+ * radosgw (and unireg its metadata in PostgreSQL), started and stopped by this run (bench/s3pg.ts);
+ * --replicas then also measures 1..N unireg replicas behind nginx (bench/replica-scan.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -12,6 +15,8 @@ import { agent, BlobData, pullBlob, pushChunked, pushStreamed } from './client.j
 import { OCI_MANIFEST, pushImage, pushTags, checkTags, tagsUrl, verifyManifest, type Image } from './image.js';
 import { bulkPhase, describe, loadPhase, log, settle } from './phases.js';
 import { details, emptyResults, machineFacts, reportDocument, sizeLabel, table, type KindResults } from './report.js';
+import { replicaScan, scanTable, type ScanOptions, type ScanRow } from './replica-scan.js';
+import { distributionStorage, startEngines, uniregStorage, type Engines } from './s3pg.js';
 import { procStatusKiB, ROOT, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
 
 const PHASES = ['push', 'chunked', 'pull', 'manifest', 'tags'] as const;
@@ -28,9 +33,13 @@ const { values: args } = parseArgs({
     'tag-connections': { type: 'string', default: '16' },
     'chunk-mib': { type: 'string', default: '16' },
     warmup: { type: 'string', default: '2' },
-    out: { type: 'string', default: join(ROOT, 'docs/benchmarks-latest.md') },
+    out: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'distribution-bin': { type: 'string', default: '/usr/bin/docker-registry' },
+    storage: { type: 'string', default: 'fs' },
+    replicas: { type: 'string' },
+    'replica-pushes': { type: 'string', default: '4' },
+    'replica-push-mib': { type: 'string', default: '128' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -41,6 +50,9 @@ if (args.help) {
     'usage: npm run bench -- [--size-mib 1024] [--duration 10] [--rounds 3] [--only unireg|distribution]\n' +
       `  [--phases ${PHASES.join(',')}] [--connections 64] [--tag-connections 16] [--chunk-mib 16]\n` +
       '  [--warmup 2] [--out docs/benchmarks-latest.md] [--cpu-prof DIR] [--distribution-bin PATH]\n' +
+      '  [--storage fs|s3] [--replicas 1,2,3] [--replica-pushes 4] [--replica-push-mib 128]\n' +
+      '  --storage s3: radosgw + PostgreSQL are started for the run (unireg: s3 blobs + postgres metadata;\n' +
+      '  Distribution: its s3 driver); --replicas (s3 only): unireg replicas behind nginx, GET and push.\n' +
       'See docs/benchmarks.md.\n',
   );
   process.exit(0);
@@ -64,6 +76,21 @@ if (args.only !== undefined && args.only !== 'unireg' && args.only !== 'distribu
   throw new Error('--only must be unireg or distribution');
 }
 const kinds: RegistryKind[] = args.only ? [args.only as RegistryKind] : ['unireg', 'distribution'];
+if (args.storage !== 'fs' && args.storage !== 's3') throw new Error('--storage must be fs or s3');
+const onS3 = args.storage === 's3';
+const replicaCounts = args.replicas === undefined ? [] : args.replicas.split(',').map(Number);
+if (replicaCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error('--replicas takes counts 1..8, e.g. 1,2,3');
+if (replicaCounts.length && !onS3) throw new Error('--replicas needs --storage s3 (replicas share S3 + PostgreSQL)');
+const scanOpts: ScanOptions = {
+  counts: replicaCounts,
+  rounds,
+  seconds,
+  warmup,
+  connections,
+  pushes: num('replica-pushes', 1),
+  pushMib: num('replica-push-mib', 1),
+};
+const out = args.out ?? join(ROOT, onS3 ? 'docs/benchmarks-s3pg-latest.md' : 'docs/benchmarks-latest.md');
 const phases = new Set(args.phases!.split(',').map((p) => p.trim()) as Phase[]);
 for (const p of phases) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; known: ${PHASES.join(',')}`);
 
@@ -81,18 +108,28 @@ async function main(): Promise<void> {
   }
   const results: Partial<Record<RegistryKind, KindResults>> = {};
   const regs: Registry[] = [];
+  let engines: Engines | undefined;
+  let scan: ScanRow[] = [];
   let variant = 0;
   // On Ctrl-C, stop the servers this run started (by PID) and remove their temp dirs.
   process.once('SIGINT', () => {
     log('interrupted: stopping the registries');
-    Promise.all(regs.map((r) => stopRegistry(r, { graceMs: 3000 }))).finally(() => process.exit(130));
+    Promise.all(regs.map((r) => stopRegistry(r, { graceMs: 3000 })))
+      .then(() => engines?.stop())
+      .finally(() => process.exit(130));
   });
   try {
+    if (onS3) engines = await startEngines(log);
     for (const kind of kinds) {
       const nodeFlags =
         kind === 'unireg' && args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`] : [];
       if (nodeFlags.length) mkdirSync(resolve(args['cpu-prof']!), { recursive: true });
-      const reg = await startRegistry(kind, { nodeFlags, distributionBin: args['distribution-bin']! });
+      const storageOpts = !engines
+        ? {}
+        : kind === 'unireg'
+          ? { configYaml: JSON.stringify(await uniregStorage(engines)) }
+          : { distributionStorage: distributionStorage(engines.s3) };
+      const reg = await startRegistry(kind, { nodeFlags, distributionBin: args['distribution-bin']!, ...storageOpts });
       log(`${kind} up at ${reg.base} (pid ${reg.pid}, dir ${reg.dir})`);
       regs.push(reg);
       results[kind] = emptyResults();
@@ -213,33 +250,41 @@ async function main(): Promise<void> {
       const hwm = procStatusKiB(reg.pid, 'VmHWM');
       results[reg.kind]!.hwmMiB = hwm === undefined ? undefined : hwm / 1024;
     }
+    for (const reg of regs.splice(0)) {
+      await stopRegistry(reg).catch((err: unknown) => log(`stopping ${reg.kind} (pid ${reg.pid}): ${describe(err)}`));
+    }
+    if (engines && replicaCounts.length) scan = await replicaScan(engines, scanOpts);
   } finally {
     agent.destroy();
     for (const reg of regs) {
       await stopRegistry(reg).catch((err: unknown) => log(`stopping ${reg.kind} (pid ${reg.pid}): ${describe(err)}`));
     }
+    await engines?.stop();
   }
 
-  const tbl = table(results, { sizeMib, connections, tagConnections, chunkMib });
+  // On S3 the push target is 1.5× (both registries wait on the same object store).
+  const tbl = table(results, { sizeMib, connections, tagConnections, chunkMib, pushTarget: onS3 ? 1.5 : 2 });
+  const scanTbl = scan.length ? scanTable(scan, scanOpts) : '';
+  if (scanTbl) process.stdout.write(`\n${scanTbl}\n`);
   const det = details(results);
   process.stdout.write(`\n${tbl}\n\n${det}\n`);
   const doc = reportDocument({
-    title: 'Benchmark: latest run',
+    title: onS3 ? 'Benchmark on S3 + PostgreSQL: latest run' : 'Benchmark: latest run',
     generated: `Generated by \`npm run bench\` (bench/run.ts) on ${started.toISOString()}; see docs/benchmarks.md for what each figure means.`,
     settings:
       `Settings: phases ${[...phases].join(', ')}; ${rounds} round(s) of each, registries alternating, medians shown; ` +
       `blob ${sizeLabel(sizeMib)}, chunks ${chunkMib} MiB; manifest load ${seconds} s per method at ${connections} ` +
       `connections; tags/list ${tagSeconds} s at ${tagConnections} connections; ${warmup} s warm-up before each load ` +
-      `run${args.only ? `; only ${args.only}` : ''}${args['cpu-prof'] ? '; unireg ran under --cpu-prof' : ''}. ` +
+      `run${args.only ? `; only ${args.only}` : ''}${onS3 ? '; storage: a real radosgw (Ceph 16) for both registries, PostgreSQL 15 for unireg\'s metadata' : ''}${args['cpu-prof'] ? '; unireg ran under --cpu-prof' : ''}. ` +
       `Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
     facts,
-    table: tbl,
+    table: scanTbl ? `${tbl}\n\n### unireg replicas behind nginx\n\n${scanTbl}` : tbl,
     detailsTitle: 'Per round and per phase',
     details: det,
   });
-  writeFileSync(args.out!, doc);
-  log(`wrote ${args.out}`);
-  const failed = Object.values(results).some((r) => r && r.failures.length > 0);
+  writeFileSync(out, doc);
+  log(`wrote ${out}`);
+  const failed = Object.values(results).some((r) => r && r.failures.length > 0) || scan.some((r) => r.failures.length > 0);
   if (failed) process.exitCode = 1;
 }
 

@@ -42,6 +42,8 @@ export interface StartOptions {
   auth?: boolean;
   /** An existing directory (from an earlier run, `storage/` inside) instead of a fresh temporary one: start-up on seeded data. */
   dir?: string;
+  /** distribution only: its `storage:` driver entry as a YAML flow mapping body (default: filesystem in the temp dir). */
+  distributionStorage?: string;
 }
 
 /** The repository root, seen from dist/bench/servers.js. */
@@ -145,14 +147,17 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
         [
           'version: 0.1',
           'log: {level: warn, accesslog: {disabled: true}}',
-          `storage: {filesystem: {rootdirectory: ${storage}}, delete: {enabled: true}, maintenance: {uploadpurging: {enabled: false}}}`,
+          `storage: {${opts.distributionStorage ?? `filesystem: {rootdirectory: ${storage}}`}, delete: {enabled: true}, maintenance: {uploadpurging: {enabled: false}}}`,
           `http: {addr: ${addr}, secret: local-secret}`,
           '',
         ].join('\n'),
       );
+      // Its s3 driver (aws-sdk-go) panics at start-up on AWS_CA_BUNDLE ("LoadCustomCABundleError: unable to
+      // load custom CA bundle, HTTPClient's transport unsupported type"); radosgw here is plain HTTP anyway.
+      const { AWS_CA_BUNDLE: _caBundle, ...env } = cleanEnv();
       child = spawn(opts.distributionBin ?? '/usr/bin/docker-registry', ['serve', config], {
         cwd: dir,
-        env: cleanEnv(),
+        env,
         stdio: ['ignore', out, out],
       });
     }
