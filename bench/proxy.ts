@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   try {
     const upstream = await startRegistry('distribution');
     started.push(upstream);
-    const env = { MALLOC_TRIM_THRESHOLD_: '268435456' };
+    const env = { MALLOC_TRIM_THRESHOLD_: '268435456', UV_USE_IO_URING: '0' };
     const cache = await startRegistry('unireg', { configYaml: `proxy:\n  upstreams:\n    - prefix: up\n      url: ${upstream.base}\n      manifestTTL: 1h\n`, env });
     started.push(cache);
     const local = await startRegistry('unireg', { env });

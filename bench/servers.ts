@@ -129,6 +129,7 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
           UNIREG_LOG_LEVEL: 'info',
           // As the launchers start it (npm start, deploy/Dockerfile, deploy/unireg.service).
           MALLOC_TRIM_THRESHOLD_: '268435456',
+          UV_USE_IO_URING: '0',
           ...(opts.env ?? {}),
         },
         stdio: ['ignore', out, out],
