@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { createDatabase } from '../test/helpers/postgres.js';
+import { freePortRange } from '../test/helpers/s3.js';
 import { freePort, ROOT } from './servers.js';
 
 const run = promisify(execFile);
@@ -33,24 +35,6 @@ export interface Engines {
   stop(): Promise<void>;
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((ok) => {
-    const s = createServer();
-    s.once('error', () => ok(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => ok(true)));
-  });
-}
-
-/** A base port with it and the next nine free (start-s3.sh needs PORT..PORT+9). */
-async function freePortRange(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let free = true;
-    for (let p = base; p < base + 10 && free; p++) free = await portFree(p);
-    if (free) return base;
-  }
-  throw new Error('no 10 consecutive free ports found');
-}
 
 function exports(stdout: string): Record<string, string> {
   return Object.fromEntries([...stdout.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
@@ -112,20 +96,6 @@ export async function startEngines(log: (msg: string) => void): Promise<Engines>
   }
 }
 
-/** A fresh, empty database on the server; its URL. */
-export async function createDatabase(serverUrl: string): Promise<string> {
-  const name = `b_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** unireg's settings on the engines: s3 blobs under a fresh key prefix, postgres metadata in a fresh database. */
 export async function uniregStorage(engines: Engines): Promise<Record<string, unknown>> {

@@ -103,3 +103,18 @@ export function usePostgres(): PostgresFixture {
   });
   return fixture;
 }
+
+/** A fresh, empty database on the server (a superuser URL); its URL. */
+export async function createDatabase(serverUrl: string): Promise<string> {
+  const name = `d_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { configSchema } from '../../src/config/schema.js';
 import type { Registry } from '../../src/registry/registry.js';
 import type { S3Settings } from '../../src/storage/s3/client.js';
+import { createDatabase } from './postgres.js';
 import { startReplicas, type Replicas } from './replicas.js';
 import type { Overrides, TestServer } from './server.js';
 
@@ -55,19 +56,6 @@ export function replicasOf(srv: TestServer): Replicas | undefined {
   return balancers.get(srv);
 }
 
-async function createDatabase(serverUrl: string): Promise<string> {
-  const name = `r_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** The settings of one replicated test server: the test's overrides on the shared stores. */
 export async function replicatedConfig(target: ReplicatedTarget, dataRoot: string, overrides: Overrides): Promise<Record<string, unknown>> {

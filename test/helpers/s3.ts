@@ -35,8 +35,8 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port with it and the next nine free. */
-async function freePortRange(): Promise<number> {
+/** A base port with it and the next nine free (start-s3.sh needs PORT..PORT+9). */
+export async function freePortRange(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 30_000);
     let free = true;
