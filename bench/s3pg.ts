@@ -8,11 +8,9 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { createDatabase } from '../test/helpers/postgres.js';
 import { freePortRange } from '../test/helpers/s3.js';
 import { freePort, ROOT } from './servers.js';
