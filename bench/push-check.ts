@@ -5,12 +5,12 @@
  * Prints a Markdown table; asserts nothing.
  * Usage: node dist/bench/push-check.js [--size-mib 1024] [--parallel 8] [--parallel-mib 256] [--rounds 3]
  */
-import { execFile } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BlobData, pushStreamed, startUpload, withDigest } from './client.js';
+import { BlobData, pushStreamed } from './client.js';
+import { curlPush, pushFile } from './scale-measure.js';
 import { settle } from './phases.js';
 import { cpuSeconds, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
 
@@ -22,39 +22,6 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
   },
 });
-
-interface File {
-  data: BlobData;
-  path: string;
-}
-
-function fileOf(data: BlobData, dir: string, name: string): File {
-  const path = join(dir, name);
-  writeFileSync(path, data.buf);
-  return { data, path };
-}
-
-/** POST, then (timed) curl -T of the whole file as PUT ?digest=. Returns seconds. */
-async function curlPush(reg: Registry, repo: string, file: File, k: number): Promise<number> {
-  const digest = file.data.variant(k);
-  const fd = openSync(file.path, 'r+');
-  try {
-    writeSync(fd, file.data.buf, file.data.size - 16, 16, file.data.size - 16);
-  } finally {
-    closeSync(fd);
-  }
-  const loc = withDigest(await startUpload(reg.base, repo), digest);
-  const out = await new Promise<string>((ok, fail) =>
-    execFile(
-      'curl',
-      ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-T', file.path, loc],
-      (err, stdout) => (err ? fail(err) : ok(stdout)),
-    ),
-  );
-  const [code, secs] = out.trim().split(' ');
-  if (code !== '201') throw new Error(`curl PUT ${loc}: ${out}`);
-  return Number(secs);
-}
 
 const mbps = (bytes: number, s: number) => bytes / 1e6 / s;
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -71,8 +38,8 @@ async function main(): Promise<void> {
     floor: { curl: [], client: [], par: [], cpuPerGiB: [] },
   };
   try {
-    const big = fileOf(new BlobData(size), dir, 'big.bin');
-    const small = Array.from({ length: parallel }, (_, w) => fileOf(new BlobData(psize), dir, `p${w}.bin`));
+    const big = pushFile(new BlobData(size), dir, 'big.bin');
+    const small = Array.from({ length: parallel }, (_, w) => pushFile(new BlobData(psize), dir, `p${w}.bin`));
     let k = 0;
     for (let round = 0; round < rounds; round++) {
       const order: RegistryKind[] = round % 2 === 0 ? ['unireg', 'distribution'] : ['distribution', 'unireg'];
@@ -81,14 +48,14 @@ async function main(): Promise<void> {
         try {
           await settle();
           const cpu0 = cpuSeconds(reg.pid);
-          const s = await curlPush(reg, 'push/curl', big, ++k);
+          const s = await curlPush(reg.base, 'push/curl', big, ++k);
           rows[kind].cpuPerGiB.push((cpuSeconds(reg.pid) - cpu0) / (size / 2 ** 30));
           rows[kind].curl.push(mbps(size, s));
           await settle();
           rows[kind].client.push(mbps(size, await pushStreamed(reg.base, 'push/client', big.data, big.data.variant(++k))));
           await settle();
           const t0 = performance.now();
-          await Promise.all(small.map((f, w) => curlPush(reg, `push/par${w}`, f, ++k)));
+          await Promise.all(small.map((f, w) => curlPush(reg.base, `push/par${w}`, f, ++k)));
           rows[kind].par.push(mbps(psize * parallel, (performance.now() - t0) / 1000));
           process.stderr.write(
             `[push-check] round ${round + 1} ${kind}: curl ${rows[kind].curl.at(-1)!.toFixed(0)} MB/s, client ${rows[kind].client.at(-1)!.toFixed(0)} MB/s, ` +

@@ -121,16 +121,22 @@ export interface PushFile {
   path: string;
 }
 
-export function pushFiles(blobs: BlobData[], dir: string): PushFile[] {
-  return blobs.map((data, w) => {
-    const path = join(dir, `push-${w}.bin`);
-    writeFileSync(path, data.buf);
-    return { data, path };
-  });
+/** Writes the blob's bytes to `dir/name`: a file curl can send. */
+export function pushFile(data: BlobData, dir: string, name: string): PushFile {
+  const path = join(dir, name);
+  writeFileSync(path, data.buf);
+  return { data, path };
 }
 
-/** POST a session, then one `curl -T` PUT of the whole file with ?digest= (a monolithic push, 201 expected). */
-async function curlPush(base: string, repo: string, file: PushFile, k: number): Promise<void> {
+export function pushFiles(blobs: BlobData[], dir: string): PushFile[] {
+  return blobs.map((data, w) => pushFile(data, dir, `push-${w}.bin`));
+}
+
+/**
+ * POST a session, then one `curl -T` PUT of the whole file with ?digest= (a monolithic push, 201 expected).
+ * The file's last 16 bytes become variant `k` first, so every push stores new content. Returns curl's time_total (s).
+ */
+export async function curlPush(base: string, repo: string, file: PushFile, k: number): Promise<number> {
   const digest = file.data.variant(k);
   const fd = openSync(file.path, 'r+');
   try {
@@ -142,11 +148,13 @@ async function curlPush(base: string, repo: string, file: PushFile, k: number): 
   const out = await new Promise<string>((ok, fail) =>
     execFile(
       'curl',
-      ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-T', file.path, loc],
+      ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-T', file.path, loc],
       (err, stdout) => (err ? fail(err) : ok(stdout)),
     ),
   );
-  if (out.trim() !== '201') throw new Error(`curl PUT ${loc}: ${out}`);
+  const [code, secs] = out.trim().split(' ');
+  if (code !== '201') throw new Error(`curl PUT ${loc}: ${out}`);
+  return Number(secs);
 }
 
 /**

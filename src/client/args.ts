@@ -46,6 +46,14 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** How variants are picked (`unireg variants`, `search`, `diff`): kraft's platform and kconfig filters and the matching rule. */
+export const VARIANT_FILTER_OPTIONS = {
+  arch: { type: 'string' },
+  plat: { type: 'string' },
+  kconfig: { type: 'string', multiple: true },
+  match: { type: 'string' },
+} as const;
+
 type CommandConfig<T extends ParseArgsOptionsConfig> = { args: string[]; allowPositionals: true; strict: true; options: T };
 
 /** parseArgs with getopt-style value binding, the way both client commands read their arguments. */

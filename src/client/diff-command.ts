@@ -2,7 +2,7 @@
  * `unireg diff`: what changed between two variants of a repository (kconfig
  * features, kernel, layer and image sizes), from GET /v2/<repo>/_unikraft/diff.
  */
-import { COMMON_OPTIONS, parseCommand } from './args.js';
+import { COMMON_OPTIONS, VARIANT_FILTER_OPTIONS, parseCommand } from './args.js';
 import { authorize, requestFailure } from './auth.js';
 import { commandCredentials } from './credentials.js';
 import { ClientError, exchange, jsonOf } from './http.js';
@@ -74,13 +74,7 @@ export function formatDiff(d: DiffJson): string {
   return `${lines.join('\n')}\n`;
 }
 
-const OPTIONS = {
-  arch: { type: 'string' },
-  plat: { type: 'string' },
-  kconfig: { type: 'string', multiple: true },
-  match: { type: 'string' },
-  ...COMMON_OPTIONS,
-} as const;
+const OPTIONS = { ...VARIANT_FILTER_OPTIONS, ...COMMON_OPTIONS } as const;
 
 /** Runs `unireg diff`; returns the exit code. Throws ClientError on failure. */
 export async function diffCommand(args: string[]): Promise<number> {

@@ -2,7 +2,7 @@
  * `unireg search`: which variants, in every repository the caller may pull, have
  * the given kconfig features, from GET /_unikraft/search (all pages).
  */
-import { COMMON_OPTIONS, parseCommand } from './args.js';
+import { COMMON_OPTIONS, VARIANT_FILTER_OPTIONS, parseCommand } from './args.js';
 import { authorize, requestFailure } from './auth.js';
 import { commandCredentials } from './credentials.js';
 import { ClientError, exchange, jsonOf } from './http.js';
@@ -65,13 +65,7 @@ export function formatSearch(hits: readonly SearchHitJson[]): string {
     .concat('\n');
 }
 
-const OPTIONS = {
-  kconfig: { type: 'string', multiple: true },
-  arch: { type: 'string' },
-  plat: { type: 'string' },
-  match: { type: 'string' },
-  ...COMMON_OPTIONS,
-} as const;
+const OPTIONS = { ...VARIANT_FILTER_OPTIONS, ...COMMON_OPTIONS } as const;
 
 /** Runs `unireg search`; returns the exit code (1 when nothing matches). Throws ClientError on failure. */
 export async function searchCommand(args: string[]): Promise<number> {

@@ -2,7 +2,7 @@
  * `unireg variants`: which unikernel variants a repository (or one tag) holds,
  * as a table, from GET /v2/<repo>/_unikraft/variants (all pages).
  */
-import { COMMON_OPTIONS, parseCommand } from './args.js';
+import { COMMON_OPTIONS, VARIANT_FILTER_OPTIONS, parseCommand } from './args.js';
 import { authorize, requestFailure } from './auth.js';
 import { commandCredentials } from './credentials.js';
 import { ClientError, exchange, jsonOf } from './http.js';
@@ -136,13 +136,7 @@ export function nextLink(link: string | string[] | undefined): string | undefine
   return m?.[1];
 }
 
-const OPTIONS = {
-  arch: { type: 'string' },
-  plat: { type: 'string' },
-  kconfig: { type: 'string', multiple: true },
-  match: { type: 'string' },
-  ...COMMON_OPTIONS,
-} as const;
+const OPTIONS = { ...VARIANT_FILTER_OPTIONS, ...COMMON_OPTIONS } as const;
 
 function parse(args: string[]) {
   return parseCommand(args, OPTIONS, usage);
