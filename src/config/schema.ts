@@ -75,6 +75,8 @@ export const configSchema = z
             driver: z.enum(['fs', 's3']).default('fs'),
             /** Blob GETs answer 307 to a presigned URL of the object store instead of carrying the bytes (s3 only). */
             redirect: z.boolean().default(false),
+            /** fs: upload bytes are written past the page cache (O_DIRECT) where the file system allows it. */
+            directWrites: z.boolean().default(true),
             s3: z
               .object({
                 /** The S3 endpoint URL (`http://127.0.0.1:7480`); empty: AWS's for the region. */

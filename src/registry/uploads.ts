@@ -35,6 +35,17 @@ export interface Chunk {
   length?: number;
 }
 
+/** A single-request body (monolithic, store). */
+export interface WholeBody extends Chunk {
+  /**
+   * Called once the whole body is in and hashes to the expected digest: before it is
+   * made durable and visible (a pull-through fetch releases its clients' last bytes then).
+   */
+  onVerified?: () => void;
+  /** The content will be read right away (a pull-through fetch): keep it in the page cache. */
+  readSoon?: boolean;
+}
+
 /** Session files no record owns are removed after this long (a session being created writes its file just before its record). */
 const ORPHAN_AGE_MS = 60_000;
 
@@ -113,10 +124,9 @@ export class UploadService {
   }
 
   /** A single-request upload (POST ?digest=): nothing is stored unless the digest matches. */
-  async monolithic(repo: string, digest: Digest, chunk: Chunk): Promise<number> {
+  async monolithic(repo: string, digest: Digest, chunk: WholeBody): Promise<number> {
     if (chunk.length !== undefined) await this.deps.quotas.checkContent(repo, [{ digest, size: chunk.length }]);
-    return this.viaStage(chunk, digestAlgorithm(digest), async (actual, staged) => {
-      if (actual !== digest) throw new DigestMismatchError(digest, actual);
+    return this.viaStage(chunk, digestAlgorithm(digest), digest, async (_, staged) => {
       await this.commitAndLink(repo, digest, staged);
       return staged.size;
     });
@@ -124,7 +134,7 @@ export class UploadService {
 
   /** Stores content whose digest is not known in advance (server-built blobs) and links it to `repo`. */
   async store(repo: string, body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ digest: Digest; size: number }> {
-    return this.viaStage({ body }, 'sha256', async (digest, staged) => {
+    return this.viaStage({ body }, 'sha256', undefined, async (digest, staged) => {
       await this.commitAndLink(repo, digest, staged);
       return { digest, size: staged.size };
     });
@@ -143,20 +153,31 @@ export class UploadService {
     );
   }
 
-  /** Stages a body in the upload area, hands it with its digest to `use`, and removes what is left. */
+  /**
+   * Stages a body in the upload area, hands it with its digest to `use`, and removes what is left.
+   * With `expected`, a body hashing to anything else fails (DigestMismatchError) as soon as it is
+   * in, before the area makes it durable.
+   */
   private async viaStage<T>(
-    chunk: Chunk,
+    chunk: WholeBody,
     algorithm: 'sha256' | 'sha512',
+    expected: Digest | undefined,
     use: (digest: Digest, staged: StagedBlob) => Promise<T>,
   ): Promise<T> {
     const hash = newHash(algorithm);
-    const staged = await this.deps.uploadArea.stage(chunk.body, hash, (size) => {
+    let digest: Digest | undefined;
+    const verify = (size: number): void => {
       if (chunk.length !== undefined && size !== chunk.length) {
         throw new SizeInvalidError('body length differs from Content-Length', { expected: chunk.length, size });
       }
-    });
+      digest = finishDigest(hash, algorithm);
+      if (expected !== undefined && digest !== expected) throw new DigestMismatchError(expected, digest);
+      chunk.onVerified?.();
+    };
+    const staged = await this.deps.uploadArea.stage(chunk.body, hash, verify, { readSoon: chunk.readSoon === true });
     try {
-      return await use(finishDigest(hash, algorithm), staged);
+      // Every area calls the check once the body is in; a digest is there whatever the area.
+      return await use(digest ?? finishDigest(hash, algorithm), staged);
     } finally {
       await staged.discard();
     }

@@ -53,8 +53,8 @@ export async function createBlobDriver(config: Config['storage'], layout: Layout
   const blobs = new FsBlobStore(layout);
   return {
     blobs,
-    uploads: new FsUploadArea(layout, blobs),
-    uploadsOver: (decorated) => new FsUploadArea(layout, decorated),
+    uploads: new FsUploadArea(layout, blobs, { directWrites: settings.directWrites }),
+    uploadsOver: (decorated) => new FsUploadArea(layout, decorated, { directWrites: settings.directWrites }),
     hashing: 'memory',
     probe: () => import('node:fs/promises').then((fs) => fs.stat(layout.blobsDir)),
     describe: { blobs: 'fs', root: layout.root },

@@ -347,6 +347,12 @@ export interface BlobStore {
 /** Called with the byte count once a body has ended, before it counts; throwing refuses the body. */
 export type ByteCheck = (written: number) => void;
 
+/** What the area may use to place a staged body well. */
+export interface StageHints {
+  /** The content will be read right away: keep it where reads are cheap (the page cache). */
+  readSoon?: boolean;
+}
+
 /** What bytes are fed to while they are stored (a running hash). */
 export interface HashSink {
   update(data: Uint8Array): unknown;
@@ -405,8 +411,12 @@ export interface UploadArea {
   abort(id: string, areaState?: string): Promise<void>;
   /** Removes data of sessions that no longer exist (`live` says which do), older than `minAgeMs`. */
   sweep(live: (id: string) => boolean, now: number, minAgeMs: number): Promise<void>;
-  /** Stores a body whose digest the caller checks afterwards (monolithic uploads, server-built blobs). */
-  stage(body: AsyncIterable<Buffer> | Iterable<Buffer>, hash: HashSink, check?: ByteCheck): Promise<StagedBlob>;
+  /**
+   * Stores a body (monolithic uploads, pull-through fetches, server-built blobs). `check` runs once
+   * the whole body is in and hashed, before the area makes it durable: the caller checks the size
+   * and digest there.
+   */
+  stage(body: AsyncIterable<Buffer> | Iterable<Buffer>, hash: HashSink, check?: ByteCheck, hints?: StageHints): Promise<StagedBlob>;
 }
 
 export interface BlobFileInfo {

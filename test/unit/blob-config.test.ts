@@ -8,6 +8,12 @@ test('the default is the fs driver without redirects', async () => {
   const config = await loadConfig({ env: {} });
   assert.equal(config.storage.blobs.driver, 'fs');
   assert.equal(config.storage.blobs.redirect, false);
+  assert.equal(config.storage.blobs.directWrites, true);
+});
+
+test('direct writes can be turned off from the file or UNIREG_STORAGE_BLOBS_DIRECT_WRITES', async () => {
+  const config = await loadConfig({ env: { UNIREG_STORAGE_BLOBS_DIRECT_WRITES: 'false' } });
+  assert.equal(config.storage.blobs.directWrites, false);
 });
 
 test('the s3 settings come from UNIREG_STORAGE_BLOBS_* variables; the keys are redacted when shown', async () => {
@@ -26,6 +32,7 @@ test('the s3 settings come from UNIREG_STORAGE_BLOBS_* variables; the keys are r
   assert.deepEqual(config.storage.blobs, {
     driver: 's3',
     redirect: true,
+    directWrites: true,
     s3: {
       endpoint: 'http://127.0.0.1:7480',
       region: 'us-east-1',

@@ -13,16 +13,18 @@
  * append to a session (the caller's `upload:<id>` lock keeps one writer), and init()
  * removes only temp files old enough that no live request can own them.
  */
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobUploadUnknownError, UploadDataError } from '../../domain/errors.js';
 import type { Digest } from '../../oci/digest.js';
 import { storageIo } from '../io-errors.js';
-import type { AppendResult, BlobStore, ByteCheck, HashSink, StagedBlob, UploadArea, UploadSession } from '../types.js';
+import type { AppendResult, BlobStore, ByteCheck, HashSink, StagedBlob, StageHints, UploadArea, UploadSession } from '../types.js';
 import { open, readdir, rm, stat, syncFile, truncate, writeFile } from './files.js';
 import { syncPath } from './fsync.js';
 import type { Layout } from './layout.js';
 import { prepareScratch } from './scratch.js';
-import { spool, SYNC_EVERY } from './spool.js';
+import { openDirect } from './direct-io.js';
+import { spool, SYNC_EVERY, type SpoolOptions } from './spool.js';
 
 const READ_BUFFER = 1 << 20;
 
@@ -38,7 +40,30 @@ export class FsUploadArea implements UploadArea {
   constructor(
     private readonly layout: Layout,
     private readonly blobs: BlobStore,
+    private readonly options: { directWrites: boolean } = { directWrites: true },
   ) {}
+
+  /** Spools `body` into the open file `fh` (at `path`) at `position`, directly where allowed (./direct-io.ts). */
+  private async spoolTo(
+    path: string,
+    fh: FileHandle,
+    body: AsyncIterable<Buffer> | Iterable<Buffer>,
+    position: number,
+    hash: HashSink,
+    allowDirect = true,
+  ): Promise<number> {
+    const direct = this.options.directWrites && allowDirect ? await openDirect(path) : undefined;
+    const options: SpoolOptions = { syncEvery: SYNC_EVERY, stats: this.directStats };
+    if (direct !== undefined) options.direct = direct;
+    try {
+      return await spool(body, fh, position, hash, options);
+    } finally {
+      await direct?.close().catch(() => undefined);
+    }
+  }
+
+  /** Bytes of upload data written past the page cache since start (tests read it). */
+  readonly directStats = { directBytes: 0 };
 
   /**
    * Creates the directories and removes temp files no live request can own: older than
@@ -62,10 +87,11 @@ export class FsUploadArea implements UploadArea {
   ): Promise<AppendResult> {
     // A chunk never lands on a file longer than the offset (an earlier cut-off chunk's tail).
     await this.matchOffset(session);
-    const fh = await open(this.layout.uploadPath(session.id), 'r+');
+    const path = this.layout.uploadPath(session.id);
+    const fh = await open(path, 'r+');
     let written: number;
     try {
-      written = await spool(body, fh, session.offset, hash, { syncEvery: SYNC_EVERY });
+      written = await this.spoolTo(path, fh, body, session.offset, hash);
       check?.(written);
     } catch (err) {
       // If this fails too, the next chunk or the commit cuts the tail (matchOffset) or fails clearly.
@@ -124,7 +150,7 @@ export class FsUploadArea implements UploadArea {
     await prepareScratch(this.layout.tmpDir, now);
   }
 
-  async stage(body: AsyncIterable<Buffer> | Iterable<Buffer>, hash: HashSink, check?: ByteCheck): Promise<StagedBlob> {
+  async stage(body: AsyncIterable<Buffer> | Iterable<Buffer>, hash: HashSink, check?: ByteCheck, hints: StageHints = {}): Promise<StagedBlob> {
     const path = this.layout.tmpPath();
     let done = false;
     const discard = async () => {
@@ -135,7 +161,8 @@ export class FsUploadArea implements UploadArea {
       const fh = await open(path, 'wx');
       let size: number;
       try {
-        size = await spool(body, fh, 0, hash, { syncEvery: SYNC_EVERY });
+        // Content read right away (a pull-through fetch) is kept in the page cache: written the ordinary way.
+        size = await this.spoolTo(path, fh, body, 0, hash, hints.readSoon !== true);
         check?.(size);
         await syncFile(fh);
       } finally {

@@ -2,22 +2,39 @@
  * Spooling a request body to a file while hashing it. Incoming chunks (~64 KiB)
  * are gathered into 1 MiB buffers, hashed, and written with positional writes
  * while the socket keeps filling the next buffer; memory stays at 2 MiB
- * whatever the body's size. A failed write is a storage domain error (a full
- * volume: StorageFullError); errors of the source (a client going away) pass
- * through as they are.
+ * whatever the body's size (the buffers are reused from one pool). With a
+ * direct handle (./direct-io.ts) whole block-aligned buffers are written past
+ * the page cache, the rest through the ordinary handle. A failed write is a
+ * storage domain error (a full volume: StorageFullError); errors of the source
+ * (a client going away) pass through as they are.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { asStorageError } from '../io-errors.js';
 import type { HashSink } from '../types.js';
+import { AlignedBuffers, DIRECT_ALIGN, refusedDirect } from './direct-io.js';
 
 const BUFFER_SIZE = 1 << 20;
+const buffers = new AlignedBuffers(BUFFER_SIZE);
 
-async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
+async function writeAll(fh: FileHandle, data: Buffer, position: number, done = 0): Promise<void> {
   while (done < data.length) {
     const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
     done += bytesWritten;
   }
+}
+
+/** Writes through the direct handle; what it refuses or leaves unwritten goes through the ordinary one. */
+async function writeDirect(direct: FileHandle, fh: FileHandle, data: Buffer, position: number): Promise<boolean> {
+  let bytesWritten: number;
+  try {
+    ({ bytesWritten } = await direct.write(data, 0, data.length, position));
+  } catch (err) {
+    if (!refusedDirect(err)) throw err;
+    await writeAll(fh, data, position);
+    return false;
+  }
+  await writeAll(fh, data, position, bytesWritten);
+  return true;
 }
 
 export interface SpoolOptions {
@@ -29,6 +46,10 @@ export interface SpoolOptions {
    * written while data still arrives and the closing fsync has little left.
    */
   syncEvery?: number;
+  /** The same file opened with openDirect(): whole aligned buffers are written through it. */
+  direct?: FileHandle;
+  /** Filled in with the bytes that went through `direct`. */
+  stats?: { directBytes: number };
 }
 
 /** The default for syncEvery: large enough to cost nothing, small enough to keep writeback flowing. */
@@ -49,8 +70,11 @@ export async function spool(
   options: SpoolOptions = {},
 ): Promise<number> {
   const free: Buffer[] = [];
-  let allocated = 1;
-  let current: Buffer = Buffer.allocUnsafe(BUFFER_SIZE);
+  const taken: Buffer[] = [buffers.take()];
+  let current: Buffer = taken[0]!;
+  let direct = options.direct;
+  // A start off the block grid fills the first buffer only up to it: every later buffer is aligned.
+  let capacity = direct === undefined ? BUFFER_SIZE : BUFFER_SIZE - (position % DIRECT_ALIGN);
   let fill = 0;
   let total = 0;
   let flushed = 0;
@@ -70,7 +94,15 @@ export async function spool(
     const buffer = current;
     const data = buffer.subarray(0, fill);
     hash.update(data);
-    const write: Promise<void> = writeAll(fh, data, position + flushed)
+    const at = position + flushed;
+    const viaDirect = direct !== undefined && at % DIRECT_ALIGN === 0 && fill % DIRECT_ALIGN === 0 && buffers.aligned(buffer);
+    const written = viaDirect
+      ? writeDirect(direct!, fh, data, at).then((ok) => {
+          if (!ok) direct = undefined;
+          else if (options.stats) options.stats.directBytes += data.length;
+        })
+      : writeAll(fh, data, at);
+    const write: Promise<void> = written
       .then(
         () => void free.push(buffer),
         (err: unknown) => void (failure ??= asStorageError(err)),
@@ -79,6 +111,7 @@ export async function spool(
     inflight.add(write);
     flushed += fill;
     fill = 0;
+    capacity = BUFFER_SIZE;
     if (flushed >= nextSync && syncing === undefined) {
       nextSync = flushed + (options.syncEvery ?? Infinity);
       syncing = Promise.all(inflight)
@@ -86,9 +119,10 @@ export async function spool(
         .catch((err: unknown) => void (failure ??= asStorageError(err)))
         .finally(() => (syncing = undefined));
     }
-    if (free.length === 0 && allocated < POOL) {
-      allocated++;
-      free.push(Buffer.allocUnsafe(BUFFER_SIZE));
+    if (free.length === 0 && taken.length < POOL) {
+      const more = buffers.take();
+      taken.push(more);
+      free.push(more);
     }
     while (free.length === 0 && failure === undefined) await Promise.race(inflight);
     if (failure !== undefined) throw failure;
@@ -101,16 +135,18 @@ export async function spool(
       if (total > maxBytes) throw options.onTooLarge?.() ?? new Error('body too large');
       let offset = 0;
       while (offset < chunk.length) {
-        const n = Math.min(chunk.length - offset, BUFFER_SIZE - fill);
+        const n = Math.min(chunk.length - offset, capacity - fill);
         chunk.copy(current, fill, offset, offset + n);
         fill += n;
         offset += n;
-        if (fill === BUFFER_SIZE) await flush();
+        if (fill === capacity) await flush();
       }
     }
     if (fill > 0) await flush();
   } finally {
     await settle().catch(() => undefined);
+    // Every write has settled: no buffer is still being read by one.
+    for (const buffer of taken) buffers.give(buffer);
   }
   if (failure !== undefined) throw failure;
   return total;
