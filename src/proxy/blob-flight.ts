@@ -7,9 +7,9 @@
  * checked against the digest, then ingested and linked under the blob's lock
  * and the quota check), and at the same time to every client that joined
  * before the first byte was passed on. Each chunk is passed on only when the
- * next one has arrived, and the last one only once the whole body has been
- * hashed here and matches the digest (the store checks it again before the
- * blob becomes visible; clients do not wait for its fsync): a lying or broken
+ * next one has arrived, and the last one only once the store, which hashes the
+ * body as it writes it, has found that it matches the digest (before it makes
+ * the blob durable: clients do not wait for its fsync): a lying or broken
  * upstream (wrong bytes, a cut body) leaves nothing stored and ends every
  * client's response early, so no client ever receives a complete wrong blob.
  * Clients that ask later
@@ -21,8 +21,8 @@
  */
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
-import { BlobUnknownError, DigestMismatchError } from '../domain/errors.js';
-import { digestAlgorithm, finishDigest, newHash, type Digest } from '../oci/digest.js';
+import { BlobUnknownError } from '../domain/errors.js';
+import type { Digest } from '../oci/digest.js';
 import type { Registry } from '../registry/registry.js';
 import { causeOf, type UpstreamClient } from './client.js';
 import { UpstreamFailedError, UpstreamUnavailableError } from './errors.js';
@@ -103,8 +103,10 @@ export class BlobFlight {
     this.resolveReady(size === undefined ? {} : { size });
     this.stats.misses++;
     const body = this.pump(response.body as AsyncIterable<Buffer>);
+    let released: Promise<void> | undefined;
+    const onVerified = () => void (released = this.release());
     try {
-      await this.registry.uploads.monolithic(this.repo, this.digest, size === undefined ? { body } : { body, length: size });
+      await this.registry.uploads.monolithic(this.repo, this.digest, { body, onVerified, readSoon: true, ...(size === undefined ? {} : { length: size }) });
     } catch (err) {
       this.stats.blobFetchFailures++;
       response.abort(new Error('the blob could not be stored'));
@@ -113,36 +115,40 @@ export class BlobFlight {
         throw new UpstreamFailedError(url, `the blob's bytes are not what was asked for: ${err.message}`, { digest: this.digest });
       }
       throw err;
+    } finally {
+      await released;
     }
     this.stats.blobsStored++;
     this.log.info({ repo: this.repo, digest: this.digest, upstream: url }, 'cached a blob from the upstream');
   }
 
+  /** The chunk passed on last, once the store has verified the whole body (release). */
+  private held: Buffer | undefined;
+
   /**
    * The upstream body as the store reads it; each chunk goes to the clients once the next has
-   * arrived, the last one (and the end) once the whole body matches the digest.
+   * arrived. The last one (and the end) waits for release(): the store hashes the body once and
+   * calls it when the digest matches, before it makes the blob durable.
    */
   private async *pump(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     const { url } = this.client.upstream;
-    const algorithm = digestAlgorithm(this.digest);
-    const hash = newHash(algorithm);
-    let held: Buffer | undefined;
     try {
       // An upstream that sends nothing for BODY_IDLE_MS errors the body (client.ts).
       for await (const buffer of source) {
         this.stats.upstreamBytes += buffer.length;
-        hash.update(buffer);
-        if (held !== undefined) await this.forward(held);
-        held = buffer;
+        if (this.held !== undefined) await this.forward(this.held);
+        this.held = buffer;
         yield buffer;
       }
     } catch (err) {
       throw new UpstreamUnavailableError(url, `the blob body broke off: ${causeOf(err)}`);
     }
-    const actual = finishDigest(hash, algorithm);
-    // Thrown into the store's read of the body: nothing is stored, and the clients' responses are cut.
-    if (actual !== this.digest) throw new DigestMismatchError(this.digest, actual);
-    if (held !== undefined) await this.forward(held);
+  }
+
+  /** The body matched its digest: the last chunk and the end go to the clients. */
+  private async release(): Promise<void> {
+    if (this.held !== undefined) await this.forward(this.held);
+    this.held = undefined;
     // An empty blob passed nothing on: from now on clients wait for the store all the same.
     this.passing = true;
     for (const s of this.subscribers) s.end();
