@@ -5,7 +5,8 @@
  * Prints a Markdown table; asserts nothing.
  * Usage: node dist/bench/push-check.js [--size-mib 1024] [--parallel 8] [--parallel-mib 256] [--rounds 3]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,17 +14,31 @@ import { BlobData, pushStreamed } from './client.js';
 import { curlPush, pushFile } from './scale-measure.js';
 import { settle } from './phases.js';
 import { cpuSeconds, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
+import { makeImage, writeOciLayout, type Image, type Layout } from '../test/helpers/images.js';
 
 const { values } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '1024' },
     parallel: { type: 'string', default: '8' },
     'parallel-mib': { type: 'string', default: '256' },
+    'skopeo-mib': { type: 'string', default: '100' },
     rounds: { type: 'string', default: '3' },
   },
 });
 
 const mbps = (bytes: number, s: number) => bytes / 1e6 / s;
+const SKOPEO = '/usr/bin/skopeo';
+
+/** Seconds for `skopeo copy` of the layout's image to `base` (plain HTTP). */
+function skopeoPush(transport: string, base: string, repo: string): Promise<number> {
+  const t0 = performance.now();
+  const dest = `docker://${base.slice('http://'.length)}/${repo}:latest`;
+  return new Promise((ok, fail) =>
+    execFile(SKOPEO, ['copy', '--quiet', '--dest-tls-verify=false', transport, dest], (err, _out, stderr) =>
+      err ? fail(new Error(`skopeo copy to ${dest}: ${stderr || err.message}`)) : ok((performance.now() - t0) / 1000),
+    ),
+  );
+}
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -31,13 +46,25 @@ async function main(): Promise<void> {
   const parallel = Number(values.parallel);
   const psize = Number(values['parallel-mib']) << 20;
   const rounds = Number(values.rounds);
+  const skopeoMib = existsSync(SKOPEO) ? Number(values['skopeo-mib']) : 0;
+  if (!existsSync(SKOPEO)) process.stderr.write(`[push-check] ${SKOPEO} not installed: no skopeo figures\n`);
   const dir = mkdtempSync(join(tmpdir(), 'unireg-push-check-'));
-  const rows: Record<RegistryKind, { curl: number[]; client: number[]; par: number[]; cpuPerGiB: number[] }> = {
-    unireg: { curl: [], client: [], par: [], cpuPerGiB: [] },
-    distribution: { curl: [], client: [], par: [], cpuPerGiB: [] },
-    floor: { curl: [], client: [], par: [], cpuPerGiB: [] },
+  const rows: Record<RegistryKind, { curl: number[]; client: number[]; par: number[]; skopeo: number[]; cpuPerGiB: number[] }> = {
+    unireg: { curl: [], client: [], par: [], skopeo: [], cpuPerGiB: [] },
+    distribution: { curl: [], client: [], par: [], skopeo: [], cpuPerGiB: [] },
+    floor: { curl: [], client: [], par: [], skopeo: [], cpuPerGiB: [] },
   };
+  let image: Layout<Image> | undefined;
+  let layerBytes = 0;
   try {
+    // One image whose single layer is a gzip of skopeoMib of seeded random files (incompressible).
+    const files = Math.max(1, Math.round(skopeoMib / 10));
+    image =
+      skopeoMib > 0
+        ? await writeOciLayout(join(dir, 'skopeo-layout'), 'latest', makeImage(`push-check-${Date.now()}`, { layers: [{ dir: 'opt/big', files, fileSize: Math.round((skopeoMib << 20) / files) }] }))
+        : undefined;
+    layerBytes = image?.content.layers[0]?.bytes.length ?? 0;
+    const layout = image;
     const big = pushFile(new BlobData(size), dir, 'big.bin');
     const small = Array.from({ length: parallel }, (_, w) => pushFile(new BlobData(psize), dir, `p${w}.bin`));
     let k = 0;
@@ -57,9 +84,15 @@ async function main(): Promise<void> {
           const t0 = performance.now();
           await Promise.all(small.map((f, w) => curlPush(reg.base, `push/par${w}`, f, ++k)));
           rows[kind].par.push(mbps(psize * parallel, (performance.now() - t0) / 1000));
+          if (layout !== undefined) {
+            await settle();
+            rows[kind].skopeo.push(mbps(layerBytes, await skopeoPush(layout.transport, reg.base, 'push/skopeo')));
+          }
           process.stderr.write(
             `[push-check] round ${round + 1} ${kind}: curl ${rows[kind].curl.at(-1)!.toFixed(0)} MB/s, client ${rows[kind].client.at(-1)!.toFixed(0)} MB/s, ` +
-              `${parallel}× parallel ${rows[kind].par.at(-1)!.toFixed(0)} MB/s\n`,
+              `${parallel}× parallel ${rows[kind].par.at(-1)!.toFixed(0)} MB/s` +
+              (image === undefined ? '' : `, skopeo ${rows[kind].skopeo.at(-1)!.toFixed(0)} MB/s`) +
+              '\n',
           );
         } finally {
           await stopRegistry(reg);
@@ -80,6 +113,7 @@ async function main(): Promise<void> {
       line(`${values['size-mib']} MiB, curl -T (monolithic PUT)`, u.curl, d.curl),
       line(`${values['size-mib']} MiB, bench client (streamed PATCH + PUT)`, u.client, d.client),
       line(`${parallel} × ${values['parallel-mib']} MiB at once, curl (aggregate)`, u.par, d.par),
+      ...(image === undefined ? [] : [line(`skopeo copy, one ${(layerBytes / 2 ** 20).toFixed(0)} MiB gzip layer (whole copy, layer bytes / s)`, u.skopeo, d.skopeo)]),
       `| Server CPU s per GiB during the curl push | ${u.cpuPerGiB.map((x) => x.toFixed(2)).join(' / ')} | ${d.cpuPerGiB.map((x) => x.toFixed(2)).join(' / ')} | |`,
     ].join('\n'),
   );

@@ -44,6 +44,8 @@ export interface StartOptions {
   dir?: string;
   /** distribution only: its `storage:` driver entry as a YAML flow mapping body (default: filesystem in the temp dir). */
   distributionStorage?: string;
+  /** distribution only: run it as a pull-through cache of this registry URL (its `proxy.remoteurl`). */
+  distributionProxy?: string;
 }
 
 /** The repository root, seen from dist/bench/servers.js. */
@@ -150,6 +152,7 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
           'log: {level: warn, accesslog: {disabled: true}}',
           `storage: {${opts.distributionStorage ?? `filesystem: {rootdirectory: ${storage}}`}, delete: {enabled: true}, maintenance: {uploadpurging: {enabled: false}}}`,
           `http: {addr: ${addr}, secret: local-secret}`,
+          ...(opts.distributionProxy === undefined ? [] : [`proxy: {remoteurl: ${opts.distributionProxy}}`]),
           '',
         ].join('\n'),
       );
