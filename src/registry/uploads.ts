@@ -69,7 +69,7 @@ export class UploadService {
     const id = newUploadId();
     const now = Date.now();
     const areaState = await this.deps.uploadArea.create(id);
-    const hashState = (await this.hashes.fresh()).save();
+    const hashState = await this.hashes.initialState();
     const session: UploadSession = {
       id,
       repo,
@@ -164,20 +164,21 @@ export class UploadService {
     expected: Digest | undefined,
     use: (digest: Digest, staged: StagedBlob) => Promise<T>,
   ): Promise<T> {
-    const hash = newHash(algorithm);
+    const hash = this.hashes.forBody(algorithm);
     let digest: Digest | undefined;
-    const verify = (size: number): void => {
+    const verify = async (size: number): Promise<void> => {
       if (chunk.length !== undefined && size !== chunk.length) {
         throw new SizeInvalidError('body length differs from Content-Length', { expected: chunk.length, size });
       }
-      digest = finishDigest(hash, algorithm);
+      digest = await hash.finish();
       if (expected !== undefined && digest !== expected) throw new DigestMismatchError(expected, digest);
       chunk.onVerified?.();
     };
     const staged = await this.deps.uploadArea.stage(chunk.body, hash, verify, { readSoon: chunk.readSoon === true });
     try {
-      // Every area calls the check once the body is in; a digest is there whatever the area.
-      return await use(digest ?? finishDigest(hash, algorithm), staged);
+      // Every area calls the check once the body is in.
+      if (digest === undefined) throw new Error('the upload area stored a body without checking it');
+      return await use(digest, staged);
     } finally {
       await staged.discard();
     }

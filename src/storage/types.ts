@@ -345,7 +345,7 @@ export interface BlobStore {
 }
 
 /** Called with the byte count once a body has ended, before it counts; throwing refuses the body. */
-export type ByteCheck = (written: number) => void;
+export type ByteCheck = (written: number) => void | Promise<void>;
 
 /** What the area may use to place a staged body well. */
 export interface StageHints {
@@ -355,6 +355,7 @@ export interface StageHints {
 
 /** What bytes are fed to while they are stored (a running hash). */
 export interface HashSink {
+  /** May return a promise: then `data` must not change until it settles (a hash on another thread reads it). */
   update(data: Uint8Array): unknown;
 }
 

@@ -13,8 +13,8 @@
  * freshly pushed blob comes from the disk instead of the cache.
  *
  * O_DIRECT needs the memory, the file offset and the length aligned to the
- * device's logical block size: buffers come from page-aligned WebAssembly
- * memories (ordinary Node buffers give no alignment), the spool sends only
+ * device's logical block size: buffers come from page-aligned (shared)
+ * WebAssembly memories (ordinary Node buffers give no alignment), the spool sends only
  * whole aligned buffers this way and everything else (the tail, an unaligned
  * start) through the ordinary handle. A file system that refuses O_DIRECT
  * (EINVAL at open or at the first write) gets ordinary writes: nothing else
@@ -48,7 +48,9 @@ export class AlignedBuffers {
     if (reused !== undefined) return reused;
     if (this.slabs < MAX_SLABS) {
       this.slabs++;
-      const memory = new WebAssembly.Memory({ initial: (this.size * SLAB_BUFFERS) / WASM_PAGE });
+      // Shared: the hashing thread (src/oci/hash-thread.ts) reads the bytes in place.
+      const pages = (this.size * SLAB_BUFFERS) / WASM_PAGE;
+      const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
       for (let k = 1; k < SLAB_BUFFERS; k++) this.adopt(Buffer.from(memory.buffer, k * this.size, this.size));
       const first = Buffer.from(memory.buffer, 0, this.size);
       this.own.add(first);

@@ -92,7 +92,7 @@ export class FsUploadArea implements UploadArea {
     let written: number;
     try {
       written = await this.spoolTo(path, fh, body, session.offset, hash);
-      check?.(written);
+      await check?.(written);
     } catch (err) {
       // If this fails too, the next chunk or the commit cuts the tail (matchOffset) or fails clearly.
       await fh.truncate(session.offset).catch(() => undefined);
@@ -163,7 +163,7 @@ export class FsUploadArea implements UploadArea {
       try {
         // Content read right away (a pull-through fetch) is kept in the page cache: written the ordinary way.
         size = await this.spoolTo(path, fh, body, 0, hash, hints.readSoon !== true);
-        check?.(size);
+        await check?.(size);
         await syncFile(fh);
       } finally {
         await fh.close();

@@ -1,7 +1,8 @@
 /**
  * Spooling a request body to a file while hashing it. Incoming chunks (~64 KiB)
- * are gathered into 1 MiB buffers, hashed, and written with positional writes
- * while the socket keeps filling the next buffer; memory stays at 2 MiB
+ * are gathered into 1 MiB buffers, hashed (on the hashing thread, when the
+ * sink is a ThreadHash) and written with positional writes while the socket
+ * keeps filling the next buffer; memory stays at 2 MiB
  * whatever the body's size (the buffers are reused from one pool). With a
  * direct handle (./direct-io.ts) whole block-aligned buffers are written past
  * the page cache, the rest through the ordinary handle. A failed write is a
@@ -93,7 +94,8 @@ export async function spool(
   const flush = async (): Promise<void> => {
     const buffer = current;
     const data = buffer.subarray(0, fill);
-    hash.update(data);
+    // A hash on another thread reads the buffer until this settles (src/oci/hash-thread.ts).
+    const hashed = hash.update(data);
     const at = position + flushed;
     const viaDirect = direct !== undefined && at % DIRECT_ALIGN === 0 && fill % DIRECT_ALIGN === 0 && buffers.aligned(buffer);
     const written = viaDirect
@@ -102,7 +104,7 @@ export async function spool(
           else if (options.stats) options.stats.directBytes += data.length;
         })
       : writeAll(fh, data, at);
-    const write: Promise<void> = written
+    const write: Promise<void> = Promise.all([written, hashed])
       .then(
         () => void free.push(buffer),
         (err: unknown) => void (failure ??= asStorageError(err)),

@@ -127,11 +127,11 @@ export class S3UploadArea implements UploadArea {
     try {
       if (tailLength > 0) await pending.add(await this.tail(session.id, session.offset, tailLength), full);
       for await (const chunk of body) {
-        hash.update(chunk);
+        await hash.update(chunk);
         written += chunk.length;
         await pending.add(chunk, full);
       }
-      check?.(written);
+      await check?.(written);
       const end = session.offset + written;
       const tail = pending.rest();
       if (written > 0 && tail.length > 0) {
@@ -247,11 +247,11 @@ export class S3UploadArea implements UploadArea {
     };
     try {
       for await (const chunk of body) {
-        hash.update(chunk);
+        await hash.update(chunk);
         size += chunk.length;
         await pending.add(chunk, full);
       }
-      check?.(size);
+      await check?.(size);
       if (uploadId === undefined) {
         const bytes = Buffer.from(pending.rest());
         return {
