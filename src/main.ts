@@ -40,7 +40,7 @@ import { Health } from './metrics/health.js';
 import { listenMetrics, type MetricsListener } from './metrics/listener.js';
 import { Metrics } from './metrics/metrics.js';
 import { StoredContent } from './metrics/stored.js';
-import { Proxy } from './proxy/proxy.js';
+import type { Proxy } from './proxy/proxy.js';
 
 export interface RunningServer {
   server: Server;
@@ -85,7 +85,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const blobs = blobDriver.blobs;
   await blobs.init();
   // storage.metadata.driver: LevelDB (one process) or PostgreSQL (shared by replicas, with a change feed).
-  const driver = metadataDriver(config, layout.metaDir, log);
+  const driver = await metadataDriver(config, layout.metaDir, log);
   const { locks, changes } = driver;
   const kv = new ObservedKv(driver.kv);
   // Metrics' stored-content figures follow every committed batch from the first (src/metrics/stored.ts):
@@ -184,7 +184,8 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   // The stored-content count reads every link and manifest record: it runs while the server already answers,
   // and a /metrics scrape waits for it (src/metrics/metrics.ts), so start-up does not grow with the data.
   stored?.load().catch((err: unknown) => log.error({ err }, 'counting stored content failed: the stored-content metrics are partial'));
-  const proxy = Proxy.create(config, registry, log);
+  // The pull-through cache's modules (and undici) are loaded only when upstreams are configured.
+  const proxy: Proxy | undefined = config.proxy.upstreams.length > 0 ? (await import('./proxy/proxy.js')).Proxy.create(config, registry, log) : undefined;
   const metrics = stored ? new Metrics({ stored, cache, proxy: proxy?.stats }) : undefined;
   if (metrics) {
     registry.gc.finished.on(metrics.gcFinished);

@@ -78,7 +78,7 @@ export async function openCopyStores(config: Config, role: 'source' | 'destinati
     // Blobs travel through a local temporary file (s3 uploads it from there).
     await mkdir(layout.tmpDir, { recursive: true });
   }
-  const driver = metadataDriver(config, layout.metaDir, pino({ level: 'silent' }));
+  const driver = await metadataDriver(config, layout.metaDir, pino({ level: 'silent' }));
   try {
     await driver.kv.open();
   } catch (err) {

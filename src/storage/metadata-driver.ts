@@ -20,9 +20,6 @@ import { InProcessLocks, type Locks } from '../registry/locks.js';
 import type { SortedKv } from './kv.js';
 import { LevelKv } from './level/level-kv.js';
 import { feedMessages, touchesManifestCache, type ChangeFeed } from './metadata/change-feed.js';
-import { PgChangeListener } from './postgres/change-listener.js';
-import { PgKv } from './postgres/pg-kv.js';
-import { PgLocks } from './postgres/pg-locks.js';
 
 export interface MetadataDriver {
   kv: SortedKv;
@@ -35,11 +32,17 @@ export interface MetadataDriver {
   close(): Promise<void>;
 }
 
-export function metadataDriver(config: Config, metaDir: string, log: Logger): MetadataDriver {
+/** The postgres driver's modules (and `pg`) are loaded only when it is configured. */
+export async function metadataDriver(config: Config, metaDir: string, log: Logger): Promise<MetadataDriver> {
   const metadata = config.storage.metadata;
   if (metadata.driver === 'level') {
     return { kv: new LevelKv(metaDir, log), locks: new InProcessLocks(), shared: false, close: async () => {} };
   }
+  const [{ PgChangeListener }, { PgKv }, { PgLocks }] = await Promise.all([
+    import('./postgres/change-listener.js'),
+    import('./postgres/pg-kv.js'),
+    import('./postgres/pg-locks.js'),
+  ]);
   const { url, poolSize } = metadata.postgres;
   const plog = log.child({ component: 'postgres' });
   const origin = randomUUID();
