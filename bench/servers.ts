@@ -132,6 +132,7 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
           // As the launchers start it (npm start, deploy/Dockerfile, deploy/unireg.service).
           MALLOC_TRIM_THRESHOLD_: '268435456',
           UV_USE_IO_URING: '0',
+          NODE_OPTIONS: '--max-semi-space-size=4',
           ...(opts.env ?? {}),
         },
         stdio: ['ignore', out, out],
