@@ -1,7 +1,7 @@
 /**
  * Push throughput with real clients, against unireg and Distribution: curl streaming one blob
  * (`-T file`, a monolithic PUT after the POST), the bench's own node:http client on the same blob
- * (to check it does not handicap either side), and N curl pushes at once (aggregate MB/s).
+ * (to check it does not handicap either side), streamed and in 16 MiB chunks, and N curl pushes at once (aggregate MB/s).
  * Prints a Markdown table; asserts nothing.
  * Usage: node dist/bench/push-check.js [--size-mib 1024] [--parallel 8] [--parallel-mib 256] [--rounds 3]
  */
@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BlobData, pushStreamed } from './client.js';
+import { BlobData, pushChunked, pushStreamed } from './client.js';
 import { curlPush, pushFile } from './scale-measure.js';
 import { settle } from './phases.js';
 import { cpuSeconds, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     parallel: { type: 'string', default: '8' },
     'parallel-mib': { type: 'string', default: '256' },
     'skopeo-mib': { type: 'string', default: '100' },
+    /** `false`: unireg writes through the page cache (storage.blobs.directWrites), for an A/B of direct writes. */
+    'direct-writes': { type: 'string', default: 'true' },
     rounds: { type: 'string', default: '3' },
   },
 });
@@ -49,11 +51,8 @@ async function main(): Promise<void> {
   const skopeoMib = existsSync(SKOPEO) ? Number(values['skopeo-mib']) : 0;
   if (!existsSync(SKOPEO)) process.stderr.write(`[push-check] ${SKOPEO} not installed: no skopeo figures\n`);
   const dir = mkdtempSync(join(tmpdir(), 'unireg-push-check-'));
-  const rows: Record<RegistryKind, { curl: number[]; client: number[]; par: number[]; skopeo: number[]; cpuPerGiB: number[] }> = {
-    unireg: { curl: [], client: [], par: [], skopeo: [], cpuPerGiB: [] },
-    distribution: { curl: [], client: [], par: [], skopeo: [], cpuPerGiB: [] },
-    floor: { curl: [], client: [], par: [], skopeo: [], cpuPerGiB: [] },
-  };
+  const empty = () => ({ curl: [] as number[], client: [] as number[], chunked: [] as number[], par: [] as number[], skopeo: [] as number[], cpuPerGiB: [] as number[] });
+  const rows: Record<RegistryKind, ReturnType<typeof empty>> = { unireg: empty(), distribution: empty(), floor: empty() };
   let image: Layout<Image> | undefined;
   let layerBytes = 0;
   try {
@@ -71,7 +70,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const order: RegistryKind[] = round % 2 === 0 ? ['unireg', 'distribution'] : ['distribution', 'unireg'];
       for (const kind of order) {
-        const reg = await startRegistry(kind);
+        const reg = await startRegistry(kind, kind === 'unireg' ? { env: { UNIREG_STORAGE_BLOBS_DIRECT_WRITES: values['direct-writes'] } } : {});
         try {
           await settle();
           const cpu0 = cpuSeconds(reg.pid);
@@ -80,6 +79,8 @@ async function main(): Promise<void> {
           rows[kind].curl.push(mbps(size, s));
           await settle();
           rows[kind].client.push(mbps(size, await pushStreamed(reg.base, 'push/client', big.data, big.data.variant(++k))));
+          await settle();
+          rows[kind].chunked.push(mbps(size, await pushChunked(reg.base, 'push/chunked', big.data, big.data.variant(++k), 16 << 20)));
           await settle();
           const t0 = performance.now();
           await Promise.all(small.map((f, w) => curlPush(reg.base, `push/par${w}`, f, ++k)));
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
           }
           process.stderr.write(
             `[push-check] round ${round + 1} ${kind}: curl ${rows[kind].curl.at(-1)!.toFixed(0)} MB/s, client ${rows[kind].client.at(-1)!.toFixed(0)} MB/s, ` +
+              `16 MiB chunks ${rows[kind].chunked.at(-1)!.toFixed(0)} MB/s, ` +
               `${parallel}× parallel ${rows[kind].par.at(-1)!.toFixed(0)} MB/s` +
               (image === undefined ? '' : `, skopeo ${rows[kind].skopeo.at(-1)!.toFixed(0)} MB/s`) +
               '\n',
@@ -112,6 +114,7 @@ async function main(): Promise<void> {
       '|---|---|---|---|',
       line(`${values['size-mib']} MiB, curl -T (monolithic PUT)`, u.curl, d.curl),
       line(`${values['size-mib']} MiB, bench client (streamed PATCH + PUT)`, u.client, d.client),
+      line(`${values['size-mib']} MiB, bench client in 16 MiB chunks (PATCH with Content-Range each, PUT)`, u.chunked, d.chunked),
       line(`${parallel} × ${values['parallel-mib']} MiB at once, curl (aggregate)`, u.par, d.par),
       ...(image === undefined ? [] : [line(`skopeo copy, one ${(layerBytes / 2 ** 20).toFixed(0)} MiB gzip layer (whole copy, layer bytes / s)`, u.skopeo, d.skopeo)]),
       `| Server CPU s per GiB during the curl push | ${u.cpuPerGiB.map((x) => x.toFixed(2)).join(' / ')} | ${d.cpuPerGiB.map((x) => x.toFixed(2)).join(' / ')} | |`,

@@ -186,6 +186,9 @@ export async function seedUnireg(root: string, plan: SeedPlan, parallel = 32): P
   await blobStore.init();
   const meta = new KvMetadataStore(new NoSyncKv(new LevelKv(layout.metaDir, log)));
   await meta.open();
+  // As a registry's first start does on its empty store (src/main.ts): from then on every push indexes itself,
+  // so a registry filled through the API never runs the start-up backfill (which is for data older than the index).
+  await meta.markIndexBuilt(true);
   try {
     const quotas = new QuotaService(meta, config.quotas);
     quotas.start();
