@@ -33,7 +33,14 @@ import { feedChanges, type FeedOp } from '../storage/metadata/change-feed.js';
 import { changesOf, type StoreChange } from '../storage/metadata/changes.js';
 import { keys } from '../storage/metadata/keys.js';
 
+/** Keys read per range read where the values are not needed. */
 const PAGE = 1000;
+/**
+ * Entries (key and value) per range read. Smaller than PAGE for memory, not speed: at 10,000 repositories
+ * (100,000 manifest records) pages of 250 or 1,000 entries left the process at 190 MiB RSS after the scan,
+ * pages of 50 or 100 at 131–136 MiB, in the same time (bench/scale's seed; docs/benchmarks.md, "Memory at scale").
+ */
+const ENTRY_PAGE = 100;
 
 /**
  * A manifest's digest as a number: the first 13 hex digits (52 bits) of its hash. Kept
@@ -131,14 +138,15 @@ export class StoredContent {
     try {
       for (const kind of ['r', 'l', 'm', 'u']) {
         const range = keys.ofKind(kind);
+        // Keys only where the value is not needed: a repository or an upload counts by its key.
+        const withValues = kind === 'l' || kind === 'm';
+        const limit = withValues ? ENTRY_PAGE : PAGE;
         for (let gt = range.gt; ; ) {
-          // Keys only where the value is not needed: a repository or an upload counts by its key.
-          const page: KvOp[] =
-            kind === 'l' || kind === 'm'
-              ? (await this.kv.entries({ gt, lt: range.lt, limit: PAGE })).map(([key, value]) => ({ type: 'put', key, value }))
-              : (await this.kv.keys({ gt, lt: range.lt, limit: PAGE })).map((key) => ({ type: 'put', key, value: Buffer.alloc(0) }));
+          const page: KvOp[] = withValues
+            ? (await this.kv.entries({ gt, lt: range.lt, limit })).map(([key, value]) => ({ type: 'put', key, value }))
+            : (await this.kv.keys({ gt, lt: range.lt, limit })).map((key) => ({ type: 'put', key, value: Buffer.alloc(0) }));
           this.applyOps(page);
-          if (page.length < PAGE) break;
+          if (page.length < limit) break;
           gt = page[page.length - 1]!.key;
         }
       }

@@ -7,7 +7,7 @@ import type { Digest } from '../../oci/digest.js';
 import type { KvOp } from '../kv.js';
 import { decodeLinkSize } from './entry-codec.js';
 import { keys } from './keys.js';
-import { decodeManifest } from './manifest-codec.js';
+import { manifestLength } from './manifest-codec.js';
 
 export interface StoreChange {
   /** A blob link, or a manifest record. */
@@ -19,13 +19,9 @@ export interface StoreChange {
   size: number;
 }
 
-function sizeOf(what: StoreChange['what'], digest: Digest, value: Buffer): number {
+function sizeOf(what: StoreChange['what'], value: Buffer): number {
   if (what === 'link') return decodeLinkSize(value) ?? 0;
-  try {
-    return decodeManifest(digest, value).bytes.length;
-  } catch {
-    return 0;
-  }
+  return manifestLength(value) ?? 0;
 }
 
 export function changesOf(ops: readonly KvOp[]): StoreChange[] {
@@ -35,7 +31,7 @@ export function changesOf(ops: readonly KvOp[]): StoreChange[] {
     if ((kind !== 'l' && kind !== 'm') || fields.length !== 2) continue;
     const what = kind === 'l' ? 'link' : 'manifest';
     const [repo, digest] = fields as [string, Digest];
-    out.push({ what, op: op.type, repo, digest, size: op.type === 'put' ? sizeOf(what, digest, op.value) : 0 });
+    out.push({ what, op: op.type, repo, digest, size: op.type === 'put' ? sizeOf(what, op.value) : 0 });
   }
   return out;
 }

@@ -22,6 +22,13 @@ export function encodeManifest(record: ManifestRecord): Buffer {
   return Buffer.concat([len, head, record.bytes]);
 }
 
+/** The manifest's byte length in a record, without decoding its header (undefined: not a record). */
+export function manifestLength(value: Buffer): number | undefined {
+  if (value.length < 4) return undefined;
+  const length = value.length - 4 - value.readUInt32BE(0);
+  return length >= 0 ? length : undefined;
+}
+
 export function decodeManifest(digest: Digest, value: Buffer): ManifestRecord {
   const len = value.readUInt32BE(0);
   const header = JSON.parse(value.subarray(4, 4 + len).toString()) as Header;
