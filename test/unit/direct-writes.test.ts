@@ -17,6 +17,7 @@ import { FsUploadArea } from '../../src/storage/fs/fs-upload-area.js';
 import { Layout } from '../../src/storage/fs/layout.js';
 import { spool } from '../../src/storage/fs/spool.js';
 import { parseDigest } from '../../src/oci/digest.js';
+import { ThreadHash } from '../../src/oci/hash-thread.js';
 
 /** `data` in pieces of irregular sizes, as sockets deliver it. */
 function* pieces(data: Buffer): Generator<Buffer> {
@@ -86,6 +87,27 @@ describe('direct writes of upload bytes', () => {
       assert.ok(got.stats.directBytes < data.length, 'the unaligned tail went the ordinary way');
     });
   }
+
+  test('with the hashing thread reading the spool buffers in place, no buffer is refilled before it is hashed', async () => {
+    // The pieces arrive at once, so only the spool's wait for each buffer's hash keeps the next fill
+    // from overwriting bytes the thread has not read yet.
+    const data = randomBytes(24 * (1 << 20) + 777);
+    for (const useDirect of [true, false]) {
+      const path = join(dir, `threaded-${useDirect}`);
+      await writeFile(path, Buffer.alloc(0));
+      const fh = await open(path, 'r+');
+      const direct = useDirect ? await openDirect(path) : undefined;
+      const hash = ThreadHash.create('sha256');
+      try {
+        await spool(pieces(data), fh, 0, hash, direct === undefined ? {} : { direct });
+        assert.equal(await hash.digest(), createHash('sha256').update(data).digest('hex'), `direct handle: ${useDirect}`);
+      } finally {
+        hash.free();
+        await direct?.close();
+        await fh.close();
+      }
+    }
+  });
 
   test('without a direct handle nothing goes direct, and the bytes are the same', async () => {
     const data = randomBytes(3 * (1 << 20) + 1);
