@@ -6,6 +6,7 @@ import { ManifestTooLargeError, PaginationInvalidError } from '../domain/errors.
 import type { Chunk } from '../registry/uploads.js';
 import type { BodyLease } from './body-budget.js';
 import { parseContentRange } from './range.js';
+import { ownedChunks } from '../storage/owned-chunks.js';
 
 /** Pages are capped; a capped page carries a Link to the rest, as the spec allows. */
 export const DEFAULT_PAGE = 1000;
@@ -54,7 +55,7 @@ export function contentLength(ctx: Context): number | undefined {
 /** The request body as an upload chunk, with its Content-Range if any. */
 export function chunkOf(ctx: Context): Chunk {
   return {
-    body: ctx.req,
+    body: ownedChunks(ctx.req),
     range: parseContentRange(ctx.get('content-range') || undefined),
     length: contentLength(ctx),
   };

@@ -43,7 +43,7 @@ describe('direct writes of upload bytes', () => {
     await writeFile(path, prefix);
     const fh = await open(path, 'r+');
     const direct = useDirect ? await openDirect(path) : undefined;
-    const stats = { directBytes: 0 };
+    const stats = { directBytes: 0, releasedBytes: 0 };
     const hash = createHash('sha256');
     try {
       const written = await spool(pieces(data), fh, prefix.length, hash, direct === undefined ? { stats } : { direct, stats });
@@ -129,7 +129,7 @@ describe('direct writes of upload bytes', () => {
       const chunks: Buffer[] = [];
       for await (const c of await blobs.read(digest)) chunks.push(c);
       assert.ok(Buffer.concat(chunks).equals(data), 'the stored blob is the body');
-      return area.directStats.directBytes;
+      return area.spoolStats.directBytes;
     };
     const pushed = await staged(true, false);
     if (pushed === 0 && process.env.CI !== 'true') {

@@ -6,6 +6,7 @@ import type { Context } from 'koa';
 import { parseDigest, tryParseDigest, type Digest } from '../../oci/digest.js';
 import { DigestInvalidError } from '../../domain/errors.js';
 import type { UploadSession } from '../../storage/types.js';
+import { ownedChunks } from '../../storage/owned-chunks.js';
 import { blobLocation, uploadLocation, uploadRange } from '../locations.js';
 import { chunkOf, contentLength, hasBody, queryString, repoParam } from '../params.js';
 import { empty } from '../respond.js';
@@ -41,7 +42,7 @@ export const uploadRoutes: RouteGroup = (router, { registry, guard }) => {
     const single = queryString(ctx, 'digest');
     if (single !== undefined && mount === undefined) {
       const digest = parseDigest(single);
-      await registry.uploads.monolithic(repo, digest, { body: ctx.req, length: contentLength(ctx) });
+      await registry.uploads.monolithic(repo, digest, { body: ownedChunks(ctx.req), length: contentLength(ctx) });
       return created(ctx, repo, digest);
     }
     const session = await registry.uploads.start(repo);

@@ -24,7 +24,7 @@ import { syncPath } from './fsync.js';
 import type { Layout } from './layout.js';
 import { prepareScratch } from './scratch.js';
 import { openDirect } from './direct-io.js';
-import { spool, SYNC_EVERY, type SpoolOptions } from './spool.js';
+import { spool, SYNC_EVERY, type SpoolOptions, type SpoolStats } from './spool.js';
 
 const READ_BUFFER = 1 << 20;
 
@@ -53,7 +53,7 @@ export class FsUploadArea implements UploadArea {
     allowDirect = true,
   ): Promise<number> {
     const direct = this.options.directWrites && allowDirect ? await openDirect(path) : undefined;
-    const options: SpoolOptions = { syncEvery: SYNC_EVERY, stats: this.directStats };
+    const options: SpoolOptions = { syncEvery: SYNC_EVERY, stats: this.spoolStats };
     if (direct !== undefined) options.direct = direct;
     try {
       return await spool(body, fh, position, hash, options);
@@ -62,8 +62,8 @@ export class FsUploadArea implements UploadArea {
     }
   }
 
-  /** Bytes of upload data written past the page cache since start (tests read it). */
-  readonly directStats = { directBytes: 0 };
+  /** Bytes of upload data written past the page cache, and of request chunks freed once copied, since start (tests read them). */
+  readonly spoolStats: SpoolStats = { directBytes: 0, releasedBytes: 0 };
 
   /**
    * Creates the directories and removes temp files no live request can own: older than

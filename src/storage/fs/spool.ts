@@ -13,6 +13,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { asStorageError } from '../io-errors.js';
 import type { HashSink } from '../types.js';
 import { AlignedBuffers, DIRECT_ALIGN, refusedDirect } from './direct-io.js';
+import { chunksOwned, releaseChunk } from '../owned-chunks.js';
 
 const BUFFER_SIZE = 1 << 20;
 const buffers = new AlignedBuffers(BUFFER_SIZE);
@@ -38,6 +39,11 @@ async function writeDirect(direct: FileHandle, fh: FileHandle, data: Buffer, pos
   return true;
 }
 
+export interface SpoolStats {
+  directBytes: number;
+  releasedBytes: number;
+}
+
 export interface SpoolOptions {
   /** Fail once more than this many bytes arrive. */
   maxBytes?: number;
@@ -49,8 +55,8 @@ export interface SpoolOptions {
   syncEvery?: number;
   /** The same file opened with openDirect(): whole aligned buffers are written through it. */
   direct?: FileHandle;
-  /** Filled in with the bytes that went through `direct`. */
-  stats?: { directBytes: number };
+  /** Filled in with the bytes that went through `direct`, and the bytes of request chunks freed once copied. */
+  stats?: SpoolStats;
 }
 
 /** The default for syncEvery: large enough to cost nothing, small enough to keep writeback flowing. */
@@ -131,6 +137,8 @@ export async function spool(
     current = free.pop()!;
   };
 
+  // Chunks of a request body are freed as soon as they are copied (src/storage/owned-chunks.ts).
+  const release = chunksOwned(source);
   try {
     for await (const chunk of source) {
       total += chunk.length;
@@ -143,6 +151,9 @@ export async function spool(
         offset += n;
         if (fill === capacity) await flush();
       }
+      // After this the chunk is empty (detached): count its length first.
+      const length = chunk.length;
+      if (release && releaseChunk(chunk) && options.stats) options.stats.releasedBytes += length;
     }
     if (fill > 0) await flush();
   } finally {
