@@ -32,6 +32,7 @@ import type { KvOp, SortedKv } from '../storage/kv.js';
 import { feedChanges, type FeedOp } from '../storage/metadata/change-feed.js';
 import { changesOf, type StoreChange } from '../storage/metadata/changes.js';
 import { keys } from '../storage/metadata/keys.js';
+import { releaseChunk } from '../storage/owned-chunks.js';
 
 /** Keys read per range read where the values are not needed. */
 const PAGE = 1000;
@@ -146,6 +147,8 @@ export class StoredContent {
             ? (await this.kv.entries({ gt, lt: range.lt, limit })).map(([key, value]) => ({ type: 'put', key, value }))
             : (await this.kv.keys({ gt, lt: range.lt, limit })).map((key) => ({ type: 'put', key, value: Buffer.alloc(0) }));
           this.applyOps(page);
+          // Only sizes were kept: the values' memory goes back now, not at V8's next collection (../storage/owned-chunks.ts).
+          if (withValues) for (const op of page) if (op.type === 'put') releaseChunk(op.value);
           if (page.length < limit) break;
           gt = page[page.length - 1]!.key;
         }
