@@ -18,7 +18,7 @@ import { scheduleGc } from './gc/schedule.js';
 import { createLogger } from './log.js';
 import { jobKey } from './registry/locks.js';
 import { ManifestCache } from './registry/manifest-cache.js';
-import { TagPageCache } from './registry/tag-page-cache.js';
+import { ListingPageCache } from './registry/listing-page-cache.js';
 import { QuotaService } from './registry/quotas.js';
 import { Registry } from './registry/registry.js';
 import { UnikernelTagMerger } from './unikernel/tag-merger.js';
@@ -145,10 +145,10 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       stored?.rescan().catch((err: unknown) => log.error({ err }, 'stored-content metrics could not be recounted'));
     });
   }
-  // tags/list pages, dropped by every committed batch that writes a repository's tags (src/registry/tag-page-cache.ts).
+  // tags/list and catalog pages, dropped by every committed batch that writes tags or repository records (src/registry/listing-page-cache.ts).
   // Only this process's batches reach it, so with a shared store (replicas) there is no page cache.
-  const tagPages = driver.shared ? undefined : new TagPageCache();
-  if (tagPages) kv.onBatch(tagPages.apply);
+  const listingPages = driver.shared ? undefined : new ListingPageCache();
+  if (listingPages) kv.onBatch(listingPages.apply);
   const registry = new Registry(
     {
       ...stores,
@@ -162,7 +162,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
       cache,
       quotas,
       webhooks: webhooks.events,
-      ...(tagPages ? { tagPages } : {}),
+      ...(listingPages ? { listingPages } : {}),
     },
     (deps) => new UnikernelTagMerger(deps),
   );

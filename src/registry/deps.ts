@@ -7,7 +7,7 @@ import type { Locks } from './locks.js';
 import type { ManifestCache } from './manifest-cache.js';
 import type { QuotaService } from './quotas.js';
 import type { UploadHashing } from './upload-hash.js';
-import type { TagPageCache } from './tag-page-cache.js';
+import type { ListingPageCache } from './listing-page-cache.js';
 import type { WebhookEvents } from '../webhooks/events.js';
 
 export interface RegistryDeps {
@@ -30,6 +30,6 @@ export interface RegistryDeps {
   quotas: QuotaService;
   /** The webhook endpoints: events are queued with the changes they describe (none when absent). */
   webhooks?: WebhookEvents;
-  /** Recent tags/list pages, invalidated by every committed tag write (none: every listing reads the store). */
-  tagPages?: TagPageCache;
+  /** Recent tags/list and catalog pages, invalidated by every committed tag or repository-record write (none: every listing reads the store). */
+  listingPages?: ListingPageCache;
 }

@@ -3,6 +3,7 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { NameUnknownError } from '../domain/errors.js';
 import type { RegistryDeps } from './deps.js';
+import { CATALOG } from './listing-page-cache.js';
 
 export interface Page<T> {
   items: T[];
@@ -51,9 +52,9 @@ const REFERRER_SCAN_BATCH = 256;
 export class ListingService {
   constructor(private readonly deps: RegistryDeps) {}
 
-  /** A page of tags; the same page object again while the repository's tags are unchanged (see TagPageCache). */
+  /** A page of tags; the same page object again while the repository's tags are unchanged (see ListingPageCache). */
   async tags(repo: string, limit: number, last?: string): Promise<Page<string>> {
-    const cache = this.deps.tagPages;
+    const cache = this.deps.listingPages;
     const cached = cache?.get(repo, limit, last);
     if (cached !== undefined) return cached;
     const version = cache?.version();
@@ -69,13 +70,24 @@ export class ListingService {
   async repositories(limit: number, last?: string, visible: (repo: string) => boolean = () => true): Promise<Page<string>> {
     if (limit === 0) return { items: [] };
     return filteredPage(
-      (cursor, n) => this.deps.meta.listRepositories({ last: cursor, limit: n }),
+      (cursor, n) => this.repositoryScan(cursor, n),
       (r) => r,
       visible,
       limit,
       last,
       REPOSITORY_SCAN_BATCH,
     );
+  }
+
+  /** Up to `n` repository names after `cursor`, from the page cache while no repository was created or removed. */
+  private async repositoryScan(cursor: string | undefined, n: number): Promise<string[]> {
+    const cache = this.deps.listingPages;
+    const cached = cache?.get(CATALOG, n, cursor);
+    if (cached !== undefined) return cached.items;
+    const version = cache?.version();
+    const items = await this.deps.meta.listRepositories({ last: cursor, limit: n });
+    if (version !== undefined) cache?.set(CATALOG, n, cursor, { items }, version);
+    return items;
   }
 
   async referrers(repo: string, subject: Digest, limit: number, artifactType?: string, last?: string): Promise<Page<Descriptor>> {

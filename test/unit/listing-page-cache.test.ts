@@ -1,14 +1,14 @@
-/** TagPageCache on its own: which batches invalidate, a racing read is not kept, the bounds hold. */
+/** ListingPageCache on its own: which batches invalidate, a racing read is not kept, the bounds hold. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TagPageCache } from '../../src/registry/tag-page-cache.js';
+import { CATALOG, ListingPageCache } from '../../src/registry/listing-page-cache.js';
 import { keys } from '../../src/storage/metadata/keys.js';
 
 const page = (...items: string[]) => ({ items });
 const putKey = (key: string) => ({ type: 'put' as const, key, value: Buffer.from('{}') });
 
 test('a page read while a tag was written is not kept', () => {
-  const cache = new TagPageCache();
+  const cache = new ListingPageCache();
   const version = cache.version();
   cache.apply([putKey(keys.tag('a', 'v2'))]);
   cache.set('a', 10, undefined, page('v1'), version);
@@ -18,7 +18,7 @@ test('a page read while a tag was written is not kept', () => {
 });
 
 test('tag and repository writes drop only that repository; other keys drop nothing', () => {
-  const cache = new TagPageCache();
+  const cache = new ListingPageCache();
   for (const repo of ['a', 'a/b', 'c']) cache.set(repo, 10, undefined, page('x'), cache.version());
   cache.apply([putKey(keys.link('a', 'sha256:00')), putKey(keys.manifest('c', 'sha256:00'))]);
   assert.ok(cache.get('a', 10, undefined) && cache.get('c', 10, undefined));
@@ -30,7 +30,7 @@ test('tag and repository writes drop only that repository; other keys drop nothi
 });
 
 test('pages are told apart by n and last', () => {
-  const cache = new TagPageCache();
+  const cache = new ListingPageCache();
   cache.set('a', 2, undefined, page('1', '2'), cache.version());
   cache.set('a', 2, '2', page('3'), cache.version());
   assert.deepEqual(cache.get('a', 2, '2'), page('3'));
@@ -39,7 +39,7 @@ test('pages are told apart by n and last', () => {
 });
 
 test('the number of pages is bounded, least recently used out first', () => {
-  const cache = new TagPageCache(1 << 20, 3);
+  const cache = new ListingPageCache(1 << 20, 3);
   for (const repo of ['a', 'b', 'c']) cache.set(repo, 1, undefined, page(repo), cache.version());
   assert.ok(cache.get('a', 1, undefined));
   cache.set('d', 1, undefined, page('d'), cache.version());
@@ -48,11 +48,20 @@ test('the number of pages is bounded, least recently used out first', () => {
 });
 
 test('the bytes are bounded', () => {
-  const cache = new TagPageCache(16 * 1024, 1000);
+  const cache = new ListingPageCache(16 * 1024, 1000);
   const tags = Array.from({ length: 20 }, (_, i) => `tag-${i}`.padEnd(20, 'x'));
   for (let i = 0; i < 50; i++) cache.set(`r${i}`, 20, undefined, page(...tags), cache.version());
   let kept = 0;
   for (let i = 0; i < 50; i++) if (cache.get(`r${i}`, 20, undefined)) kept++;
   assert.ok(kept > 0 && kept < 50, `kept ${kept}`);
   assert.ok(cache.get('r49', 20, undefined), 'the newest is kept');
+});
+
+test('a repository record written drops the catalog pages; tags and links do not', () => {
+  const cache = new ListingPageCache();
+  cache.set(CATALOG, 1000, undefined, page('a', 'c'), cache.version());
+  cache.apply([putKey(keys.tag('a', 'v1')), putKey(keys.link('c', 'sha256:00'))]);
+  assert.deepEqual(cache.get(CATALOG, 1000, undefined), page('a', 'c'));
+  cache.apply([putKey(keys.repo('b'))]);
+  assert.equal(cache.get(CATALOG, 1000, undefined), undefined);
 });

@@ -1,11 +1,11 @@
 /**
- * The tags/list page cache (src/registry/tag-page-cache.ts): a repeated page is
- * served from memory, and every tag write, by any path, shows in the next listing.
+ * The listing page cache (src/registry/listing-page-cache.ts): a repeated tags/list or catalog page is
+ * served from memory, and every tag write or new repository, by any path, shows in the next listing.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { nextLink, prepareImage, putManifest, type Image } from '../helpers/oci.js';
+import { nextLink, prepareImage, pushBlob, putManifest, type Image } from '../helpers/oci.js';
 
 describe('tags/list page cache', () => {
   let srv: TestServer;
@@ -29,7 +29,7 @@ describe('tags/list page cache', () => {
     return { tags: body.tags, link: nextLink(res) };
   };
   const stats = () => {
-    const cache = srv.registry.deps.tagPages;
+    const cache = srv.registry.deps.listingPages;
     assert.ok(cache, 'the server runs with a tag page cache');
     return { ...cache.stats };
   };
@@ -75,5 +75,51 @@ describe('tags/list page cache', () => {
     const res = await fetch(`${srv.url}/v2/${repo}/manifests/${image.digest}`, { method: 'DELETE' });
     assert.equal(res.status, 202);
     assert.deepEqual((await list()).tags, []);
+  });
+});
+
+describe('catalog page cache', () => {
+  let srv: TestServer;
+
+  before(async () => {
+    srv = await startTestServer();
+    for (const repo of ['cat/b', 'cat/d', 'cat/f']) await pushBlob(srv.url, repo, `in ${repo}`);
+  });
+  after(async () => {
+    await srv.destroy();
+  });
+
+  const catalog = async (query = '') => {
+    const res = await fetch(`${srv.url}/v2/_catalog${query}`);
+    assert.equal(res.status, 200);
+    return { repositories: ((await res.json()) as { repositories: string[] }).repositories, link: nextLink(res) };
+  };
+  const hits = () => {
+    const cache = srv.registry.deps.listingPages;
+    assert.ok(cache, 'the server runs with a listing page cache');
+    return cache.stats.hits;
+  };
+
+  test('a repeated catalog page is answered from the cache, with the same body', async () => {
+    const first = await catalog('?n=2');
+    const before = hits();
+    assert.deepEqual(await catalog('?n=2'), first);
+    assert.deepEqual(first.repositories, ['cat/b', 'cat/d']);
+    assert.equal(hits(), before + 1);
+  });
+
+  test('a repository created by a blob push is in the next catalog, on whichever page it falls', async () => {
+    assert.deepEqual((await catalog('?n=2&last=cat/b')).repositories, ['cat/d', 'cat/f']);
+    await pushBlob(srv.url, 'cat/c', 'new');
+    assert.deepEqual((await catalog('?n=2&last=cat/b')).repositories, ['cat/c', 'cat/d']);
+    assert.deepEqual((await catalog()).repositories, ['cat/b', 'cat/c', 'cat/d', 'cat/f']);
+  });
+
+  test('a push into an existing repository keeps the catalog pages', async () => {
+    await catalog();
+    const before = hits();
+    await pushBlob(srv.url, 'cat/d', 'more');
+    assert.deepEqual((await catalog()).repositories, ['cat/b', 'cat/c', 'cat/d', 'cat/f']);
+    assert.equal(hits(), before + 1, 'no repository record was written, so the page stayed');
   });
 });

@@ -1,15 +1,19 @@
 /**
- * TagPageCache keeps recent tags/list pages in memory, so that a repeated
- * `GET /v2/<name>/tags/list?n=&last=` costs no LevelDB range scan (a scan of
- * 1,000 keys and the strings made from them cost about 1 ms of CPU).
+ * ListingPageCache keeps recent listing pages in memory: tags/list pages per
+ * repository, and the catalog's range reads under the scope `CATALOG`. A
+ * repeated `GET /v2/<name>/tags/list?n=&last=` or `GET /v2/_catalog?n=&last=`
+ * costs no LevelDB range scan (a scan of 1,000 keys and the strings made from
+ * them cost about 1 ms of CPU).
  *
  * Invalidation does not rely on the writers: `apply` is fed every committed
- * metadata batch (src/storage/observed-kv.ts, wired in src/main.ts), and a
- * batch that puts or deletes a tag or the repository record of a repository
- * drops that repository's pages. So every path that writes tags (manifest PUT
- * and DELETE, retention, GC, verify --repair, a unikernel pack) invalidates,
- * whether or not it knows about this cache. A read that raced with a tag write
- * (the version moved while it scanned) is not cached.
+ * metadata batch (src/storage/observed-kv.ts, wired in src/main.ts). A batch
+ * that puts or deletes a tag or the repository record of a repository drops
+ * that repository's pages; one that puts or deletes a repository record also
+ * drops the catalog's. So every path that writes tags or creates or removes a
+ * repository (manifest PUT and DELETE, a blob push into a new repository,
+ * retention, GC, verify --repair, a unikernel pack) invalidates, whether or not
+ * it knows about this cache. A read that raced with such a write (the version
+ * moved while it scanned) is not cached.
  *
  * One process only: with a metadata store shared by several replicas, another
  * replica's batches do not reach `apply`; the change feed must call
@@ -21,13 +25,16 @@ import type { Page } from './listings.js';
 
 const SEP = '\u0000';
 
+/** The scope of the catalog's pages: no repository is named ''. */
+export const CATALOG = '';
+
 interface Entry {
   page: Page<string>;
   /** Rough heap size: each tag string (V8 header and characters), its array slot, and the page. */
   bytes: number;
 }
 
-export class TagPageCache {
+export class ListingPageCache {
   /** Per repository: its pages by `n \0 last`, in LRU order across the whole cache via `order`. */
   private readonly pages = new Map<string, Map<string, Entry>>();
   /** Every cached page as `repo \0 n \0 last`, least recently used first. */
@@ -94,15 +101,16 @@ export class TagPageCache {
     this.pages.delete(repo);
   }
 
-  /** A committed metadata batch: invalidates each repository whose tags or record it wrote. */
+  /** A committed metadata batch: invalidates each repository whose tags or record it wrote, and the catalog if a record. */
   readonly apply = (ops: readonly KvOp[]): void => {
     for (const op of ops) {
       const kind = op.key.charCodeAt(0);
-      // 't' tag, 'r' repository record: only these change what tags/list answers.
+      // 't' tag, 'r' repository record: only these change what tags/list answers; only 'r' what the catalog answers.
       if ((kind !== 0x74 && kind !== 0x72) || op.key.charCodeAt(1) !== 0) continue;
       const { fields } = keys.parse(op.key);
       const repo = fields[0];
       if (repo !== undefined) this.invalidate(repo);
+      if (kind === 0x72) this.invalidate(CATALOG);
     }
   };
 
