@@ -117,7 +117,7 @@ export function withDigest(url: string, digest: string): string {
 export class BlobData {
   readonly buf: Buffer;
   private readonly prefix: Hash;
-  private static readonly TAIL = 16;
+  static readonly TAIL = 16;
 
   constructor(readonly size: number) {
     if (size < 1 << 20) throw new Error('blob size must be at least 1 MiB');
@@ -134,10 +134,16 @@ export class BlobData {
     }
   }
 
-  /** Makes `buf` hold variant k and returns its digest. */
-  variant(k: number): string {
+  /** The last bytes of variant k. */
+  static tailOf(k: number): Buffer {
     const tail = Buffer.alloc(BlobData.TAIL, 0x20);
     tail.write(`unireg-bench-${k}`.slice(0, BlobData.TAIL));
+    return tail;
+  }
+
+  /** Makes `buf` hold variant k and returns its digest. */
+  variant(k: number): string {
+    const tail = BlobData.tailOf(k);
     tail.copy(this.buf, this.size - BlobData.TAIL);
     return `sha256:${this.prefix.copy().update(tail).digest('hex')}`;
   }

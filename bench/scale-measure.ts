@@ -1,7 +1,8 @@
 /** The measurements of `npm run bench:scale` against one running, seeded registry. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BlobData, request, startUpload, withDigest } from './client.js';
 import { runLoad, type LoadResult } from './load.js';
 import { procStatusKiB, sampleRss, type Registry } from './servers.js';
@@ -131,6 +132,12 @@ export interface UnderPush {
   pushedMiB: number;
 }
 
+/** A blob whose variants can be named: the digest of variant k (its last 16 bytes rewritten). */
+export interface Variants {
+  size: number;
+  variant(k: number): string;
+}
+
 /** One writer's blob on disk, for curl to stream: each push rewrites its last 16 bytes (a new digest). */
 export interface PushFile {
   data: BlobData;
@@ -152,11 +159,11 @@ export function pushFiles(blobs: BlobData[], dir: string): PushFile[] {
  * POST a session, then one `curl -T` PUT of the whole file with ?digest= (a monolithic push, 201 expected).
  * The file's last 16 bytes become variant `k` first, so every push stores new content. Returns curl's time_total (s).
  */
-export async function curlPush(base: string, repo: string, file: PushFile, k: number): Promise<number> {
+export async function curlPush(base: string, repo: string, file: { path: string; data: Variants }, k: number): Promise<number> {
   const digest = file.data.variant(k);
   const fd = openSync(file.path, 'r+');
   try {
-    writeSync(fd, file.data.buf, file.data.size - 16, 16, file.data.size - 16);
+    writeSync(fd, BlobData.tailOf(k), 0, BlobData.TAIL, file.data.size - BlobData.TAIL);
   } finally {
     closeSync(fd);
   }
@@ -175,8 +182,10 @@ export async function curlPush(base: string, repo: string, file: PushFile, k: nu
 
 /**
  * Manifest GET load while one curl process per file pushes it back to back for the whole run.
- * The pushes run in curl processes, not in this process, so the load generator's own event
- * loop is not the one busy writing blobs.
+ * The pushes are driven from a process of their own (./push-driver.ts), not from this one:
+ * spawning curl forks the spawning process, and a load generator holding the push blobs
+ * (hundreds of MiB) stalled its own event loop in every fork, which doubled the p99 it
+ * measured under pushes (docs/benchmarks.md, "At scale").
  */
 export async function manifestLoadUnderPush(
   reg: Registry,
@@ -185,20 +194,31 @@ export async function manifestLoadUnderPush(
   seconds: number,
   files: PushFile[],
 ): Promise<UnderPush> {
-  let stop = false;
-  let pushes = 0;
-  let k = 0;
-  const pusher = async (file: PushFile, w: number): Promise<void> => {
-    while (!stop) {
-      await curlPush(reg.base, `push/w${w}`, file, w * 1_000_000 + k++);
-      pushes++;
-    }
-  };
-  const running = files.map((f, w) => pusher(f, w));
-  // Let the pushes get going before the load starts.
-  await new Promise((ok) => setTimeout(ok, 500));
-  const load = await manifestLoad(reg, repo, tag, seconds);
-  stop = true;
-  await Promise.all(running);
-  return { load, pushes, pushedMiB: (pushes * (files[0]?.data.size ?? 0)) / (1 << 20) };
+  const driver = spawn(process.execPath, [fileURLToPath(new URL('./push-driver.js', import.meta.url)), reg.base, ...files.map((f) => f.path)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  driver.stdout.setEncoding('utf8');
+  const ready = new Promise<void>((ok, fail) => {
+    driver.stdout.on('data', (text: string) => {
+      out += text;
+      if (out.includes('ready\n')) ok();
+    });
+    driver.once('exit', (code) => fail(new Error(`push driver exited (${code}) before it was ready: ${out}`)));
+  });
+  const exited = new Promise<number | null>((ok) => driver.once('exit', ok));
+  try {
+    await ready;
+    // Let the pushes get going before the load starts.
+    await new Promise((ok) => setTimeout(ok, 500));
+    const load = await manifestLoad(reg, repo, tag, seconds);
+    driver.stdin.end();
+    const code = await exited;
+    const m = /pushes (\d+)/.exec(out);
+    if (code !== 0 || !m) throw new Error(`push driver exited (${code}): ${out}`);
+    const pushes = Number(m[1]);
+    return { load, pushes, pushedMiB: (pushes * (files[0]?.data.size ?? 0)) / (1 << 20) };
+  } finally {
+    if (driver.exitCode === null) driver.kill();
+  }
 }
