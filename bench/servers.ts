@@ -131,6 +131,7 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
           UNIREG_LOG_LEVEL: 'info',
           // As the launchers start it (npm start, deploy/Dockerfile, deploy/unireg.service).
           MALLOC_TRIM_THRESHOLD_: '268435456',
+          MALLOC_ARENA_MAX: '2',
           UV_USE_IO_URING: '0',
           NODE_OPTIONS: '--max-semi-space-size=4',
           ...(opts.env ?? {}),
