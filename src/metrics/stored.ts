@@ -33,6 +33,7 @@ import { feedChanges, type FeedOp } from '../storage/metadata/change-feed.js';
 import { changesOf, type StoreChange } from '../storage/metadata/changes.js';
 import { keys } from '../storage/metadata/keys.js';
 import { releaseChunk } from '../storage/owned-chunks.js';
+import { IdTable } from './id-table.js';
 
 /** Keys read per range read where the values are not needed. */
 const PAGE = 1000;
@@ -43,15 +44,41 @@ const PAGE = 1000;
  */
 const ENTRY_PAGE = 100;
 
+const TWO_26 = 2 ** 26;
+
+/** 52 bits of a repository name (two 26-bit FNV-1a hashes of its UTF-16 units, different offsets). */
+function repoBits(repo: string): { hi: number; lo: number } {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < repo.length; i++) {
+    const c = repo.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193);
+  }
+  return { hi: (a >>> 0) % TWO_26, lo: (b >>> 0) % TWO_26 };
+}
+
 /**
- * A manifest's digest as a number: the first 13 hex digits (52 bits) of its hash. Kept
- * per repository, a number is ~20 bytes of heap where the "repo\0digest" string was ~130
- * (100,000 manifests: ~12 MiB less); two manifests of one repository sharing 52 bits of
- * their hash (odds ~n²/2⁵³) would count once.
+ * A manifest record's id: the first 13 hex digits (52 bits) of its digest's hash XOR 52
+ * bits of its repository's name, so one digest in two repositories is two ids. All of them
+ * live in one IdTable (./id-table.ts), outside V8's heap: at 10,000 repositories / 100,000
+ * manifests a Map per repository held ~7 MiB of heap. Two records sharing an id (odds
+ * ~n²/2⁵³, 10⁻⁶ at 100,000 manifests) would count once.
  */
-function manifestId(digest: Digest): number {
-  const hex = digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 14);
-  return Number.parseInt(hex, 16);
+export function manifestId(repo: string, digest: Digest): number {
+  const colon = digest.indexOf(':');
+  const d = Number.parseInt(digest.slice(colon + 1, colon + 14), 16);
+  const lo = d % TWO_26;
+  const r = repoBits(repo);
+  return ((((d - lo) / TWO_26) ^ r.hi) >>> 0) * TWO_26 + ((lo ^ r.lo) >>> 0);
+}
+
+/**
+ * A copy of `s` that holds nothing else: names parsed out of a key are slices that keep
+ * the whole key string alive (V8's sliced strings), ~100 bytes more per entry kept.
+ */
+function own(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 interface LinkedBlob {
@@ -71,9 +98,8 @@ export interface StoredFigures {
 export class StoredContent {
   private readonly repos = new Set<string>();
   private readonly blobs = new Map<Digest, LinkedBlob>();
-  /** Per repository: manifestId → the record's byte length. */
-  private readonly manifests = new Map<string, Map<number, number>>();
-  private manifestCount = 0;
+  /** manifestId(repo, digest) → the record's byte length. */
+  private readonly manifests = new IdTable();
   private readonly uploads = new Set<string>();
   private blobBytes = 0;
   private manifestBytes = 0;
@@ -103,7 +129,6 @@ export class StoredContent {
         this.repos.clear();
         this.blobs.clear();
         this.manifests.clear();
-        this.manifestCount = 0;
         this.uploads.clear();
         this.blobBytes = 0;
         this.manifestBytes = 0;
@@ -127,7 +152,7 @@ export class StoredContent {
     return {
       repositories: this.repos.size,
       blobs: this.blobs.size,
-      manifests: this.manifestCount,
+      manifests: this.manifests.size,
       blobBytes: this.blobBytes,
       manifestBytes: this.manifestBytes,
       uploads: this.uploads.size,
@@ -168,10 +193,13 @@ export class StoredContent {
     for (const op of ops) {
       const { kind, fields } = keys.parse(op.key);
       if (kind === 'r' && fields.length === 1) {
-        if (op.type === 'put') this.repos.add(fields[0]!);
-        else this.repos.delete(fields[0]!);
+        if (op.type === 'put') {
+          if (!this.repos.has(fields[0]!)) this.repos.add(own(fields[0]!));
+        } else this.repos.delete(fields[0]!);
       } else if (kind === 'u' && fields.length === 1) {
-        if (op.type === 'put') this.uploads.add(fields[0]!);
+        if (op.type === 'put') {
+          if (!this.uploads.has(fields[0]!)) this.uploads.add(own(fields[0]!));
+        }
         else this.uploads.delete(fields[0]!);
       }
     }
@@ -183,31 +211,18 @@ export class StoredContent {
   }
 
   private applyManifest(repo: string, digest: Digest, size: number | undefined): void {
-    const id = manifestId(digest);
-    let ofRepo = this.manifests.get(repo);
-    const old = ofRepo?.get(id);
-    if (old !== undefined) {
-      this.manifestBytes -= old;
-      this.manifestCount--;
-    }
-    if (size === undefined) {
-      ofRepo?.delete(id);
-      if (ofRepo?.size === 0) this.manifests.delete(repo);
-      return;
-    }
-    if (ofRepo === undefined) this.manifests.set(repo, (ofRepo = new Map()));
-    ofRepo.set(id, size);
-    this.manifestCount++;
-    this.manifestBytes += size;
+    const id = manifestId(repo, digest);
+    const old = size === undefined ? this.manifests.delete(id) : this.manifests.set(id, size);
+    this.manifestBytes += (size ?? 0) - (old ?? 0);
   }
 
   private link(repo: string, digest: Digest, size: number): void {
     const blob = this.blobs.get(digest);
     if (blob) {
-      blob.repos.add(repo);
+      if (!blob.repos.has(repo)) blob.repos.add(own(repo));
       return;
     }
-    this.blobs.set(digest, { size, repos: new Set([repo]) });
+    this.blobs.set(own(digest) as Digest, { size, repos: new Set([own(repo)]) });
     this.blobBytes += size;
   }
 
