@@ -17,6 +17,8 @@ export interface Walk {
   maxRssMib: number;
   /** With `walkRounds`: every round's whole time in order (the first is the cold one); the rest of the figures are the median round's. */
   roundSeconds?: number[];
+  /** With `walkRounds`: every round's p99 of the last tenth of its pages over the first tenth's, in order. */
+  roundFlatness?: number[];
 }
 
 export function percentile(values: number[], p: number): number {
@@ -31,6 +33,12 @@ export function firstLast(pageMs: number[]): { firstP50: number; firstP99: numbe
   const first = pageMs.slice(0, k);
   const last = pageMs.slice(-k);
   return { firstP50: percentile(first, 50), firstP99: percentile(first, 99), lastP50: percentile(last, 50), lastP99: percentile(last, 99) };
+}
+
+/** The p99 of the last tenth of the pages over the first tenth's (1: as fast at the end as at the start). */
+export function flatness(pageMs: number[]): number {
+  const fl = firstLast(pageMs);
+  return fl.lastP99 / fl.firstP99;
 }
 
 /** Follows Link rel="next" from `path` to the end, timing each page; `field` is the array in the body. */
@@ -64,7 +72,12 @@ export async function walkRounds(reg: Registry, path: string, field: 'repositori
   const all: Walk[] = [];
   for (let r = 0; r < rounds; r++) all.push(await walk(reg, path, field));
   const median = [...all].sort((a, b) => a.seconds - b.seconds)[Math.floor((all.length - 1) / 2)]!;
-  return { ...median, roundSeconds: all.map((w) => w.seconds), maxRssMib: Math.max(...all.map((w) => w.maxRssMib)) };
+  return {
+    ...median,
+    roundSeconds: all.map((w) => w.seconds),
+    roundFlatness: all.map((w) => flatness(w.pageMs)),
+    maxRssMib: Math.max(...all.map((w) => w.maxRssMib)),
+  };
 }
 
 /** Median time_total of `count` curl GETs of `url` (one process each, no keep-alive). */
