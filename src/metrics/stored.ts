@@ -199,8 +199,7 @@ export class StoredContent {
       } else if (kind === 'u' && fields.length === 1) {
         if (op.type === 'put') {
           if (!this.uploads.has(fields[0]!)) this.uploads.add(own(fields[0]!));
-        }
-        else this.uploads.delete(fields[0]!);
+        } else this.uploads.delete(fields[0]!);
       }
     }
     for (const change of changes) {
