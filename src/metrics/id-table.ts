@@ -1,9 +1,10 @@
 /**
  * A map from 52-bit ids to numbers in two Float64Arrays, outside V8's heap: open
  * addressing with linear probing, at most half full, deletes shifting the following
- * entries back (no tombstones). 32 bytes per entry at the lowest fill, where a `Map` per repository (./stored.ts before) took ~50 bytes per
- * manifest plus a boxed number each and ~500 bytes per repository, all on the
- * heap that V8 grows in proportion to what is alive.
+ * entries back (no tombstones). 32 bytes per entry at the lowest fill, where a `Map`
+ * per repository (./stored.ts before) took ~50 bytes per manifest plus a boxed number
+ * each and ~500 bytes per repository, all on the heap that V8 grows in proportion to
+ * what is alive.
  *
  * Ids must be integers in [0, 2^52): slot 0 of `keys` means empty, so id + 1 is stored.
  */
