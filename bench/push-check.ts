@@ -24,6 +24,8 @@ const { values } = parseArgs({
     'skopeo-mib': { type: 'string', default: '100' },
     /** `false`: unireg writes through the page cache (storage.blobs.directWrites), for an A/B of direct writes. */
     'direct-writes': { type: 'string', default: 'true' },
+    /** unireg's storage.blobs.hashThreads, for an A/B of the hashing pool. */
+    'hash-threads': { type: 'string', default: '1' },
     rounds: { type: 'string', default: '3' },
   },
 });
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const order: RegistryKind[] = round % 2 === 0 ? ['unireg', 'distribution'] : ['distribution', 'unireg'];
       for (const kind of order) {
-        const reg = await startRegistry(kind, kind === 'unireg' ? { env: { UNIREG_STORAGE_BLOBS_DIRECT_WRITES: values['direct-writes'] } } : {});
+        const reg = await startRegistry(kind, kind === 'unireg' ? { env: { UNIREG_STORAGE_BLOBS_DIRECT_WRITES: values['direct-writes'], UNIREG_STORAGE_BLOBS_HASH_THREADS: values['hash-threads'] } } : {});
         try {
           await settle();
           const cpu0 = cpuSeconds(reg.pid);

@@ -25,6 +25,7 @@ import { UnikernelTagMerger } from './unikernel/tag-merger.js';
 import { VariantIndex } from './unikernel/variant-index.js';
 import { BootService } from './unikernel/boot/boot-service.js';
 import { createBlobDriver } from './storage/blob-driver.js';
+import { setHashThreads } from './oci/hash-thread.js';
 import { Layout } from './storage/fs/layout.js';
 import { loadStoredSigningKey } from './auth/stored-signing-key.js';
 import { feedCacheChanges, feedChanges } from './storage/metadata/change-feed.js';
@@ -81,6 +82,7 @@ export async function startServer(config: Config, logger?: Logger): Promise<Runn
   const tlsFiles =
     tls.certificate === '' ? undefined : { cert: await readTlsFile(tls.certificate, 'certificate'), key: await readTlsFile(tls.key, 'key') };
   // storage.blobs: the content-addressed directory, or an S3 bucket (src/storage/blob-driver.ts).
+  setHashThreads(config.storage.blobs.hashThreads);
   const blobDriver = await createBlobDriver(config.storage, layout);
   const blobs = blobDriver.blobs;
   await blobs.init();

@@ -77,6 +77,8 @@ export const configSchema = z
             redirect: z.boolean().default(false),
             /** fs: upload bytes are written past the page cache (O_DIRECT) where the file system allows it. */
             directWrites: z.boolean().default(true),
+            /** fs: threads that hash pushed bytes, at most; more than one start only while uploads run in parallel. */
+            hashThreads: z.number().int().min(1).max(64).default(1),
             s3: z
               .object({
                 /** The S3 endpoint URL (`http://127.0.0.1:7480`); empty: AWS's for the region. */

@@ -16,6 +16,18 @@ test('direct writes can be turned off from the file or UNIREG_STORAGE_BLOBS_DIRE
   assert.equal(config.storage.blobs.directWrites, false);
 });
 
+test('hashing threads: 1 by default, more from UNIREG_STORAGE_BLOBS_HASH_THREADS, 0 and fractions refused', async () => {
+  assert.equal((await loadConfig({ env: {} })).storage.blobs.hashThreads, 1);
+  assert.equal((await loadConfig({ env: { UNIREG_STORAGE_BLOBS_HASH_THREADS: '3' } })).storage.blobs.hashThreads, 3);
+  for (const bad of ['0', '1.5', 'many']) {
+    await assert.rejects(loadConfig({ env: { UNIREG_STORAGE_BLOBS_HASH_THREADS: bad } }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.match(err.message, /UNIREG_STORAGE_BLOBS_HASH_THREADS|storage\.blobs\.hashThreads/);
+      return true;
+    });
+  }
+});
+
 test('the s3 settings come from UNIREG_STORAGE_BLOBS_* variables; the keys are redacted when shown', async () => {
   const config = await loadConfig({
     env: {
@@ -33,6 +45,7 @@ test('the s3 settings come from UNIREG_STORAGE_BLOBS_* variables; the keys are r
     driver: 's3',
     redirect: true,
     directWrites: true,
+    hashThreads: 1,
     s3: {
       endpoint: 'http://127.0.0.1:7480',
       region: 'us-east-1',

@@ -17,7 +17,7 @@ import { FsUploadArea } from '../../src/storage/fs/fs-upload-area.js';
 import { Layout } from '../../src/storage/fs/layout.js';
 import { spool } from '../../src/storage/fs/spool.js';
 import { parseDigest } from '../../src/oci/digest.js';
-import { ThreadHash } from '../../src/oci/hash-thread.js';
+import { hashThreads, setHashThreads, ThreadHash } from '../../src/oci/hash-thread.js';
 
 /** `data` in pieces of irregular sizes, as sockets deliver it. */
 function* pieces(data: Buffer): Generator<Buffer> {
@@ -106,6 +106,38 @@ describe('direct writes of upload bytes', () => {
         await direct?.close();
         await fh.close();
       }
+    }
+  });
+
+  test('four spools at once over a pool of three hashing threads: every digest and file is right', async () => {
+    setHashThreads(3, 60_000);
+    try {
+      const bodies = [0, 1, 2, 3].map((k) => randomBytes(6 * (1 << 20) + k * 4099));
+      const done = await Promise.all(
+        bodies.map(async (data, k) => {
+          const path = join(dir, `pool-${k}`);
+          await writeFile(path, Buffer.alloc(0));
+          const fh = await open(path, 'r+');
+          const direct = await openDirect(path);
+          const hash = ThreadHash.create('sha256');
+          try {
+            await spool(pieces(data), fh, 0, hash, direct === undefined ? {} : { direct });
+            await fh.sync();
+            return { digest: await hash.digest(), running: hashThreads().running };
+          } finally {
+            hash.free();
+            await direct?.close();
+            await fh.close();
+          }
+        }),
+      );
+      for (const [k, data] of bodies.entries()) {
+        assert.equal(done[k]!.digest, createHash('sha256').update(data).digest('hex'), `spool ${k}`);
+        assert.ok((await readFile(join(dir, `pool-${k}`))).equals(data), `file ${k}`);
+      }
+      assert.equal(Math.max(...done.map((d) => d.running)), 3, 'the four hashes ran on three threads');
+    } finally {
+      setHashThreads(1);
     }
   });
 
