@@ -235,3 +235,50 @@ export async function manifestLoadUnderPush(
     if (driver.exitCode === null) driver.kill();
   }
 }
+
+/** Manifest GET at two sizes of one registry, measured in alternation (./scale.ts, `interleaved`). */
+export interface Interleaved {
+  small: { repos: number; rounds: LoadResult[] };
+  large: { repos: number; rounds: LoadResult[] };
+}
+
+/** A registry started on one size's seeded data, with the manifest to load; stop() ends it. */
+export interface SizeServer {
+  reg: Registry;
+  repo: string;
+  tag: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Manifest GET load against two sizes in turn, `rounds` times, each round on a newly started
+ * pair of servers, the order swapped every round (small, large; large, small; ...). The sizes
+ * are measured minutes apart in the main sequence, and on a shared VM the req/s of one registry
+ * drifts by more than 10% over minutes; and one process can be 25-35% faster or slower than
+ * another on the same data for its whole life (where its memory landed on the host, presumably),
+ * so each round starts both anew.
+ */
+export async function interleavedManifest(
+  small: { repos: number; start: () => Promise<SizeServer> },
+  large: { repos: number; start: () => Promise<SizeServer> },
+  seconds: number,
+  rounds = 8,
+): Promise<Interleaved> {
+  const out: Interleaved = { small: { repos: small.repos, rounds: [] }, large: { repos: large.repos, rounds: [] } };
+  for (let r = 0; r < rounds; r++) {
+    const servers: Partial<Record<'small' | 'large', SizeServer>> = {};
+    try {
+      servers.small = await small.start();
+      servers.large = await large.start();
+      for (const s of [servers.small, servers.large]) await manifestLoad(s.reg, s.repo, s.tag, 1);
+      const order = r % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const);
+      for (const which of order) {
+        const s = servers[which]!;
+        out[which].rounds.push(await manifestLoad(s.reg, s.repo, s.tag, seconds));
+      }
+    } finally {
+      for (const s of [servers.small, servers.large]) await s?.stop();
+    }
+  }
+  return out;
+}

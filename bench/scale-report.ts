@@ -1,6 +1,6 @@
 /** The Markdown report of `npm run bench:scale`. */
 import type { LoadResult } from './load.js';
-import { firstLast, flatness, percentile, type Startup, type UnderPush, type Walk } from './scale-measure.js';
+import { firstLast, flatness, percentile, type Interleaved, type Startup, type UnderPush, type Walk } from './scale-measure.js';
 import type { SeedPlan } from './scale-seed.js';
 import type { RegistryKind } from './servers.js';
 
@@ -34,6 +34,8 @@ export interface CatalogOnly {
 export interface ScaleReportInput {
   results: SizeResult[];
   catalog?: CatalogOnly;
+  /** Manifest GET at the smallest and largest unireg sizes, measured in alternation. */
+  interleaved?: Interleaved;
   started: Date;
   finished: Date;
   loadBefore: number[];
@@ -143,6 +145,28 @@ function catalogOnly(c: CatalogOnly, results: SizeResult[]): string {
   ].join(' ');
 }
 
+function interleavedSection(x: Interleaved, seconds: number): string {
+  const med = (rs: LoadResult[], key: (l: LoadResult) => number) => percentile(rs.map(key), 50);
+  const side = (name: string, s: Interleaved['small']) =>
+    `| ${name} ${i(s.repos)} repos | ${s.rounds.map((l) => i(l.rps)).join(' / ')} | ${i(med(s.rounds, (l) => l.rps))} | ` +
+    `${s.rounds.map((l) => f(l.p99, 1)).join(' / ')} | ${f(med(s.rounds, (l) => l.p99), 1)} |`;
+  const rps = med(x.large.rounds, (l) => l.rps) / med(x.small.rounds, (l) => l.rps);
+  const p99 = med(x.large.rounds, (l) => l.p99) / med(x.small.rounds, (l) => l.p99);
+  return [
+    `Both sizes served at once from their seeded data; ${seconds} s loads of 64 connections, ${x.small.rounds.length} rounds, ` +
+      'each on a newly started pair of servers, the order alternating (small, large; then large, small; ...). ' +
+      'The table above measures each size minutes apart, and over minutes the req/s of one registry on a shared machine drifts by more than 10%; ' +
+      'one server process can also run 25–35% faster or slower than another on the same data for its whole life, hence new servers every round.',
+    '',
+    '| Size | req/s, each round | req/s median | p99 ms, each round | p99 median |',
+    '|---|---|---:|---|---:|',
+    side('unireg', x.small),
+    side('unireg', x.large),
+    '',
+    `Largest against smallest: **${f(rps * 100 - 100, 1)}%** req/s, **${f(p99 * 100 - 100, 1)}%** p99 (medians).`,
+  ].join('\n');
+}
+
 function clientCheck(results: SizeResult[]): string {
   return results
     .map(
@@ -162,7 +186,7 @@ export function scaleReport(d: ScaleReportInput): string {
     '',
     `Each size: R repositories, 10·R manifests, 20·R tags (\`${'big/tags'}\` holds 10·R of them), seeded (unireg in-process through its registry ` +
       `services, Distribution over its API), then the registry is started on the seeded data and measured. Loads: ${d.duration} s each, ` +
-      `64 connections, one round. Pushes: 4 curl processes, each pushing a ${d.pushMib} MiB blob (POST, then one PUT of the whole body with ?digest=) back to back.`,
+      `64 connections; manifest GET in ${d.results[0]?.pushRatios?.length ?? 3} rounds alternating with the loads under pushes (medians shown), the rest one round. Pushes: 4 curl processes, each pushing a ${d.pushMib} MiB blob (POST, then one PUT of the whole body with ?digest=) back to back.`,
     '',
     '## Machine',
     '',
@@ -178,6 +202,7 @@ export function scaleReport(d: ScaleReportInput): string {
     ratios(d.results) || '(no size with both registries)',
     '',
     ...(d.catalog ? ['### Catalog walk at the largest size', '', catalogOnly(d.catalog, d.results), ''] : []),
+    ...(d.interleaved ? ['## Manifest GET: smallest and largest size in alternation', '', interleavedSection(d.interleaved, d.duration), ''] : []),
     '## The bench client against curl',
     '',
     clientCheck(d.results),

@@ -5,19 +5,24 @@
  * time and memory on the seeded data, and manifest GET while pushes run. Writes a Markdown
  * report (docs/benchmarks-scale-latest.md by default). See docs/benchmarks.md, "At scale".
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BlobData } from './client.js';
 import { log } from './phases.js';
 import { machineFacts } from './report.js';
-import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp, seedUnireg } from './scale-seed.js';
+import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp } from './scale-seed.js';
 import {
   clientMs,
   curlMs,
   manifestLoad,
   manifestLoadUnderPush,
+  type Interleaved,
+  interleavedManifest,
+  type SizeServer,
   type UnderPush,
   pushFiles,
   startupFigures,
@@ -45,6 +50,8 @@ const { values } = parseArgs({
 
 /** Idle / under-pushes rounds of the manifest GET load (the issue asks for medians of at least 3). */
 const PUSH_ROUNDS = 3;
+/** Rounds of each size in the interleaved manifest GET comparison. */
+const INTERLEAVED_ROUNDS = 8;
 
 /** The middle element of `items` ordered by `key`. */
 function medianBy<T>(items: T[], key: (item: T) => number): T {
@@ -56,7 +63,23 @@ const duration = Number(values.duration);
 const pushMib = Number(values['push-mib']);
 const distributionBin = values['distribution-bin'];
 
-async function measure(kind: RegistryKind, repos: number, blobs: PushFile[]): Promise<SizeResult> {
+/** Seeds unireg's root from a process of its own (./scale-seed-child.ts says why); returns seconds. */
+async function seedApart(root: string, repos: number): Promise<number> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./scale-seed-child.js', import.meta.url)), root, String(repos)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+  const code = await new Promise<number | null>((ok) => child.once('exit', ok));
+  if (code !== 0) throw new Error(`seeding ${repos} repositories exited with ${code}: ${out}`);
+  return (JSON.parse(out) as { seconds: number }).seconds;
+}
+
+/**
+ * One size of one registry, seeded, started and measured. With `keep`, the seeded directory is
+ * left in place and recorded there (for the interleaved comparison of sizes; the caller removes it).
+ */
+async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], keep?: Map<number, string>): Promise<SizeResult> {
   const plan = planOf(repos);
   const dir = mkdtempSync(join(tmpdir(), `unireg-scale-${kind}-`));
   const started = new Date().toISOString().slice(11, 19);
@@ -65,7 +88,7 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[]): Pr
     let seedSeconds: number;
     if (kind === 'unireg') {
       log(`unireg ${repos} repos: seeding in-process`);
-      seedSeconds = await seedUnireg(join(dir, 'storage'), plan);
+      seedSeconds = await seedApart(join(dir, 'storage'), repos);
     } else {
       log(`distribution ${repos} repos: seeding over HTTP`);
       const seeding = await startRegistry(kind, { dir, distributionBin });
@@ -109,8 +132,30 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[]): Pr
     return { kind, plan, started, seedSeconds, startup, client, curl, catalog, tags, manifest, tags1000, underPush, pushRatios, hwmMib };
   } finally {
     if (reg) await stopRegistry(reg, { keepDir: true });
-    rmSync(dir, { recursive: true, force: true });
+    if (keep) keep.set(repos, dir);
+    else rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** unireg at its smallest and largest seeded sizes, both running, manifest GET in alternation. */
+async function interleaved(kept: Map<number, string>): Promise<Interleaved | undefined> {
+  const sizes = [...kept.keys()].sort((a, b) => a - b);
+  if (sizes.length < 2) return undefined;
+  const [small, large] = [sizes[0]!, sizes[sizes.length - 1]!];
+  const side = (repos: number) => ({
+    repos,
+    start: async (): Promise<SizeServer> => {
+      const reg = await startRegistry('unireg', { dir: kept.get(repos)! });
+      // As startupFigures: the start-up scan of stored content runs in the first seconds after the first answer.
+      await new Promise((ok) => setTimeout(ok, 3000));
+      return { reg, ...midRepo(planOf(repos)), stop: () => stopRegistry(reg, { keepDir: true }) };
+    },
+  });
+  log(`unireg ${small} and ${large} repos, both running: manifest GET in alternation, ${INTERLEAVED_ROUNDS} rounds of new servers`);
+  const result = await interleavedManifest(side(small), side(large), duration, INTERLEAVED_ROUNDS);
+  const med = (rs: LoadResult[]) => medianBy(rs, (l) => l.rps).rps.toFixed(0);
+  log(`interleaved: ${small} repos ${med(result.small.rounds)} req/s, ${large} repos ${med(result.large.rounds)} req/s (medians)`);
+  return result;
 }
 
 /** Distribution with `repos` one-manifest repositories: seeding, start-up and the catalog walk only. */
@@ -149,17 +194,25 @@ async function main(): Promise<void> {
   log(`making ${4} blobs of ${pushMib} MiB for the pushes`);
   const pushDir = mkdtempSync(join(tmpdir(), 'unireg-scale-push-'));
   const results: SizeResult[] = [];
+  // The smallest and largest unireg sizes are kept on disk for the interleaved comparison.
+  const uniregSizes = runs.filter(([kind]) => kind === 'unireg').map(([, n]) => n);
+  const keepSizes = new Set([Math.min(...uniregSizes), Math.max(...uniregSizes)]);
+  const kept = new Map<number, string>();
+  let sizes: Interleaved | undefined;
   try {
     const blobs = pushFiles(Array.from({ length: 4 }, () => new BlobData(pushMib << 20)), pushDir);
-    for (const [kind, n] of runs) results.push(await measure(kind, n, blobs));
+    for (const [kind, n] of runs) results.push(await measure(kind, n, blobs, kind === 'unireg' && keepSizes.has(n) ? kept : undefined));
+    sizes = await interleaved(kept);
   } finally {
     rmSync(pushDir, { recursive: true, force: true });
+    for (const dir of kept.values()) rmSync(dir, { recursive: true, force: true });
   }
   const catalogRepos = Number(values['distribution-catalog'] || 0);
   const catalog = values.only !== 'unireg' && catalogRepos > 0 ? await catalogOnly(catalogRepos) : undefined;
   const doc = scaleReport({
     results,
     catalog,
+    interleaved: sizes,
     started,
     finished: new Date(),
     loadBefore: load0,
