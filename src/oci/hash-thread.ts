@@ -187,7 +187,7 @@ export function setHashThreads(size: number, idleMs = IDLE_MS): void {
   pool.setSize(size, idleMs);
 }
 
-/** The pool's size and its running threads now (for the server's start-up log and tests). */
+/** The pool's size and how many of its threads run now (tests read it). */
 export function hashThreads(): { max: number; running: number } {
   return { max: pool.size, running: pool.running };
 }
