@@ -1,9 +1,9 @@
 /**
  * `node dist/bench/scale-seed-child.js ROOT REPOS`: seeds unireg's storage root with planOf(REPOS)
  * (./scale-seed.ts) and prints the seconds it took. bench:scale seeds through this process, not
- * its own: seeding 200,000 tags in the load generator left its heap large, and the loads it then
- * generated against the largest size ran slower than against the smallest (docs/benchmarks.md,
- * "At scale").
+ * its own, so that the load generator's heap is the same at every size: with 200,000 tags seeded
+ * in it, its loads against the largest size came out 16-19% below the smallest in two runs (a
+ * precaution; the per-process spread is as large: docs/benchmarks.md, "At scale").
  */
 import { planOf, seedUnireg } from './scale-seed.js';
 

@@ -87,7 +87,7 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
   try {
     let seedSeconds: number;
     if (kind === 'unireg') {
-      log(`unireg ${repos} repos: seeding in-process`);
+      log(`unireg ${repos} repos: seeding through its services, in a process of its own`);
       seedSeconds = await seedApart(join(dir, 'storage'), repos);
     } else {
       log(`distribution ${repos} repos: seeding over HTTP`);
