@@ -1,7 +1,8 @@
 /**
  * Push throughput with real clients, against unireg and Distribution: curl streaming one blob
- * (`-T file`, a monolithic PUT after the POST), the bench's own node:http client on the same blob
- * (to check it does not handicap either side), streamed and in 16 MiB chunks, and N curl pushes at once (aggregate MB/s).
+ * (`-T file`, a monolithic PUT after the POST), then curl and the bench's own node:http client side by side on
+ * the same request types (one streamed PATCH; 16 MiB chunks with Content-Range), to check that the client
+ * handicaps neither registry, then N curl pushes at once (aggregate MB/s) and a skopeo copy.
  * Prints a Markdown table; asserts nothing.
  * Usage: node dist/bench/push-check.js [--size-mib 1024] [--parallel 8] [--parallel-mib 256] [--rounds 3]
  */
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BlobData, pushChunked, pushStreamed } from './client.js';
+import { chunkFiles, curlChunkedPush, curlPatchPush } from './curl-push.js';
 import { curlPush, pushFile } from './scale-measure.js';
 import { settle } from './phases.js';
 import { cpuSeconds, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
@@ -53,7 +55,7 @@ async function main(): Promise<void> {
   const skopeoMib = existsSync(SKOPEO) ? Number(values['skopeo-mib']) : 0;
   if (!existsSync(SKOPEO)) process.stderr.write(`[push-check] ${SKOPEO} not installed: no skopeo figures\n`);
   const dir = mkdtempSync(join(tmpdir(), 'unireg-push-check-'));
-  const empty = () => ({ curl: [] as number[], client: [] as number[], chunked: [] as number[], par: [] as number[], skopeo: [] as number[], cpuPerGiB: [] as number[] });
+  const empty = () => ({ curl: [] as number[], curlPatch: [] as number[], curlChunked: [] as number[], client: [] as number[], chunked: [] as number[], par: [] as number[], skopeo: [] as number[], cpuPerGiB: [] as number[] });
   const rows: Record<RegistryKind, ReturnType<typeof empty>> = { unireg: empty(), distribution: empty(), floor: empty() };
   let image: Layout<Image> | undefined;
   let layerBytes = 0;
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
     layerBytes = image?.content.layers[0]?.bytes.length ?? 0;
     const layout = image;
     const big = pushFile(new BlobData(size), dir, 'big.bin');
+    const chunks = chunkFiles(big.data, join(dir, 'chunks'), 16 << 20);
     const small = Array.from({ length: parallel }, (_, w) => pushFile(new BlobData(psize), dir, `p${w}.bin`));
     let k = 0;
     for (let round = 0; round < rounds; round++) {
@@ -80,7 +83,11 @@ async function main(): Promise<void> {
           rows[kind].cpuPerGiB.push((cpuSeconds(reg.pid) - cpu0) / (size / 2 ** 30));
           rows[kind].curl.push(mbps(size, s));
           await settle();
+          rows[kind].curlPatch.push(mbps(size, await curlPatchPush(reg.base, 'push/curl-patch', big.data, big.path, ++k)));
+          await settle();
           rows[kind].client.push(mbps(size, await pushStreamed(reg.base, 'push/client', big.data, big.data.variant(++k))));
+          await settle();
+          rows[kind].curlChunked.push(mbps(size, await curlChunkedPush(reg.base, 'push/curl-chunked', chunks, ++k)));
           await settle();
           rows[kind].chunked.push(mbps(size, await pushChunked(reg.base, 'push/chunked', big.data, big.data.variant(++k), 16 << 20)));
           await settle();
@@ -92,8 +99,9 @@ async function main(): Promise<void> {
             rows[kind].skopeo.push(mbps(layerBytes, await skopeoPush(layout.transport, reg.base, 'push/skopeo')));
           }
           process.stderr.write(
-            `[push-check] round ${round + 1} ${kind}: curl ${rows[kind].curl.at(-1)!.toFixed(0)} MB/s, client ${rows[kind].client.at(-1)!.toFixed(0)} MB/s, ` +
-              `16 MiB chunks ${rows[kind].chunked.at(-1)!.toFixed(0)} MB/s, ` +
+            `[push-check] round ${round + 1} ${kind}: curl -T ${rows[kind].curl.at(-1)!.toFixed(0)} MB/s, ` +
+              `streamed PATCH curl ${rows[kind].curlPatch.at(-1)!.toFixed(0)} / client ${rows[kind].client.at(-1)!.toFixed(0)} MB/s, ` +
+              `16 MiB chunks curl ${rows[kind].curlChunked.at(-1)!.toFixed(0)} / client ${rows[kind].chunked.at(-1)!.toFixed(0)} MB/s, ` +
               `${parallel}× parallel ${rows[kind].par.at(-1)!.toFixed(0)} MB/s` +
               (image === undefined ? '' : `, skopeo ${rows[kind].skopeo.at(-1)!.toFixed(0)} MB/s`) +
               '\n',
@@ -115,7 +123,9 @@ async function main(): Promise<void> {
       '| Push | unireg MB/s per round | Distribution MB/s per round | unireg / Distribution |',
       '|---|---|---|---|',
       line(`${values['size-mib']} MiB, curl -T (monolithic PUT)`, u.curl, d.curl),
-      line(`${values['size-mib']} MiB, bench client (streamed PATCH + PUT)`, u.client, d.client),
+      line(`${values['size-mib']} MiB, curl -X PATCH -T (one streamed PATCH + PUT)`, u.curlPatch, d.curlPatch),
+      line(`${values['size-mib']} MiB, bench client (one streamed PATCH + PUT)`, u.client, d.client),
+      line(`${values['size-mib']} MiB, curl in 16 MiB chunks (a PATCH with Content-Range per chunk file, PUT)`, u.curlChunked, d.curlChunked),
       line(`${values['size-mib']} MiB, bench client in 16 MiB chunks (PATCH with Content-Range each, PUT)`, u.chunked, d.chunked),
       line(`${parallel} × ${values['parallel-mib']} MiB at once, curl (aggregate)`, u.par, d.par),
       ...(image === undefined ? [] : [line(`skopeo copy, one ${(layerBytes / 2 ** 20).toFixed(0)} MiB gzip layer (whole copy, layer bytes / s)`, u.skopeo, d.skopeo)]),
