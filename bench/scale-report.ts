@@ -1,4 +1,5 @@
 /** The Markdown report of `npm run bench:scale`. */
+import { MAX_PAGE } from '../src/http/params.js';
 import type { LoadResult } from './load.js';
 import { firstLast, flatness, percentile, type Interleaved, type Startup, type UnderPush, type Walk } from './scale-measure.js';
 import type { SeedPlan } from './scale-seed.js';
@@ -15,6 +16,8 @@ export interface SizeResult {
   curl: { tags: number; catalog: number };
   catalog: Walk;
   tags: Walk;
+  /** The same list at the largest page the registry serves (n=10000; Distribution ignores n). */
+  tagsMax: Walk;
   manifest: LoadResult;
   tags1000: LoadResult;
   underPush: UnderPush;
@@ -31,9 +34,18 @@ export interface CatalogOnly {
   catalog: Walk;
 }
 
+/** Distribution seeded with big/tags alone (10·R tags), for its tags/list answer at the largest size. */
+export interface TagsOnly {
+  repos: number;
+  seedSeconds: number;
+  readyMs: number;
+  tags: Walk;
+}
+
 export interface ScaleReportInput {
   results: SizeResult[];
   catalog?: CatalogOnly;
+  tags?: TagsOnly;
   /** Manifest GET at the smallest and largest unireg sizes, measured in alternation. */
   interleaved?: Interleaved;
   started: Date;
@@ -75,6 +87,7 @@ const ROWS: [string, (r: SizeResult) => string][] = [
   ['VmRSS at the first answer / 3 s later (MiB)', (r) => `${i(r.startup.rssAtReadyMib)} / ${i(r.startup.rssAfter3sMib)}`],
   ...walkRows('Catalog walk n=1000', (r) => r.catalog),
   ...walkRows(`tags/list walk n=100`, (r) => r.tags),
+  [`tags/list walk n=${MAX_PAGE} (the largest page): pages / whole walk, median of the rounds (s)`, (r) => `${i(r.tagsMax.pages)} / ${f(r.tagsMax.seconds, 3)}`],
   ['Manifest GET, 64 conns (req/s)', (r) => i(r.manifest.rps)],
   ['Manifest GET p50 / p99 (ms)', (r) => `${f(r.manifest.p50)} / ${f(r.manifest.p99)}`],
   ['tags/list?n=1000 of 1,000 tags, 64 conns (req/s)', (r) => i(r.tags1000.rps)],
@@ -145,6 +158,21 @@ function catalogOnly(c: CatalogOnly, results: SizeResult[]): string {
   ].join(' ');
 }
 
+function tagsOnly(t: TagsOnly, results: SizeResult[]): string {
+  const u = results.find((r) => r.kind === 'unireg' && r.plan.repos === t.repos);
+  const rounds = (w: Walk) => (w.roundSeconds ?? [w.seconds]).map((x) => f(x, 3)).join(' / ');
+  return [
+    `Distribution seeded over its API with \`${'big/tags'}\` alone, ${i(t.tags.items)} tags of ${i(t.tags.items / 10)} manifests (seeding ${f(t.seedSeconds, 0)} s, ` +
+      `start-up ${i(t.readyMs)} ms): it ignores n and answers the whole list in ${i(t.tags.pages)} response${t.tags.pages === 1 ? '' : 's'}, ` +
+      `${f(t.tags.seconds, 3)} s (median; rounds ${rounds(t.tags)} s).`,
+    u
+      ? `unireg at the same size: the walk at n=100, ${i(u.tags.pages)} pages, ${f(u.tags.seconds, 3)} s (rounds ${rounds(u.tags)}), ` +
+        `**${f(t.tags.seconds / u.tags.seconds)}×** Distribution's speed; at its largest page (n=${i(MAX_PAGE)}), ` +
+        `${i(u.tagsMax.pages)} page${u.tagsMax.pages === 1 ? '' : 's'}, ${f(u.tagsMax.seconds, 3)} s (rounds ${rounds(u.tagsMax)}), **${f(t.tags.seconds / u.tagsMax.seconds)}×**.`
+      : '',
+  ].join(' ');
+}
+
 function interleavedSection(x: Interleaved, seconds: number): string {
   const med = (rs: LoadResult[], key: (l: LoadResult) => number) => percentile(rs.map(key), 50);
   const side = (name: string, s: Interleaved['small']) =>
@@ -202,6 +230,7 @@ export function scaleReport(d: ScaleReportInput): string {
     ratios(d.results) || '(no size with both registries)',
     '',
     ...(d.catalog ? ['### Catalog walk at the largest size', '', catalogOnly(d.catalog, d.results), ''] : []),
+    ...(d.tags ? ['### tags/list at the largest size', '', tagsOnly(d.tags, d.results), ''] : []),
     ...(d.interleaved ? ['## Manifest GET: smallest and largest size in alternation', '', interleavedSection(d.interleaved, d.duration), ''] : []),
     '## The bench client against curl',
     '',

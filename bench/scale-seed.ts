@@ -45,6 +45,8 @@ export interface SeedPlan {
   bigTags: number;
   /** Catalog only: every repository holds one manifest under one tag (no big/tags, no bench/tags1000 content). */
   catalogOnly?: boolean;
+  /** Tags only: big/tags alone, bigTags / 10 manifests under bigTags tags (no other repository's manifests). */
+  tagsOnly?: boolean;
 }
 
 export function planOf(repos: number): SeedPlan {
@@ -54,6 +56,11 @@ export function planOf(repos: number): SeedPlan {
 /** For a catalog walk only: R repositories with one tagged manifest each (Distribution at a size its API seeding reaches here). */
 export function catalogPlanOf(repos: number): SeedPlan {
   return { repos, manifests: repos, tags: repos, bigTags: 0, catalogOnly: true };
+}
+
+/** For the tags/list answer alone: big/tags as planOf(repos) seeds it, 10·R tags of R manifests, and nothing else. */
+export function tagsPlanOf(repos: number): SeedPlan {
+  return { repos: 2, manifests: repos, tags: 10 * repos, bigTags: 10 * repos, tagsOnly: true };
 }
 
 function otherRepo(i: number): string {
@@ -107,9 +114,11 @@ function* manifestSteps(plan: SeedPlan, base: BaseBlobs): Generator<Step> {
     for (const repo of REPOS_OF(plan)) yield { kind: 'manifest', repo, ref: 'latest', body: manifest(base, repo) };
     return;
   }
-  const one = manifest(base, TAGS1000_REPO);
-  for (let t = 0; t < 1000; t++) yield { kind: 'manifest', repo: TAGS1000_REPO, ref: `t${String(t).padStart(4, '0')}`, body: one };
-  for (let m = 0; m < plan.repos; m++) {
+  if (!plan.tagsOnly) {
+    const one = manifest(base, TAGS1000_REPO);
+    for (let t = 0; t < 1000; t++) yield { kind: 'manifest', repo: TAGS1000_REPO, ref: `t${String(t).padStart(4, '0')}`, body: one };
+  }
+  for (let m = 0; m < plan.bigTags / 10; m++) {
     const body = manifest(base, `${BIG_REPO}#${m}`);
     for (let k = 0; k < 10; k++) {
       const n = m * 10 + k;

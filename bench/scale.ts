@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { BlobData } from './client.js';
 import { log } from './phases.js';
 import { machineFacts } from './report.js';
-import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp } from './scale-seed.js';
+import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp, tagsPlanOf } from './scale-seed.js';
 import {
   clientMs,
   curlMs,
@@ -31,7 +31,8 @@ import {
   walkRounds,
 } from './scale-measure.js';
 import type { LoadResult } from './load.js';
-import { scaleReport, type CatalogOnly, type SizeResult } from './scale-report.js';
+import { scaleReport, type CatalogOnly, type SizeResult, type TagsOnly } from './scale-report.js';
+import { MAX_PAGE } from '../src/http/params.js';
 import { procStatusKiB, ROOT, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
 
 const { values } = parseArgs({
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     'distribution-sizes': { type: 'string', default: '100,1000' },
     /** Distribution seeded with this many repositories of one manifest each, for the catalog walk alone ('' or 0: skip). */
     'distribution-catalog': { type: 'string', default: '10000' },
+    /** Distribution seeded with big/tags alone as at R repositories (10·R tags), for its tags/list answer ('' or 0: skip). */
+    'distribution-tags': { type: 'string', default: '10000' },
     duration: { type: 'string', default: '5' },
     'push-mib': { type: 'string', default: '128' },
     only: { type: 'string' },
@@ -111,7 +114,10 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     log(`${kind} ${repos}: catalog ${catalog.pages} pages in ${catalog.seconds.toFixed(2)} s; walking ${BIG_REPO}`);
     const tags = await walkRounds(reg, `/v2/${BIG_REPO}/tags/list?n=100`, 'tags');
     if (tags.items !== plan.bigTags) throw new Error(`tags walk saw ${tags.items} tags, expected ${plan.bigTags}`);
-    log(`${kind} ${repos}: tags ${tags.pages} pages in ${tags.seconds.toFixed(2)} s; manifest GET load`);
+    // The whole list in as few requests as the registry allows (unireg caps a page at MAX_PAGE; Distribution 2.8 ignores n).
+    const tagsMax = await walkRounds(reg, `/v2/${BIG_REPO}/tags/list?n=${MAX_PAGE}`, 'tags');
+    if (tagsMax.items !== plan.bigTags) throw new Error(`tags walk (n=${MAX_PAGE}) saw ${tagsMax.items} tags, expected ${plan.bigTags}`);
+    log(`${kind} ${repos}: tags ${tags.pages} pages in ${tags.seconds.toFixed(2)} s (n=${MAX_PAGE}: ${tagsMax.pages} in ${tagsMax.seconds.toFixed(2)} s); manifest GET load`);
     const mid = midRepo(plan);
     await manifestLoad(reg, mid.repo, mid.tag, 1);
     // Idle and under pushes alternate, PUSH_ROUNDS times: each round's p99 ratio, and the median rounds kept.
@@ -129,7 +135,7 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     const tags1000 = await tagsLoad(reg, TAGS1000_REPO, duration);
     log(`${kind} ${repos}: manifest ${manifest.rps.toFixed(0)} req/s, tags/list ${tags1000.rps.toFixed(0)} req/s`);
     const hwmMib = (procStatusKiB(reg.pid, 'VmHWM') ?? NaN) / 1024;
-    return { kind, plan, started, seedSeconds, startup, client, curl, catalog, tags, manifest, tags1000, underPush, pushRatios, hwmMib };
+    return { kind, plan, started, seedSeconds, startup, client, curl, catalog, tags, tagsMax, manifest, tags1000, underPush, pushRatios, hwmMib };
   } finally {
     if (reg) await stopRegistry(reg, { keepDir: true });
     if (keep) keep.set(repos, dir);
@@ -183,6 +189,32 @@ async function catalogOnly(repos: number): Promise<CatalogOnly> {
   }
 }
 
+/** Distribution with big/tags alone as at `repos` repositories (10·R tags): seeding, start-up and its tags/list answer. */
+async function tagsOnly(repos: number): Promise<TagsOnly> {
+  const plan = tagsPlanOf(repos);
+  const dir = mkdtempSync(join(tmpdir(), 'unireg-scale-tags-'));
+  let reg: Registry | undefined;
+  try {
+    log(`distribution ${BIG_REPO} with ${plan.bigTags} tags (tags only): seeding over HTTP`);
+    const seeding = await startRegistry('distribution', { dir, distributionBin });
+    let seedSeconds: number;
+    try {
+      seedSeconds = await seedOverHttp(seeding.base, plan);
+    } finally {
+      await stopRegistry(seeding, { keepDir: true });
+    }
+    reg = await startRegistry('distribution', { dir, distributionBin });
+    const readyMs = reg.readyMs;
+    const tags = await walkRounds(reg, `/v2/${BIG_REPO}/tags/list?n=100`, 'tags');
+    if (tags.items !== plan.bigTags) throw new Error(`tags walk saw ${tags.items} tags, expected ${plan.bigTags}`);
+    log(`distribution ${BIG_REPO} (tags only): ${tags.pages} pages, ${tags.items} tags in ${tags.seconds.toFixed(2)} s`);
+    return { repos, seedSeconds, readyMs, tags };
+  } finally {
+    if (reg) await stopRegistry(reg, { keepDir: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const load0 = (await import('node:os')).loadavg();
   // The facts (with the load average "at the start") are read now, not when the report is written.
@@ -209,9 +241,12 @@ async function main(): Promise<void> {
   }
   const catalogRepos = Number(values['distribution-catalog'] || 0);
   const catalog = values.only !== 'unireg' && catalogRepos > 0 ? await catalogOnly(catalogRepos) : undefined;
+  const tagsRepos = Number(values['distribution-tags'] || 0);
+  const bigTags = values.only !== 'unireg' && tagsRepos > 0 ? await tagsOnly(tagsRepos) : undefined;
   const doc = scaleReport({
     results,
     catalog,
+    tags: bigTags,
     interleaved: sizes,
     started,
     finished: new Date(),
