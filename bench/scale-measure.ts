@@ -80,35 +80,38 @@ export async function walkRounds(reg: Registry, path: string, field: 'repositori
   };
 }
 
-/** Median time_total of `count` curl GETs of `url` (one process each, no keep-alive). */
-export async function curlMs(url: string, count = 15): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const out = await new Promise<string>((ok, fail) =>
-      execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', url], (err, stdout) => (err ? fail(err) : ok(stdout))),
-    );
-    const [code, secs] = out.trim().split(' ');
-    if (code !== '200') throw new Error(`curl ${url}: ${code}`);
-    times.push(Number(secs) * 1000);
-  }
-  return percentile(times, 50);
+/** curl's time_total (ms) of one GET of `url` (a process of its own, no keep-alive); checks 200. */
+async function curlOnce(url: string): Promise<number> {
+  const out = await new Promise<string>((ok, fail) =>
+    execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', url], (err, stdout) => (err ? fail(err) : ok(stdout))),
+  );
+  const [code, secs] = out.trim().split(' ');
+  if (code !== '200') throw new Error(`curl ${url}: ${code}`);
+  return Number(secs) * 1000;
 }
 
-/** Median of `count` GETs of `url` with the bench's client: on a fresh connection each (as curl), and on a kept-alive one. */
-export async function clientMs(url: string, count = 15): Promise<{ fresh: number; kept: number }> {
+/**
+ * One page timed `count` times each way: the bench's client on a fresh connection (as curl), on a kept-alive one,
+ * and curl. The three alternate, the order rotating every round, after 3 discarded rounds: measured one after
+ * the other, whichever went first met a server (and a client) not yet warmed up, and came out slower.
+ */
+export async function pageTimes(url: string, count = 15): Promise<{ fresh: number; kept: number; curl: number }> {
   const { Agent } = await import('node:http');
-  const fresh: number[] = [];
-  const kept: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const agent = new Agent({ keepAlive: false });
-    let t = performance.now();
-    await request('GET', url, { expect: [200], agent });
-    fresh.push(performance.now() - t);
-    t = performance.now();
-    await request('GET', url, { expect: [200] });
-    kept.push(performance.now() - t);
+  const clientOnce = async (agent?: InstanceType<typeof Agent>): Promise<number> => {
+    const t = performance.now();
+    await request('GET', url, { expect: [200], ...(agent ? { agent } : {}) });
+    return performance.now() - t;
+  };
+  const ways: (() => Promise<number>)[] = [() => clientOnce(new Agent({ keepAlive: false })), () => clientOnce(), () => curlOnce(url)];
+  const times: number[][] = [[], [], []];
+  for (let round = -3; round < count; round++) {
+    for (let j = 0; j < ways.length; j++) {
+      const w = (j + Math.max(round, 0)) % ways.length;
+      const ms = await ways[w]!();
+      if (round >= 0) times[w]!.push(ms);
+    }
   }
-  return { fresh: percentile(fresh, 50), kept: percentile(kept, 50) };
+  return { fresh: percentile(times[0]!, 50), kept: percentile(times[1]!, 50), curl: percentile(times[2]!, 50) };
 }
 
 export interface Startup {

@@ -16,9 +16,8 @@ import { log } from './phases.js';
 import { machineFacts } from './report.js';
 import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp, tagsPlanOf } from './scale-seed.js';
 import {
-  clientMs,
-  curlMs,
   manifestLoad,
+  pageTimes,
   manifestLoadUnderPush,
   type Interleaved,
   interleavedManifest,
@@ -106,8 +105,9 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     const startup = await startupFigures(reg);
     const tagsPage = `${reg.base}/v2/${BIG_REPO}/tags/list?n=100`;
     const catalogPage = `${reg.base}/v2/_catalog?n=1000`;
-    const client = { tags: await clientMs(tagsPage), catalog: await clientMs(catalogPage) };
-    const curl = { tags: await curlMs(tagsPage), catalog: await curlMs(catalogPage) };
+    const [tagsTimes, catalogTimes] = [await pageTimes(tagsPage), await pageTimes(catalogPage)];
+    const client = { tags: tagsTimes, catalog: catalogTimes };
+    const curl = { tags: tagsTimes.curl, catalog: catalogTimes.curl };
     log(`${kind} ${repos}: ready in ${startup.readyMs.toFixed(0)} ms; walking the catalog`);
     const catalog = await walkRounds(reg, '/v2/_catalog?n=1000', 'repositories');
     if (catalog.items !== repos + 1) throw new Error(`catalog walk saw ${catalog.items} repositories, expected ${repos + 1}`);
