@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { BlobData } from './client.js';
 import { log } from './phases.js';
 import { machineFacts } from './report.js';
-import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp, tagsPlanOf } from './scale-seed.js';
+import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp, tagsPlanOf, type SeedPlan } from './scale-seed.js';
 import {
   manifestLoad,
   pageTimes,
@@ -27,6 +27,7 @@ import {
   startupFigures,
   type PushFile,
   tagsLoad,
+  type Walk,
   walkRounds,
 } from './scale-measure.js';
 import type { LoadResult } from './load.js';
@@ -164,38 +165,21 @@ async function interleaved(kept: Map<number, string>): Promise<Interleaved | und
   return result;
 }
 
-/** Distribution with `repos` one-manifest repositories: seeding, start-up and the catalog walk only. */
-async function catalogOnly(repos: number): Promise<CatalogOnly> {
-  const dir = mkdtempSync(join(tmpdir(), 'unireg-scale-catalog-'));
+/**
+ * Distribution seeded with `plan` over its API in a directory of its own, restarted on that data, and one
+ * listing walked (three rounds); the directory is removed afterwards. For the figures its full seed cannot reach.
+ */
+async function distributionWalk(
+  plan: SeedPlan,
+  what: string,
+  path: string,
+  field: 'repositories' | 'tags',
+  expected: number,
+): Promise<{ seedSeconds: number; readyMs: number; walk: Walk }> {
+  const dir = mkdtempSync(join(tmpdir(), 'unireg-scale-only-'));
   let reg: Registry | undefined;
   try {
-    log(`distribution ${repos} one-manifest repos (catalog only): seeding over HTTP`);
-    const seeding = await startRegistry('distribution', { dir, distributionBin });
-    let seedSeconds: number;
-    try {
-      seedSeconds = await seedOverHttp(seeding.base, catalogPlanOf(repos));
-    } finally {
-      await stopRegistry(seeding, { keepDir: true });
-    }
-    reg = await startRegistry('distribution', { dir, distributionBin });
-    const readyMs = reg.readyMs;
-    const catalog = await walkRounds(reg, '/v2/_catalog?n=1000', 'repositories');
-    if (catalog.items !== repos + 1) throw new Error(`catalog walk saw ${catalog.items} repositories, expected ${repos + 1}`);
-    log(`distribution ${repos} (catalog only): ${catalog.pages} pages in ${catalog.seconds.toFixed(2)} s`);
-    return { repos, seedSeconds, readyMs, catalog };
-  } finally {
-    if (reg) await stopRegistry(reg, { keepDir: true });
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Distribution with big/tags alone as at `repos` repositories (10·R tags): seeding, start-up and its tags/list answer. */
-async function tagsOnly(repos: number): Promise<TagsOnly> {
-  const plan = tagsPlanOf(repos);
-  const dir = mkdtempSync(join(tmpdir(), 'unireg-scale-tags-'));
-  let reg: Registry | undefined;
-  try {
-    log(`distribution ${BIG_REPO} with ${plan.bigTags} tags (tags only): seeding over HTTP`);
+    log(`distribution ${what}: seeding over HTTP`);
     const seeding = await startRegistry('distribution', { dir, distributionBin });
     let seedSeconds: number;
     try {
@@ -204,15 +188,27 @@ async function tagsOnly(repos: number): Promise<TagsOnly> {
       await stopRegistry(seeding, { keepDir: true });
     }
     reg = await startRegistry('distribution', { dir, distributionBin });
-    const readyMs = reg.readyMs;
-    const tags = await walkRounds(reg, `/v2/${BIG_REPO}/tags/list?n=100`, 'tags');
-    if (tags.items !== plan.bigTags) throw new Error(`tags walk saw ${tags.items} tags, expected ${plan.bigTags}`);
-    log(`distribution ${BIG_REPO} (tags only): ${tags.pages} pages, ${tags.items} tags in ${tags.seconds.toFixed(2)} s`);
-    return { repos, seedSeconds, readyMs, tags };
+    const walk = await walkRounds(reg, path, field);
+    if (walk.items !== expected) throw new Error(`${path} walk saw ${walk.items} ${field}, expected ${expected}`);
+    log(`distribution ${what}: ${walk.pages} pages, ${walk.items} ${field} in ${walk.seconds.toFixed(2)} s`);
+    return { seedSeconds, readyMs: reg.readyMs, walk };
   } finally {
     if (reg) await stopRegistry(reg, { keepDir: true });
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Distribution with `repos` one-manifest repositories: the catalog walk only. */
+async function catalogOnly(repos: number): Promise<CatalogOnly> {
+  const { walk, ...rest } = await distributionWalk(catalogPlanOf(repos), `${repos} one-manifest repos (catalog only)`, '/v2/_catalog?n=1000', 'repositories', repos + 1);
+  return { repos, ...rest, catalog: walk };
+}
+
+/** Distribution with big/tags alone as at `repos` repositories (10·R tags): its tags/list answer only. */
+async function tagsOnly(repos: number): Promise<TagsOnly> {
+  const plan = tagsPlanOf(repos);
+  const { walk, ...rest } = await distributionWalk(plan, `${BIG_REPO} with ${plan.bigTags} tags (tags only)`, `/v2/${BIG_REPO}/tags/list?n=100`, 'tags', plan.bigTags);
+  return { repos, ...rest, tags: walk };
 }
 
 async function main(): Promise<void> {
