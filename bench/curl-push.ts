@@ -33,10 +33,19 @@ function curl(args: string[], base: string): Promise<CurlAnswer> {
 
 /** Closes the session with an empty PUT ?digest=; checks 201 and the digest. Returns curl's time_total. */
 async function curlClose(base: string, loc: string, digest: string): Promise<number> {
-  const put = await curl(['-X', 'PUT', '-H', 'Content-Length: 0', withDigest(loc, digest)], base);
+  return checkedPut(await curl(['-X', 'PUT', '-H', 'Content-Length: 0', withDigest(loc, digest)], base), loc, digest);
+}
+
+/** A closing PUT's answer: 201 and, when present, the expected Docker-Content-Digest. Returns curl's time_total. */
+function checkedPut(put: CurlAnswer, loc: string, digest: string): number {
   if (put.code !== '201') throw new Error(`curl PUT ${loc}: ${put.code}`);
   if (put.digest !== undefined && put.digest !== digest) throw new Error(`curl PUT ${loc}: Docker-Content-Digest ${put.digest}, expected ${digest}`);
   return put.seconds;
+}
+
+export interface Variants {
+  size: number;
+  variant(k: number): string;
 }
 
 /** Rewrites the last bytes of `path` (a file ending where the blob ends) to variant k's tail. */
@@ -47,6 +56,17 @@ function setTail(path: string, fileSize: number, k: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * POST a session, then one `curl -T` PUT of the whole file with ?digest= (a monolithic push, 201 expected).
+ * The file's last 16 bytes become variant `k` first, so every push stores new content. Returns curl's time_total (s).
+ */
+export async function curlPush(base: string, repo: string, file: { path: string; data: Variants }, k: number): Promise<number> {
+  const digest = file.data.variant(k);
+  setTail(file.path, file.data.size, k);
+  const loc = withDigest(await startUpload(base, repo), digest);
+  return checkedPut(await curl(['-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-T', file.path, loc], base), loc, digest);
 }
 
 /** POST, then (timed) `curl -X PATCH -T file` of the whole blob and the closing PUT. `path` holds data's bytes. */

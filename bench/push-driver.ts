@@ -11,7 +11,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { BlobData } from './client.js';
-import { curlPush, type Variants } from './scale-measure.js';
+import { curlPush, type Variants } from './curl-push.js';
 
 class FileVariants implements Variants {
   private constructor(

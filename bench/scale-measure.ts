@@ -1,9 +1,9 @@
 /** The measurements of `npm run bench:scale` against one running, seeded registry. */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BlobData, request, startUpload, withDigest } from './client.js';
+import { BlobData, request } from './client.js';
 import { runLoad, type LoadResult } from './load.js';
 import { procStatusKiB, sampleRss, type Registry } from './servers.js';
 
@@ -90,12 +90,19 @@ async function curlOnce(url: string): Promise<number> {
   return Number(secs) * 1000;
 }
 
+/** Median ms of one page: the bench's client on a fresh connection, on a kept-alive one, and curl. */
+export interface PageTimes {
+  fresh: number;
+  kept: number;
+  curl: number;
+}
+
 /**
  * One page timed `count` times each way: the bench's client on a fresh connection (as curl), on a kept-alive one,
  * and curl. The three alternate, the order rotating every round, after 3 discarded rounds: measured one after
  * the other, whichever went first met a server (and a client) not yet warmed up, and came out slower.
  */
-export async function pageTimes(url: string, count = 15): Promise<{ fresh: number; kept: number; curl: number }> {
+export async function pageTimes(url: string, count = 15): Promise<PageTimes> {
   const { Agent } = await import('node:http');
   const clientOnce = async (agent?: InstanceType<typeof Agent>): Promise<number> => {
     const t = performance.now();
@@ -149,11 +156,6 @@ export interface UnderPush {
 }
 
 /** A blob whose variants can be named: the digest of variant k (its last 16 bytes rewritten). */
-export interface Variants {
-  size: number;
-  variant(k: number): string;
-}
-
 /** One writer's blob on disk, for curl to stream: each push rewrites its last 16 bytes (a new digest). */
 export interface PushFile {
   data: BlobData;
@@ -169,31 +171,6 @@ export function pushFile(data: BlobData, dir: string, name: string): PushFile {
 
 export function pushFiles(blobs: BlobData[], dir: string): PushFile[] {
   return blobs.map((data, w) => pushFile(data, dir, `push-${w}.bin`));
-}
-
-/**
- * POST a session, then one `curl -T` PUT of the whole file with ?digest= (a monolithic push, 201 expected).
- * The file's last 16 bytes become variant `k` first, so every push stores new content. Returns curl's time_total (s).
- */
-export async function curlPush(base: string, repo: string, file: { path: string; data: Variants }, k: number): Promise<number> {
-  const digest = file.data.variant(k);
-  const fd = openSync(file.path, 'r+');
-  try {
-    writeSync(fd, BlobData.tailOf(k), 0, BlobData.TAIL, file.data.size - BlobData.TAIL);
-  } finally {
-    closeSync(fd);
-  }
-  const loc = withDigest(await startUpload(base, repo), digest);
-  const out = await new Promise<string>((ok, fail) =>
-    execFile(
-      'curl',
-      ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '-T', file.path, loc],
-      (err, stdout) => (err ? fail(err) : ok(stdout)),
-    ),
-  );
-  const [code, secs] = out.trim().split(' ');
-  if (code !== '201') throw new Error(`curl PUT ${loc}: ${out}`);
-  return Number(secs);
 }
 
 /**

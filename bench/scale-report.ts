@@ -1,7 +1,7 @@
 /** The Markdown report of `npm run bench:scale`. */
 import { MAX_PAGE } from '../src/http/params.js';
 import type { LoadResult } from './load.js';
-import { firstLast, flatness, percentile, type Interleaved, type Startup, type UnderPush, type Walk } from './scale-measure.js';
+import { firstLast, flatness, percentile, type Interleaved, type PageTimes, type Startup, type UnderPush, type Walk } from './scale-measure.js';
 import type { SeedPlan } from './scale-seed.js';
 import type { RegistryKind } from './servers.js';
 
@@ -12,8 +12,7 @@ export interface SizeResult {
   seedSeconds: number;
   startup: Startup;
   /** Median ms of one page with the bench's client (fresh connection / kept alive) and with curl. */
-  client: { tags: { fresh: number; kept: number }; catalog: { fresh: number; kept: number } };
-  curl: { tags: number; catalog: number };
+  pageTimes: { tags: PageTimes; catalog: PageTimes };
   catalog: Walk;
   tags: Walk;
   /** The same list at the largest page the registry serves (n=10000; Distribution ignores n). */
@@ -199,8 +198,8 @@ function clientCheck(results: SizeResult[]): string {
   return results
     .map(
       (r) =>
-        `- ${label(r)}: one tags/list page (n=100) bench client ${f(r.client.tags.fresh)} ms on a new connection, ${f(r.client.tags.kept)} ms kept alive; ` +
-        `curl ${f(r.curl.tags)} ms. One catalog page (n=1000): client ${f(r.client.catalog.fresh)} / ${f(r.client.catalog.kept)} ms; curl ${f(r.curl.catalog)} ms.`,
+        `- ${label(r)}: one tags/list page (n=100) bench client ${f(r.pageTimes.tags.fresh)} ms on a new connection, ${f(r.pageTimes.tags.kept)} ms kept alive; ` +
+        `curl ${f(r.pageTimes.tags.curl)} ms. One catalog page (n=1000): client ${f(r.pageTimes.catalog.fresh)} / ${f(r.pageTimes.catalog.kept)} ms; curl ${f(r.pageTimes.catalog.curl)} ms.`,
     )
     .join('\n');
 }

@@ -17,8 +17,8 @@ import { machineFacts } from './report.js';
 import { BIG_REPO, TAGS1000_REPO, catalogPlanOf, midRepo, planOf, seedOverHttp, tagsPlanOf, type SeedPlan } from './scale-seed.js';
 import {
   manifestLoad,
-  pageTimes,
   manifestLoadUnderPush,
+  pageTimes,
   type Interleaved,
   interleavedManifest,
   type SizeServer,
@@ -106,9 +106,7 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     const startup = await startupFigures(reg);
     const tagsPage = `${reg.base}/v2/${BIG_REPO}/tags/list?n=100`;
     const catalogPage = `${reg.base}/v2/_catalog?n=1000`;
-    const [tagsTimes, catalogTimes] = [await pageTimes(tagsPage), await pageTimes(catalogPage)];
-    const client = { tags: tagsTimes, catalog: catalogTimes };
-    const curl = { tags: tagsTimes.curl, catalog: catalogTimes.curl };
+    const times = { tags: await pageTimes(tagsPage), catalog: await pageTimes(catalogPage) };
     log(`${kind} ${repos}: ready in ${startup.readyMs.toFixed(0)} ms; walking the catalog`);
     const catalog = await walkRounds(reg, '/v2/_catalog?n=1000', 'repositories');
     if (catalog.items !== repos + 1) throw new Error(`catalog walk saw ${catalog.items} repositories, expected ${repos + 1}`);
@@ -136,7 +134,7 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     const tags1000 = await tagsLoad(reg, TAGS1000_REPO, duration);
     log(`${kind} ${repos}: manifest ${manifest.rps.toFixed(0)} req/s, tags/list ${tags1000.rps.toFixed(0)} req/s`);
     const hwmMib = (procStatusKiB(reg.pid, 'VmHWM') ?? NaN) / 1024;
-    return { kind, plan, started, seedSeconds, startup, client, curl, catalog, tags, tagsMax, manifest, tags1000, underPush, pushRatios, hwmMib };
+    return { kind, plan, started, seedSeconds, startup, pageTimes: times, catalog, tags, tagsMax, manifest, tags1000, underPush, pushRatios, hwmMib };
   } finally {
     if (reg) await stopRegistry(reg, { keepDir: true });
     if (keep) keep.set(repos, dir);
