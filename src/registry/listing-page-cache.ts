@@ -5,6 +5,12 @@
  * costs no LevelDB range scan (a scan of 1,000 keys and the strings made from
  * them cost about 1 ms of CPU).
  *
+ * A page is kept encoded (its JSON, in a buffer of its own), not as an array of
+ * strings: a tag kept as a V8 string costs ~45 bytes of heap, as JSON its length
+ * plus 3, outside the heap V8 grows in proportion to what is alive. Holding the
+ * pages of a 100,000-tag walk as strings kept ~9 MiB alive in the heap
+ * (docs/benchmarks.md, "Memory at scale").
+ *
  * Invalidation does not rely on the writers: `apply` is fed every committed
  * metadata batch (src/storage/observed-kv.ts, wired in src/main.ts). A batch
  * that puts or deletes a tag or the repository record of a repository drops
@@ -21,17 +27,33 @@
  */
 import type { KvOp } from '../storage/kv.js';
 import { keys } from '../storage/metadata/keys.js';
-import type { Page } from './listings.js';
 
 const SEP = '\u0000';
 
 /** The scope of the catalog's pages: no repository is named ''. */
 export const CATALOG = '';
 
+/** A page as kept: its encoded form (what the caller stored), and the key of the page after it. */
+export interface EncodedPage {
+  body: Buffer;
+  next?: string;
+}
+
 interface Entry {
-  page: Page<string>;
-  /** Rough heap size: each tag string (V8 header and characters), its array slot, and the page. */
+  page: EncodedPage;
+  /** The body's bytes and a rough allowance for the entry and its keys. */
   bytes: number;
+}
+
+/**
+ * `value` as JSON in a buffer of its own. Buffer.from(string) puts a short result in a slice of
+ * Node's shared 8 KiB pool, and a kept slice would keep the whole pool buffer alive.
+ */
+export function encodeOwned(value: unknown): Buffer {
+  const text = JSON.stringify(value);
+  const out = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  out.write(text);
+  return out;
 }
 
 export class ListingPageCache {
@@ -45,7 +67,7 @@ export class ListingPageCache {
   readonly stats = { hits: 0, misses: 0 };
 
   constructor(
-    private readonly maxBytes = 8 * 1024 * 1024,
+    private readonly maxBytes = 4 * 1024 * 1024,
     private readonly maxPages = 4096,
   ) {}
 
@@ -54,7 +76,7 @@ export class ListingPageCache {
     return this.epoch;
   }
 
-  get(repo: string, limit: number, last: string | undefined): Page<string> | undefined {
+  get(repo: string, limit: number, last: string | undefined): EncodedPage | undefined {
     const sub = this.pages.get(repo);
     const pageKey = pageKeyOf(limit, last);
     const entry = sub?.get(pageKey);
@@ -70,12 +92,11 @@ export class ListingPageCache {
   }
 
   /** Keeps `page` unless a tag was written (in any repository) since `version` was taken. */
-  set(repo: string, limit: number, last: string | undefined, page: Page<string>, version: number): void {
+  set(repo: string, limit: number, last: string | undefined, page: EncodedPage, version: number): void {
     if (version !== this.epoch) return;
-    let bytes = 128;
-    for (const tag of page.items) bytes += tag.length + 32;
-    if (bytes > this.maxBytes / 8) return;
     const pageKey = pageKeyOf(limit, last);
+    const bytes = page.body.length + 2 * (repo.length + pageKey.length + (page.next?.length ?? 0)) + 160;
+    if (bytes > this.maxBytes / 8) return;
     this.drop(repo, pageKey);
     let sub = this.pages.get(repo);
     if (sub === undefined) this.pages.set(repo, (sub = new Map()));

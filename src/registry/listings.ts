@@ -3,12 +3,31 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { NameUnknownError } from '../domain/errors.js';
 import type { RegistryDeps } from './deps.js';
-import { CATALOG } from './listing-page-cache.js';
+import { CATALOG, encodeOwned, type EncodedPage } from './listing-page-cache.js';
 
 export interface Page<T> {
   items: T[];
   /** Set when more entries follow: pass it as `last` to continue. */
   next?: string;
+}
+
+/**
+ * A page of tags with its `GET /v2/<name>/tags/list` body, encoded once: the page cache keeps
+ * only the body (./listing-page-cache.ts), and the tags are decoded from it when asked for.
+ */
+export class TagPage implements Page<string> {
+  constructor(
+    readonly body: Buffer,
+    readonly next?: string,
+  ) {}
+
+  static of(repo: string, page: Page<string>): TagPage {
+    return new TagPage(encodeOwned({ name: repo, tags: page.items }), page.next);
+  }
+
+  get items(): string[] {
+    return (JSON.parse(this.body.toString('utf8')) as { tags: string[] }).tags;
+  }
 }
 
 /** Fetches one entry more than asked to know whether a next page exists. */
@@ -52,16 +71,16 @@ const REFERRER_SCAN_BATCH = 256;
 export class ListingService {
   constructor(private readonly deps: RegistryDeps) {}
 
-  /** A page of tags; the same page object again while the repository's tags are unchanged (see ListingPageCache). */
-  async tags(repo: string, limit: number, last?: string): Promise<Page<string>> {
+  /** A page of tags; from the page cache while the repository's tags are unchanged (see ListingPageCache). */
+  async tags(repo: string, limit: number, last?: string): Promise<TagPage> {
     const cache = this.deps.listingPages;
     const cached = cache?.get(repo, limit, last);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return new TagPage(cached.body, cached.next);
     const version = cache?.version();
     if (!(await this.deps.meta.hasRepository(repo))) throw new NameUnknownError(repo);
-    if (limit === 0) return { items: [] };
+    if (limit === 0) return TagPage.of(repo, { items: [] });
     const items = await this.deps.meta.listTags(repo, { last, limit: limit + 1 });
-    const result = page(items, limit, (t) => t);
+    const result = TagPage.of(repo, page(items, limit, (t) => t));
     if (version !== undefined) cache?.set(repo, limit, last, result, version);
     return result;
   }
@@ -83,10 +102,10 @@ export class ListingService {
   private async repositoryScan(cursor: string | undefined, n: number): Promise<string[]> {
     const cache = this.deps.listingPages;
     const cached = cache?.get(CATALOG, n, cursor);
-    if (cached !== undefined) return cached.items;
+    if (cached !== undefined) return JSON.parse(cached.body.toString('utf8')) as string[];
     const version = cache?.version();
     const items = await this.deps.meta.listRepositories({ last: cursor, limit: n });
-    if (version !== undefined) cache?.set(CATALOG, n, cursor, { items }, version);
+    if (version !== undefined) cache?.set(CATALOG, n, cursor, { body: encodeOwned(items) } satisfies EncodedPage, version);
     return items;
   }
 

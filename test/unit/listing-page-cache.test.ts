@@ -1,10 +1,11 @@
-/** ListingPageCache on its own: which batches invalidate, a racing read is not kept, the bounds hold. */
+/** ListingPageCache on its own: which batches invalidate, a racing read is not kept, the bounds hold, pages are kept compact. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CATALOG, ListingPageCache } from '../../src/registry/listing-page-cache.js';
+import { CATALOG, encodeOwned, ListingPageCache } from '../../src/registry/listing-page-cache.js';
+import { TagPage } from '../../src/registry/listings.js';
 import { keys } from '../../src/storage/metadata/keys.js';
 
-const page = (...items: string[]) => ({ items });
+const page = (...items: string[]) => ({ body: encodeOwned(items) });
 const putKey = (key: string) => ({ type: 'put' as const, key, value: Buffer.from('{}') });
 
 test('a page read while a tag was written is not kept', () => {
@@ -64,4 +65,25 @@ test('a repository record written drops the catalog pages; tags and links do not
   assert.deepEqual(cache.get(CATALOG, 1000, undefined), page('a', 'c'));
   cache.apply([putKey(keys.repo('b'))]);
   assert.equal(cache.get(CATALOG, 1000, undefined), undefined);
+});
+
+test('a kept page owns its bytes: a short body is not a slice of a shared pool buffer', () => {
+  const cache = new ListingPageCache();
+  cache.set('a', 10, undefined, page('v1'), cache.version());
+  const body = cache.get('a', 10, undefined)!.body;
+  assert.deepEqual(JSON.parse(body.toString()), ['v1']);
+  assert.equal(body.buffer.byteLength, body.length, 'the body is the whole of its ArrayBuffer');
+  assert.equal(Buffer.from('"v1"').buffer.byteLength > 4, true, 'Buffer.from pools short strings (what encodeOwned avoids)');
+});
+
+test('a tag page carries its tags/list body and decodes its tags from it', () => {
+  const tp = TagPage.of('a/b', { items: ['v1', 'v2'], next: 'v2' });
+  assert.deepEqual(JSON.parse(tp.body.toString()), { name: 'a/b', tags: ['v1', 'v2'] });
+  assert.deepEqual(tp.items, ['v1', 'v2']);
+  assert.equal(tp.next, 'v2');
+  const cache = new ListingPageCache();
+  cache.set('a/b', 2, undefined, tp, cache.version());
+  const kept = cache.get('a/b', 2, undefined)!;
+  assert.deepEqual(new TagPage(kept.body, kept.next).items, ['v1', 'v2']);
+  assert.equal(kept.next, 'v2');
 });

@@ -5,9 +5,6 @@ import { bytesBody, jsonBody } from '../respond.js';
 import type { RouteGroup } from './types.js';
 
 export const listingRoutes: RouteGroup = (router, { registry, guard }) => {
-  /** The JSON of a tags page, made once per page object: a page the listing service serves from its cache is not encoded again. */
-  const tagBodies = new WeakMap<object, Buffer>();
-
   router.get('/v2/_catalog', guard.catalog, async (ctx) => {
     const { n, last } = pageParams(ctx);
     const caller = guard.callerOf(ctx);
@@ -21,9 +18,8 @@ export const listingRoutes: RouteGroup = (router, { registry, guard }) => {
     const { n, last } = pageParams(ctx);
     const page = await registry.listings.tags(repo, n, last);
     if (page.next !== undefined) setNextLink(ctx, `/v2/${repo}/tags/list`, { n: String(n), last: page.next });
-    let body = tagBodies.get(page);
-    if (body === undefined) tagBodies.set(page, (body = Buffer.from(JSON.stringify({ name: repo, tags: page.items }))));
-    bytesBody(ctx, body, 'application/json');
+    // Encoded by the listing service once per page: a page from its cache is not encoded again.
+    bytesBody(ctx, page.body, 'application/json');
   });
 
   router.get('/v2/*name/referrers/:digest', guard.repo('pull'), async (ctx) => {
