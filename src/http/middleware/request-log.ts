@@ -17,7 +17,11 @@ export function requestIdOf(ctx: Context): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-export function requestLog(log: Logger): Middleware {
+export function requestLog(root: Logger): Middleware {
+  // The line's fields are the flat set below, none nested, so the root logger's redaction (paths like
+  // `*.authorization`, one level down) can never match one; it still walked and copied every line:
+  // ~5 µs and ~9 KiB of garbage per request, half of what a cached tags/list answer allocated.
+  const log = root.child({}, { redact: [] });
   const boot = randomBytes(3).toString('hex');
   let counter = 0;
   return async (ctx, next) => {
