@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, runClientCommand } from './client/index.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { limitHeapGrowth } from './heap-growth.js';
+import { limitHeapGrowth, stopPretenuring } from './heap-growth.js';
 
 const USAGE = `usage: unireg serve [--config FILE]
        unireg pack --kernel FILE --arch ARCH --plat PLAT [options] HOST[:PORT]/REPO[:TAG]
@@ -67,6 +67,7 @@ async function serve(args: string[]): Promise<void> {
   }
   const config = await loadConfig({ file: values.config ?? process.env.UNIREG_CONFIG });
   limitHeapGrowth();
+  stopPretenuring();
   // Imported here so that the client commands start without loading the server.
   const { startServer } = await import('./main.js');
   const running = await startServer(config);
