@@ -26,11 +26,11 @@ export const HEAP_GROWING_PERCENT = 25;
  * V8 watches object and array literals: when most objects made at one site survive a young
  * collection, it makes that site allocate straight into the old generation. A server's
  * per-request objects live for a few milliseconds, but under 64 connections a young
- * collection comes every ~12 ms, so some sites crossed that line by chance: in about one
- * run in five of a 64-connection tags/list load, V8 tenured them, ~5 KiB per request then
- * reached the old generation instead of ~50 bytes, and it took 13–20 full collections in
- * 5 s with the heap at its growth limit (peak RSS +10–20 MiB, requests per second down by
- * a fifth). With pretenuring off: none in 16 runs (docs/benchmarks.md, "Memory at scale").
+ * collection comes every ~12 ms, so some sites crossed that line by chance: in 7 of 21 runs
+ * of a 64-connection tags/list load, V8 tenured them, ~5 KiB per request then reached the
+ * old generation instead of ~50 bytes, and it took 13–20 full collections in 5 s with the
+ * heap at its growth limit (peak RSS +10–20 MiB, up to a third fewer requests per second).
+ * With pretenuring off: none in 16 runs (docs/benchmarks.md, "Memory at scale").
  * Long-lived data (the stored-content count, the page caches) is built once and promoted
  * by the ordinary young collections.
  *
