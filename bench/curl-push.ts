@@ -43,6 +43,7 @@ function checkedPut(put: CurlAnswer, loc: string, digest: string): number {
   return put.seconds;
 }
 
+/** A blob whose variants can be named: the digest of variant k (its last 16 bytes rewritten). */
 export interface Variants {
   size: number;
   variant(k: number): string;

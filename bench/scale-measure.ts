@@ -155,7 +155,6 @@ export interface UnderPush {
   pushedMiB: number;
 }
 
-/** A blob whose variants can be named: the digest of variant k (its last 16 bytes rewritten). */
 /** One writer's blob on disk, for curl to stream: each push rewrites its last 16 bytes (a new digest). */
 export interface PushFile {
   data: BlobData;

@@ -37,14 +37,17 @@ export const HEAP_GROWING_PERCENT = 25;
  * Like the growing factor, not accepted by NODE_OPTIONS; V8 reads it at every collection.
  */
 export function stopPretenuring(execArgv: readonly string[] = process.execArgv): boolean {
-  if (execArgv.some((arg) => /^--(no[-_])?allocation[-_]site[-_]pretenuring/.test(arg))) return false;
-  setFlagsFromString('--no-allocation-site-pretenuring');
+  return setUnlessGiven(execArgv, /^--(no[-_])?allocation[-_]site[-_]pretenuring/, '--no-allocation-site-pretenuring');
+}
+
+/** Sets the V8 flag `flag` unless node's command line has an argument matching `given`; returns whether it did. */
+function setUnlessGiven(execArgv: readonly string[], given: RegExp, flag: string): boolean {
+  if (execArgv.some((arg) => given.test(arg))) return false;
+  setFlagsFromString(flag);
   return true;
 }
 
 /** Sets V8's heap growing factor unless node was started with one; returns whether it did. */
 export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv): boolean {
-  if (execArgv.some((arg) => arg.startsWith('--heap-growing-percent') || arg.startsWith('--heap_growing_percent'))) return false;
-  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  return true;
+  return setUnlessGiven(execArgv, /^--heap[-_]growing[-_]percent/, `--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }

@@ -3,7 +3,7 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { NameUnknownError } from '../domain/errors.js';
 import type { RegistryDeps } from './deps.js';
-import { CATALOG, encodeOwned, type EncodedPage } from './listing-page-cache.js';
+import { CATALOG, encodeOwned } from './listing-page-cache.js';
 
 export interface Page<T> {
   items: T[];
@@ -105,7 +105,7 @@ export class ListingService {
     if (cached !== undefined) return JSON.parse(cached.body.toString('utf8')) as string[];
     const version = cache?.version();
     const items = await this.deps.meta.listRepositories({ last: cursor, limit: n });
-    if (version !== undefined) cache?.set(CATALOG, n, cursor, { body: encodeOwned(items) } satisfies EncodedPage, version);
+    if (version !== undefined) cache?.set(CATALOG, n, cursor, { body: encodeOwned(items) }, version);
     return items;
   }
 
