@@ -39,6 +39,12 @@ export interface EncodedPage {
   next?: string;
 }
 
+interface InFlight {
+  page: Promise<EncodedPage>;
+  /** The cache's version when the read began. */
+  version: number;
+}
+
 interface Entry {
   page: EncodedPage;
   /** The body's bytes and a rough allowance for the entry and its keys. */
@@ -61,10 +67,12 @@ export class ListingPageCache {
   private readonly pages = new Map<string, Map<string, Entry>>();
   /** Every cached page as `repo \0 n \0 last`, least recently used first. */
   private readonly order = new Map<string, true>();
+  /** Reads in flight by `repo \0 n \0 last`. */
+  private readonly loading = new Map<string, InFlight>();
   /** Bumped by every write to any repository's tags (one number: bounded, whatever the number of repositories). */
   private epoch = 0;
   private bytes = 0;
-  readonly stats = { hits: 0, misses: 0 };
+  readonly stats = { hits: 0, misses: 0, joined: 0 };
 
   constructor(
     private readonly maxBytes = 4 * 1024 * 1024,
@@ -89,6 +97,31 @@ export class ListingPageCache {
     this.order.delete(full);
     this.order.set(full, true);
     return entry.page;
+  }
+
+  /**
+   * The page from the cache; else the result of a read of it already in flight that began after the
+   * last tag write; else `read()`'s, kept for later callers unless a tag was written meanwhile.
+   */
+  async load(repo: string, limit: number, last: string | undefined, read: () => Promise<EncodedPage>): Promise<EncodedPage> {
+    const cached = this.get(repo, limit, last);
+    if (cached !== undefined) return cached;
+    const full = repo + SEP + pageKeyOf(limit, last);
+    const running = this.loading.get(full);
+    if (running !== undefined && running.version === this.epoch) {
+      this.stats.joined++;
+      return running.page;
+    }
+    const version = this.epoch;
+    const flight: InFlight = { page: read(), version };
+    this.loading.set(full, flight);
+    try {
+      const page = await flight.page;
+      this.set(repo, limit, last, page, version);
+      return page;
+    } finally {
+      if (this.loading.get(full) === flight) this.loading.delete(full);
+    }
   }
 
   /** Keeps `page` unless a tag was written (in any repository) since `version` was taken. */

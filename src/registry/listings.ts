@@ -73,16 +73,16 @@ export class ListingService {
 
   /** A page of tags; from the page cache while the repository's tags are unchanged (see ListingPageCache). */
   async tags(repo: string, limit: number, last?: string): Promise<TagPage> {
+    const read = async (): Promise<TagPage> => {
+      if (!(await this.deps.meta.hasRepository(repo))) throw new NameUnknownError(repo);
+      if (limit === 0) return TagPage.of(repo, { items: [] });
+      const items = await this.deps.meta.listTags(repo, { last, limit: limit + 1 });
+      return TagPage.of(repo, page(items, limit, (t) => t));
+    };
     const cache = this.deps.listingPages;
-    const cached = cache?.get(repo, limit, last);
-    if (cached !== undefined) return new TagPage(cached.body, cached.next);
-    const version = cache?.version();
-    if (!(await this.deps.meta.hasRepository(repo))) throw new NameUnknownError(repo);
-    if (limit === 0) return TagPage.of(repo, { items: [] });
-    const items = await this.deps.meta.listTags(repo, { last, limit: limit + 1 });
-    const result = TagPage.of(repo, page(items, limit, (t) => t));
-    if (version !== undefined) cache?.set(repo, limit, last, result, version);
-    return result;
+    if (cache === undefined) return read();
+    const loaded = await cache.load(repo, limit, last, read);
+    return loaded instanceof TagPage ? loaded : new TagPage(loaded.body, loaded.next);
   }
 
   /** Repositories in name order; only those `visible` accepts (the caller's pull rights). */
@@ -101,12 +101,10 @@ export class ListingService {
   /** Up to `n` repository names after `cursor`, from the page cache while no repository was created or removed. */
   private async repositoryScan(cursor: string | undefined, n: number): Promise<string[]> {
     const cache = this.deps.listingPages;
-    const cached = cache?.get(CATALOG, n, cursor);
-    if (cached !== undefined) return JSON.parse(cached.body.toString('utf8')) as string[];
-    const version = cache?.version();
-    const items = await this.deps.meta.listRepositories({ last: cursor, limit: n });
-    if (version !== undefined) cache?.set(CATALOG, n, cursor, { body: encodeOwned(items) }, version);
-    return items;
+    const read = () => this.deps.meta.listRepositories({ last: cursor, limit: n });
+    if (cache === undefined) return read();
+    const loaded = await cache.load(CATALOG, n, cursor, async () => ({ body: encodeOwned(await read()) }));
+    return JSON.parse(loaded.body.toString('utf8')) as string[];
   }
 
   async referrers(repo: string, subject: Digest, limit: number, artifactType?: string, last?: string): Promise<Page<Descriptor>> {

@@ -87,3 +87,66 @@ test('a tag page carries its tags/list body and decodes its tags from it', () =>
   assert.deepEqual(new TagPage(kept.body, kept.next).items, ['v1', 'v2']);
   assert.equal(kept.next, 'v2');
 });
+
+/** A read the test finishes by hand, counting how often it was started. */
+function gatedRead(result: () => { body: Buffer; next?: string }) {
+  const gate = { reads: 0, open: () => {}, fail: (_err: Error) => {} };
+  const read = () => {
+    gate.reads++;
+    return new Promise<{ body: Buffer; next?: string }>((ok, fail) => {
+      gate.open = () => ok(result());
+      gate.fail = fail;
+    });
+  };
+  return { gate, read };
+}
+
+test('concurrent misses of one page share one read, and the page is then cached', async () => {
+  const cache = new ListingPageCache();
+  const { gate, read } = gatedRead(() => page('v1', 'v2'));
+  const waiting = Array.from({ length: 16 }, () => cache.load('a', 10, undefined, read));
+  assert.equal(gate.reads, 1, 'one read for sixteen callers');
+  assert.equal(cache.stats.joined, 15);
+  gate.open();
+  const pages = await Promise.all(waiting);
+  for (const p of pages) assert.deepEqual(JSON.parse(p.body.toString()), ['v1', 'v2']);
+  const again = await cache.load('a', 10, undefined, read);
+  assert.equal(gate.reads, 1, 'the next caller is answered from the cache');
+  assert.deepEqual(again, page('v1', 'v2'));
+  const other = cache.load('a', 20, undefined, read);
+  assert.equal(gate.reads, 2, 'another n is another page');
+  gate.open();
+  await other;
+});
+
+test('a caller arriving after a tag write does not join a read that began before it', async () => {
+  const cache = new ListingPageCache();
+  let tags = ['v1'];
+  const { gate, read } = gatedRead(() => page(...tags));
+  const before = cache.load('a', 10, undefined, read);
+  const firstGate = gate.open;
+  tags = ['v1', 'v2'];
+  cache.apply([putKey(keys.tag('a', 'v2'))]);
+  const after = cache.load('a', 10, undefined, read);
+  assert.equal(gate.reads, 2, 'the later caller starts a read of its own');
+  gate.open();
+  firstGate();
+  assert.deepEqual(await after, page('v1', 'v2'));
+  assert.deepEqual(await before, page('v1', 'v2'), 'both reads resolve (the first read sees what is there when it runs)');
+  assert.ok(cache.get('a', 10, undefined), 'the read that began after the write is kept');
+});
+
+test('a failed read fails every caller that joined it and leaves nothing cached or in flight', async () => {
+  const cache = new ListingPageCache();
+  const { gate, read } = gatedRead(() => page('v1'));
+  const a = cache.load('a', 10, undefined, read);
+  const b = cache.load('a', 10, undefined, read);
+  gate.fail(new Error('no such repository'));
+  await assert.rejects(a, /no such repository/);
+  await assert.rejects(b, /no such repository/);
+  assert.equal(cache.get('a', 10, undefined), undefined);
+  const c = cache.load('a', 10, undefined, read);
+  assert.equal(gate.reads, 2, 'the next caller reads again');
+  gate.open();
+  assert.deepEqual(await c, page('v1'));
+});
