@@ -23,6 +23,8 @@ export interface SizeResult {
   /** p99 under pushes / idle p99 of each alternated round. */
   pushRatios?: number[];
   hwmMib: number;
+  /** VmHWM after the walks and after the manifest rounds with pushes: which step set the peak. */
+  hwmSteps?: { walks: number; pushes: number };
 }
 
 /** Distribution seeded for the catalog walk alone (one manifest per repository). */
@@ -103,6 +105,10 @@ const ROWS: [string, (r: SizeResult) => string][] = [
   ['Pushes completed during that load (MiB)', (r) => `${r.underPush.pushes} (${i(r.underPush.pushedMiB)})`],
   ['Non-2xx / socket errors in the loads', (r) => [r.manifest, r.tags1000, r.underPush.load].map((l) => `${l.non2xx}/${l.errors}`).join(', ')],
   ['Peak RSS, VmHWM (MiB)', (r) => i(r.hwmMib)],
+  [
+    'VmHWM after the walks / after the manifest and push rounds / after the tags/list load (MiB)',
+    (r) => (r.hwmSteps ? `${i(r.hwmSteps.walks)} / ${i(r.hwmSteps.pushes)} / ${i(r.hwmMib)}` : 'not measured'),
+  ],
 ];
 
 function table(results: SizeResult[]): string {
