@@ -26,4 +26,29 @@ export interface SortedKv {
   entries(range: KvRange): Promise<[string, Buffer][]>;
   /** Keys only, as entries() (listings that need no values skip decoding them). */
   keys(range: KvRange): Promise<string[]>;
+  /**
+   * Optional: the range in pages of up to `size` entries all read by one iterator, for scans of
+   * the whole store (`scanPages` below falls back to entries()/keys() pages without it). LevelDB
+   * keeps the table files an iterator began on until it closes, so a compaction that runs during
+   * the scan does not get its new files read (and memory-mapped into the process) by the scan too.
+   * Without values, each entry's value is an empty buffer.
+   */
+  scan?(range: Omit<KvRange, 'limit'>, size: number, withValues: boolean): AsyncIterable<[string, Buffer][]>;
+}
+
+const NO_VALUE = Buffer.alloc(0);
+
+/** `kv.scan` where the store has it, else pages of entries()/keys() from the last key read. */
+export async function* scanPages(kv: SortedKv, range: Omit<KvRange, 'limit'>, size: number, withValues: boolean): AsyncIterable<[string, Buffer][]> {
+  if (kv.scan) {
+    yield* kv.scan(range, size, withValues);
+    return;
+  }
+  for (let gt = range.gt; ; ) {
+    const limited = { gt, lt: range.lt, limit: size };
+    const page: [string, Buffer][] = withValues ? await kv.entries(limited) : (await kv.keys(limited)).map((key) => [key, NO_VALUE]);
+    if (page.length > 0) yield page;
+    if (page.length < size) return;
+    gt = page[page.length - 1]![0];
+  }
 }

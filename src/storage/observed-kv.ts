@@ -6,7 +6,11 @@ export type BatchListener = (ops: readonly KvOp[]) => void;
 export class ObservedKv implements SortedKv {
   private readonly listeners: BatchListener[] = [];
 
-  constructor(private readonly inner: SortedKv) {}
+  readonly scan?: SortedKv['scan'];
+
+  constructor(private readonly inner: SortedKv) {
+    if (inner.scan) this.scan = inner.scan.bind(inner);
+  }
 
   /** `listener` runs synchronously after every successful batch, before the batch's promise resolves. */
   onBatch(listener: BatchListener): void {

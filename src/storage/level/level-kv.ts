@@ -25,6 +25,8 @@ import type { KvOp, KvRange, SortedKv } from '../kv.js';
 /** Room a reopen needs beyond the log it replays: a new MANIFEST, a new log, LevelDB's info LOG. */
 const REOPEN_MARGIN = 1 << 20;
 
+const NO_VALUE = Buffer.alloc(0);
+
 export class LevelKv implements SortedKv {
   private readonly db: Level<string, Buffer>;
   /** The failure of the last write, until the database has been reopened. */
@@ -70,6 +72,36 @@ export class LevelKv implements SortedKv {
 
   keys(range: KvRange): Promise<string[]> {
     return this.run(false, () => this.db.keys({ gt: range.gt, lt: range.lt, limit: range.limit ?? -1 }).all());
+  }
+
+  /**
+   * One iterator for the whole range (see SortedKv.scan). A reopen after a failed write closes open
+   * iterators; the scan then goes on with a new one from the last key it read.
+   */
+  async *scan(range: Omit<KvRange, 'limit'>, size: number, withValues: boolean): AsyncGenerator<[string, Buffer][]> {
+    let it: ReturnType<typeof this.db.iterator<string, Buffer>> | undefined;
+    let gt = range.gt;
+    try {
+      for (;;) {
+        let page: [string, Buffer][];
+        try {
+          page = await this.run(false, () => {
+            it ??= this.db.iterator<string, Buffer>({ gt, lt: range.lt, values: withValues });
+            return it.nextv(size);
+          });
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'LEVEL_ITERATOR_NOT_OPEN') throw err;
+          it = undefined;
+          continue;
+        }
+        // A short page is not the end: nextv also stops at the iterator's byte budget (16 KiB by default).
+        if (page.length === 0) return;
+        gt = page[page.length - 1]![0];
+        yield withValues ? page : page.map(([key]) => [key, NO_VALUE]);
+      }
+    } finally {
+      await it?.close().catch(() => undefined);
+    }
   }
 
   /** Runs one operation on the database, failures as storage errors; a failed write marks the database for reopening. */
