@@ -36,7 +36,8 @@ export interface SortedKv {
   scan?(range: Omit<KvRange, 'limit'>, size: number, withValues: boolean): AsyncIterable<[string, Buffer][]>;
 }
 
-const NO_VALUE = Buffer.alloc(0);
+/** The value of each entry of a keys-only scan. */
+export const NO_VALUE = Buffer.alloc(0);
 
 /** `kv.scan` where the store has it, else pages of entries()/keys() from the last key read. */
 export async function* scanPages(kv: SortedKv, range: Omit<KvRange, 'limit'>, size: number, withValues: boolean): AsyncIterable<[string, Buffer][]> {

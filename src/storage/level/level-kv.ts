@@ -20,12 +20,10 @@ import { Level } from 'level';
 import type { Logger } from 'pino';
 import { StorageFullError, StorageUnavailableError } from '../../domain/errors.js';
 import { asStorageError, storageFailure } from '../io-errors.js';
-import type { KvOp, KvRange, SortedKv } from '../kv.js';
+import { NO_VALUE, type KvOp, type KvRange, type SortedKv } from '../kv.js';
 
 /** Room a reopen needs beyond the log it replays: a new MANIFEST, a new log, LevelDB's info LOG. */
 const REOPEN_MARGIN = 1 << 20;
-
-const NO_VALUE = Buffer.alloc(0);
 
 export class LevelKv implements SortedKv {
   private readonly db: Level<string, Buffer>;
