@@ -25,6 +25,10 @@ export interface SizeResult {
   hwmMib: number;
   /** VmHWM after the walks and after the manifest rounds with pushes: which step set the peak. */
   hwmSteps?: { walks: number; pushes: number };
+  /** RssAnon and RssFile at the end: a high peak from LevelDB's mapped tables shows in the second. */
+  rssEnd?: { anon: number; file: number };
+  /** CPU time stolen by the hypervisor (%) while seeding and while measuring: a slow host shows here. */
+  stealPct?: { seeding: number; measuring: number };
 }
 
 /** Distribution seeded for the catalog walk alone (one manifest per repository). */
@@ -109,6 +113,8 @@ const ROWS: [string, (r: SizeResult) => string][] = [
     'VmHWM after the walks / after the manifest and push rounds / after the tags/list load (MiB)',
     (r) => (r.hwmSteps ? `${i(r.hwmSteps.walks)} / ${i(r.hwmSteps.pushes)} / ${i(r.hwmMib)}` : 'not measured'),
   ],
+  ['RssAnon / RssFile at the end (MiB)', (r) => (r.rssEnd ? `${i(r.rssEnd.anon)} / ${i(r.rssEnd.file)}` : 'not measured')],
+  ['CPU stolen by the hypervisor while seeding / measuring (%)', (r) => (r.stealPct ? `${f(r.stealPct.seeding)} / ${f(r.stealPct.measuring)}` : 'not measured')],
 ];
 
 function table(results: SizeResult[]): string {

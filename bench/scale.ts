@@ -33,7 +33,7 @@ import {
 import type { LoadResult } from './load.js';
 import { scaleReport, type CatalogOnly, type SizeResult, type TagsOnly } from './scale-report.js';
 import { MAX_PAGE } from '../src/http/params.js';
-import { procStatusKiB, ROOT, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
+import { cpuTicks, procStatusKiB, ROOT, stealPercentSince, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -89,6 +89,7 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
   let reg: Registry | undefined;
   try {
     let seedSeconds: number;
+    const seedTicks = cpuTicks();
     if (kind === 'unireg') {
       log(`unireg ${repos} repos: seeding through its services, in a process of its own`);
       seedSeconds = await seedApart(join(dir, 'storage'), repos);
@@ -101,7 +102,9 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
         await stopRegistry(seeding, { keepDir: true });
       }
     }
-    log(`${kind} ${repos}: seeded in ${seedSeconds.toFixed(1)} s; starting on the seeded data`);
+    const stealSeeding = stealPercentSince(seedTicks);
+    const measureTicks = cpuTicks();
+    log(`${kind} ${repos}: seeded in ${seedSeconds.toFixed(1)} s (CPU steal ${stealSeeding.toFixed(1)}%); starting on the seeded data`);
     reg = await startRegistry(kind, { dir, distributionBin });
     const startup = await startupFigures(reg);
     const tagsPage = `${reg.base}/v2/${BIG_REPO}/tags/list?n=100`;
@@ -136,7 +139,9 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     const tags1000 = await tagsLoad(reg, TAGS1000_REPO, duration);
     log(`${kind} ${repos}: manifest ${manifest.rps.toFixed(0)} req/s, tags/list ${tags1000.rps.toFixed(0)} req/s`);
     const hwmMib = (procStatusKiB(reg.pid, 'VmHWM') ?? NaN) / 1024;
-    return { kind, plan, started, seedSeconds, startup, pageTimes: times, catalog, tags, tagsMax, manifest, tags1000, underPush, pushRatios, hwmMib, hwmSteps: { walks: hwmWalksMib, pushes: hwmPushesMib } };
+    const rssEnd = { anon: (procStatusKiB(reg.pid, 'RssAnon') ?? NaN) / 1024, file: (procStatusKiB(reg.pid, 'RssFile') ?? NaN) / 1024 };
+    const stealPct = { seeding: stealSeeding, measuring: stealPercentSince(measureTicks) };
+    return { kind, plan, started, seedSeconds, startup, pageTimes: times, catalog, tags, tagsMax, manifest, tags1000, underPush, pushRatios, hwmMib, hwmSteps: { walks: hwmWalksMib, pushes: hwmPushesMib }, rssEnd, stealPct };
   } finally {
     if (reg) await stopRegistry(reg, { keepDir: true });
     if (keep) keep.set(repos, dir);

@@ -208,6 +208,29 @@ export function procStatusKiB(pid: number, field: string): number | undefined {
   }
 }
 
+/** The machine's CPU time so far (/proc/stat, all CPUs): total and stolen by the hypervisor, in ticks. */
+export interface CpuTicks {
+  total: number;
+  steal: number;
+}
+
+export function cpuTicks(): CpuTicks | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7] ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The share of CPU time the hypervisor took since `from` (%): a noisy neighbour shows here, not in the load average. */
+export function stealPercentSince(from: CpuTicks | undefined): number {
+  const now = cpuTicks();
+  if (!from || !now || now.total === from.total) return NaN;
+  return (100 * (now.steal - from.steal)) / (now.total - from.total);
+}
+
 /** Fields of /proc/<pid>/stat after "(comm) ": index 0 is field 3 (state) of proc(5). */
 function statFields(pid: number): string[] | undefined {
   try {
