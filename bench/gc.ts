@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { request } from './client.js';
 import { log } from './phases.js';
-import { procStatusKiB, sampleRss, startRegistry, stopRegistry, type Registry } from './servers.js';
+import { procStatusMiB, sampleRss, startRegistry, stopRegistry, type Registry } from './servers.js';
 
 const REPOS = Number(process.env.BENCH_GC_REPOS ?? 20);
 const PER_REPO = Number(process.env.BENCH_GC_MANIFESTS ?? 100);
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
       row('during GC', real.latency, String(real.report.durationMs), fmt(real.rssMiB)),
       row('during a second GC (nothing left)', again.latency, String(again.report.durationMs), fmt(again.rssMiB)),
       '',
-      `server peak RSS over the whole run (VmHWM): ${fmt((procStatusKiB(reg.pid, 'VmHWM') ?? NaN) / 1024)} MiB`,
+      `server peak RSS over the whole run (VmHWM): ${fmt(procStatusMiB(reg.pid, 'VmHWM'))} MiB`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {

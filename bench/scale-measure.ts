@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BlobData, request } from './client.js';
 import { runLoad, type LoadResult } from './load.js';
-import { procStatusKiB, sampleRss, type Registry } from './servers.js';
+import { procStatusMiB, sampleRss, type Registry } from './servers.js';
 
 export interface Walk {
   pages: number;
@@ -129,9 +129,9 @@ export interface Startup {
 }
 
 export async function startupFigures(reg: Registry): Promise<Startup> {
-  const rssAtReadyMib = (procStatusKiB(reg.pid, 'VmRSS') ?? NaN) / 1024;
+  const rssAtReadyMib = procStatusMiB(reg.pid, 'VmRSS');
   await new Promise((ok) => setTimeout(ok, 3000));
-  return { readyMs: reg.readyMs, rssAtReadyMib, rssAfter3sMib: (procStatusKiB(reg.pid, 'VmRSS') ?? NaN) / 1024 };
+  return { readyMs: reg.readyMs, rssAtReadyMib, rssAfter3sMib: procStatusMiB(reg.pid, 'VmRSS') };
 }
 
 export function manifestLoad(reg: Registry, repo: string, tag: string, seconds: number, connections = 64): Promise<LoadResult> {

@@ -33,7 +33,7 @@ import {
 import type { LoadResult } from './load.js';
 import { scaleReport, type CatalogOnly, type SizeResult, type TagsOnly } from './scale-report.js';
 import { MAX_PAGE } from '../src/http/params.js';
-import { cpuTicks, procStatusKiB, ROOT, stealPercentSince, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
+import { cpuTicks, procStatusMiB, ROOT, stealPercentSince, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -119,7 +119,7 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     // The whole list in as few requests as the registry allows (unireg caps a page at MAX_PAGE; Distribution 2.8 ignores n).
     const tagsMax = await walkRounds(reg, `/v2/${BIG_REPO}/tags/list?n=${MAX_PAGE}`, 'tags');
     if (tagsMax.items !== plan.bigTags) throw new Error(`tags walk (n=${MAX_PAGE}) saw ${tagsMax.items} tags, expected ${plan.bigTags}`);
-    const hwmWalksMib = (procStatusKiB(reg.pid, 'VmHWM') ?? NaN) / 1024;
+    const hwmWalksMib = procStatusMiB(reg.pid, 'VmHWM');
     log(`${kind} ${repos}: tags ${tags.pages} pages in ${tags.seconds.toFixed(2)} s (n=${MAX_PAGE}: ${tagsMax.pages} in ${tagsMax.seconds.toFixed(2)} s); manifest GET load`);
     const mid = midRepo(plan);
     await manifestLoad(reg, mid.repo, mid.tag, 1);
@@ -134,12 +134,12 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     const pushRatios = pushed.map((u, r) => u.load.p99 / idle[r]!.p99);
     const manifest = medianBy(idle, (l) => l.rps);
     const underPush = medianBy(pushed, (u) => u.load.p99);
-    const hwmPushesMib = (procStatusKiB(reg.pid, 'VmHWM') ?? NaN) / 1024;
+    const hwmPushesMib = procStatusMiB(reg.pid, 'VmHWM');
     await tagsLoad(reg, TAGS1000_REPO, 1);
     const tags1000 = await tagsLoad(reg, TAGS1000_REPO, duration);
     log(`${kind} ${repos}: manifest ${manifest.rps.toFixed(0)} req/s, tags/list ${tags1000.rps.toFixed(0)} req/s`);
-    const hwmMib = (procStatusKiB(reg.pid, 'VmHWM') ?? NaN) / 1024;
-    const rssEnd = { anon: (procStatusKiB(reg.pid, 'RssAnon') ?? NaN) / 1024, file: (procStatusKiB(reg.pid, 'RssFile') ?? NaN) / 1024 };
+    const hwmMib = procStatusMiB(reg.pid, 'VmHWM');
+    const rssEnd = { anon: procStatusMiB(reg.pid, 'RssAnon'), file: procStatusMiB(reg.pid, 'RssFile') };
     const stealPct = { seeding: stealSeeding, measuring: stealPercentSince(measureTicks) };
     return { kind, plan, started, seedSeconds, startup, pageTimes: times, catalog, tags, tagsMax, manifest, tags1000, underPush, pushRatios, hwmMib, hwmSteps: { walks: hwmWalksMib, pushes: hwmPushesMib }, rssEnd, stealPct };
   } finally {

@@ -208,6 +208,11 @@ export function procStatusKiB(pid: number, field: string): number | undefined {
   }
 }
 
+/** A /proc/<pid>/status size field in MiB; NaN when the process or the field is gone. */
+export function procStatusMiB(pid: number, field: string): number {
+  return (procStatusKiB(pid, field) ?? NaN) / 1024;
+}
+
 /** The machine's CPU time so far (/proc/stat, all CPUs): total and stolen by the hypervisor, in ticks. */
 export interface CpuTicks {
   total: number;
