@@ -133,7 +133,7 @@ export async function startRegistry(kind: RegistryKind, opts: StartOptions = {})
           MALLOC_TRIM_THRESHOLD_: '268435456',
           MALLOC_ARENA_MAX: '2',
           UV_USE_IO_URING: '0',
-          NODE_OPTIONS: '--max-semi-space-size=4',
+          NODE_OPTIONS: '--max-semi-space-size=2',
           ...(opts.env ?? {}),
         },
         stdio: ['ignore', out, out],
