@@ -27,7 +27,7 @@ async function maxHeapMiB(limit: boolean): Promise<number> {
     }
     process.stdout.write(String(max / 1048576) + ' ' + live.length);
   `;
-  const { stdout } = await run(process.execPath, ['--max-semi-space-size=4', '--input-type=module', '-e', script]);
+  const { stdout } = await run(process.execPath, ['--max-semi-space-size=2', '--input-type=module', '-e', script]);
   return Number(stdout.split(' ')[0]);
 }
 
