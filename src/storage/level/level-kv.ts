@@ -102,6 +102,22 @@ export class LevelKv implements SortedKv {
     }
   }
 
+  /**
+   * Lets go of the table files a read of the whole store left mapped (SortedKv.release). LevelDB maps
+   * each table file it reads into the process and keeps it mapped while the table stays open, so one
+   * scan of everything leaves the whole store counted in the process's RSS (18 MiB of 50 at 10,000
+   * repositories). Reopening unmaps them all; their pages stay in the OS's page cache, so the reads
+   * after it do not go to the disk. Operations wait for it as for any reopen. Skipped when the
+   * volume has no room for the log the reopen writes out; a failed reopen is retried by the next
+   * operation, as after a failed write.
+   */
+  async release(): Promise<void> {
+    while (this.recovering) await this.recovering.catch(() => undefined);
+    if (this.closed || this.db.status !== 'open') return;
+    this.recovering = this.reopen(true).finally(() => (this.recovering = undefined));
+    await this.recovering.catch(() => undefined);
+  }
+
   /** Runs one operation on the database, failures as storage errors; a failed write marks the database for reopening. */
   private async run<T>(write: boolean, op: () => Promise<T>): Promise<T> {
     await this.enter(write);
@@ -137,21 +153,27 @@ export class LevelKv implements SortedKv {
     }
   }
 
-  private async reopen(): Promise<void> {
+  private async reopen(release = false): Promise<void> {
     const needed = (await this.logBytes()) + REOPEN_MARGIN;
     const available = await this.freeBytes();
     if (available < needed) {
+      if (release) return;
       // Reopening now would fail half-way and leave reads without a database too.
       throw new StorageFullError('ENOSPC', { cause: this.damaged });
     }
     // New operations wait for this reopen; the ones already running finish first.
     while (this.inflight > 0) await new Promise<void>((wake) => this.idle.push(wake));
+    const started = performance.now();
     try {
       if (this.db.status === 'open') await this.db.close();
       await this.db.open();
     } catch (err) {
       this.log?.error({ err }, 'reopening LevelDB failed; the next request tries again');
       throw asStorageError(err);
+    }
+    if (release) {
+      this.log?.info({ location: this.location, ms: Math.round(performance.now() - started) }, 'LevelDB reopened: the tables a full read mapped are released');
+      return;
     }
     this.log?.warn({ location: this.location, after: (this.damaged as Error | undefined)?.message }, 'LevelDB reopened after a failed write');
     this.damaged = undefined;
