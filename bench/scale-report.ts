@@ -27,6 +27,8 @@ export interface SizeResult {
   hwmSteps?: { walks: number; pushes: number };
   /** RssAnon and RssFile at the end: a high peak from LevelDB's mapped tables shows in the second. */
   rssEnd?: { anon: number; file: number };
+  /** Resident MiB of LevelDB's table files (`.ldb` mappings) after the walks and at the end; unireg only. */
+  tablesMib?: { walks: number; end: number };
   /** CPU time stolen by the hypervisor (%) while seeding and while measuring: a slow host shows here. */
   stealPct?: { seeding: number; measuring: number };
 }
@@ -114,6 +116,7 @@ const ROWS: [string, (r: SizeResult) => string][] = [
     (r) => (r.hwmSteps ? `${i(r.hwmSteps.walks)} / ${i(r.hwmSteps.pushes)} / ${i(r.hwmMib)}` : 'not measured'),
   ],
   ['RssAnon / RssFile at the end (MiB)', (r) => (r.rssEnd ? `${i(r.rssEnd.anon)} / ${i(r.rssEnd.file)}` : 'not measured')],
+  ['LevelDB tables resident after the walks / at the end (MiB)', (r) => (r.tablesMib ? `${r.tablesMib.walks.toFixed(1)} / ${r.tablesMib.end.toFixed(1)}` : 'n/a')],
   ['CPU stolen by the hypervisor while seeding / measuring (%)', (r) => (r.stealPct ? `${f(r.stealPct.seeding)} / ${f(r.stealPct.measuring)}` : 'not measured')],
 ];
 

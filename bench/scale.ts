@@ -33,7 +33,7 @@ import {
 import type { LoadResult } from './load.js';
 import { scaleReport, type CatalogOnly, type SizeResult, type TagsOnly } from './scale-report.js';
 import { MAX_PAGE } from '../src/http/params.js';
-import { cpuTicks, procStatusMiB, ROOT, stealPercentSince, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
+import { cpuTicks, mappedResidentMiB, procStatusMiB, ROOT, stealPercentSince, startRegistry, stopRegistry, type Registry, type RegistryKind } from './servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -120,6 +120,7 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     const tagsMax = await walkRounds(reg, `/v2/${BIG_REPO}/tags/list?n=${MAX_PAGE}`, 'tags');
     if (tagsMax.items !== plan.bigTags) throw new Error(`tags walk (n=${MAX_PAGE}) saw ${tagsMax.items} tags, expected ${plan.bigTags}`);
     const hwmWalksMib = procStatusMiB(reg.pid, 'VmHWM');
+    const tablesWalksMib = mappedResidentMiB(reg.pid, '.ldb');
     log(`${kind} ${repos}: tags ${tags.pages} pages in ${tags.seconds.toFixed(2)} s (n=${MAX_PAGE}: ${tagsMax.pages} in ${tagsMax.seconds.toFixed(2)} s); manifest GET load`);
     const mid = midRepo(plan);
     await manifestLoad(reg, mid.repo, mid.tag, 1);
@@ -140,8 +141,9 @@ async function measure(kind: RegistryKind, repos: number, blobs: PushFile[], kee
     log(`${kind} ${repos}: manifest ${manifest.rps.toFixed(0)} req/s, tags/list ${tags1000.rps.toFixed(0)} req/s`);
     const hwmMib = procStatusMiB(reg.pid, 'VmHWM');
     const rssEnd = { anon: procStatusMiB(reg.pid, 'RssAnon'), file: procStatusMiB(reg.pid, 'RssFile') };
+    const tablesMib = kind === 'unireg' ? { walks: tablesWalksMib, end: mappedResidentMiB(reg.pid, '.ldb') } : undefined;
     const stealPct = { seeding: stealSeeding, measuring: stealPercentSince(measureTicks) };
-    return { kind, plan, started, seedSeconds, startup, pageTimes: times, catalog, tags, tagsMax, manifest, tags1000, underPush, pushRatios, hwmMib, hwmSteps: { walks: hwmWalksMib, pushes: hwmPushesMib }, rssEnd, stealPct };
+    return { kind, plan, started, seedSeconds, startup, pageTimes: times, catalog, tags, tagsMax, manifest, tags1000, underPush, pushRatios, hwmMib, hwmSteps: { walks: hwmWalksMib, pushes: hwmPushesMib }, rssEnd, ...(tablesMib ? { tablesMib } : {}), stealPct };
   } finally {
     if (reg) await stopRegistry(reg, { keepDir: true });
     if (keep) keep.set(repos, dir);

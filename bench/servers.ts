@@ -208,6 +208,23 @@ export function procStatusKiB(pid: number, field: string): number | undefined {
   }
 }
 
+/** Resident MiB of the process's mappings of files whose name ends with `suffix` (/proc/<pid>/smaps); NaN when the process is gone. */
+export function mappedResidentMiB(pid: number, suffix: string): number {
+  let smaps: string;
+  try {
+    smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return NaN;
+  }
+  let kib = 0;
+  let counted = false;
+  for (const line of smaps.split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) counted = line.endsWith(suffix);
+    else if (counted && line.startsWith('Rss:')) kib += Number(line.split(/\s+/)[1]);
+  }
+  return kib / 1024;
+}
+
 /** A /proc/<pid>/status size field in MiB; NaN when the process or the field is gone. */
 export function procStatusMiB(pid: number, field: string): number {
   return (procStatusKiB(pid, field) ?? NaN) / 1024;
