@@ -125,6 +125,29 @@ test('LevelDB tidy: tables a compaction left behind for a live iterator are dele
   }
 });
 
+test('LevelDB tidy: the periodic check cleans up on its own, at the second check that finds the tables unused', async () => {
+  const { dir, kv } = await levelWithTables(6000);
+  try {
+    const tablesOnDisk = async () => new Set((await readdir(dir)).filter((name) => name.endsWith('.ldb')));
+    const pages = kv.scan(RANGE, 10, true)[Symbol.asyncIterator]();
+    await pages.next();
+    await (kv as unknown as { db: { compactRange(a: string, b: string): Promise<void> } }).db.compactRange('k', 'l');
+    await pages.return?.(undefined);
+    const before = await tablesOnDisk();
+    // Checks every 5 s: cleaned up after the second that sees them, within 10 s.
+    const deadline = Date.now() + 15_000;
+    let after = before;
+    while (after.size === before.size && Date.now() < deadline) {
+      await new Promise((ok) => setTimeout(ok, 250));
+      after = await tablesOnDisk();
+    }
+    assert.ok(after.size < before.size, `tables before ${[...before].join(' ')}, after 15 s ${[...after].join(' ')}`);
+  } finally {
+    await kv.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('server on LevelDB: the start-up count, a GC and a quota recount each leave no table mapped that they read', async () => {
   let srv = await startTestServer();
   servers.push(srv);
