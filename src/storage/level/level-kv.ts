@@ -153,18 +153,21 @@ export class LevelKv implements SortedKv {
    * the directory holds table files the current version does not list, a manual compaction of a
    * range with no keys makes LevelDB clean up now: it flushes the memtable (usually empty) and
    * deletes what no iterator reads any more. `confirmed`: only files already unused at the last
-   * check (a running compaction's new files are unlisted until it ends). True when it cleaned up;
-   * never fails.
+   * check (a running compaction's new files are unlisted until it ends). Skipped when the volume is
+   * short of room, as a reopen is (the flush starts a new log), and when LevelDB lists no table at
+   * all (a property it no longer answers the same way must not make every table look unused).
+   * True when it cleaned up; never fails.
    */
   async tidy(confirmed = false): Promise<boolean> {
     try {
       if (this.closed || this.recovering || this.db.status !== 'open') return false;
       const native = this.db as unknown as NativeLevel;
       const live = liveTables(native.getProperty('leveldb.sstables'));
+      if (live.size === 0) return false;
       const unused = (await readdir(this.location)).filter((name) => name.endsWith('.ldb')).map((name) => Number.parseInt(name, 10)).filter((n) => !live.has(n));
       const due = confirmed ? unused.filter((n) => this.unusedSeen.has(n)) : unused;
       this.unusedSeen = new Set(unused);
-      if (due.length === 0) return false;
+      if (due.length === 0 || (await this.freeBytes()) < (await this.logBytes()) + REOPEN_MARGIN) return false;
       await this.run(false, () => native.compactRange(NO_KEY, NO_KEY));
       this.log?.debug({ location: this.location, tables: due.length }, 'LevelDB cleaned up table files a compaction left');
       return true;
