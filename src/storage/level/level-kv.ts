@@ -14,8 +14,10 @@
  * rewrites the log's content into a table, so it waits until the volume has room
  * for it; until then writes fail fast with StorageFullError.
  *
- * Two things keep LevelDB's memory from following the size of the store: `release()` after a read
- * of the whole store, and `tidy()` every few seconds (both below).
+ * Every few seconds `tidy()` (below) has LevelDB delete the tables a compaction had to leave for a
+ * reader. This class never closes the database for memory's sake: a reopen lets go of LevelDB's
+ * LOCK for a moment, and another process starting on the same root could take it (it did, in
+ * test/e2e/signing-key-race.test.ts, when a reopen followed the start-up count).
  */
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -129,22 +131,6 @@ export class LevelKv implements SortedKv {
   }
 
   /**
-   * Lets go of the table files a read of the whole store left mapped (SortedKv.release). LevelDB maps
-   * each table file it reads into the process and keeps it mapped while the table stays open, so one
-   * scan of everything leaves the whole store counted in the process's RSS (18 MiB of 50 at 10,000
-   * repositories). Reopening unmaps them all; their pages stay in the OS's page cache, so the reads
-   * after it do not go to the disk. Operations wait for it as for any reopen. Skipped when the
-   * volume has no room for the log the reopen writes out; a failed reopen is retried by the next
-   * operation, as after a failed write.
-   */
-  async release(): Promise<void> {
-    while (this.recovering) await this.recovering.catch(() => undefined);
-    if (this.closed || this.db.status !== 'open') return;
-    this.recovering = this.reopen(true).finally(() => (this.recovering = undefined));
-    await this.recovering.catch(() => undefined);
-  }
-
-  /**
    * When a compaction ends, LevelDB deletes its input tables, except those an iterator is still
    * reading; those stay open, and memory-mapped (resident, since the compaction read them through),
    * until LevelDB's next cleanup, which only a later compaction or a reopen brings. On a store that
@@ -212,27 +198,21 @@ export class LevelKv implements SortedKv {
     }
   }
 
-  private async reopen(release = false): Promise<void> {
+  private async reopen(): Promise<void> {
     const needed = (await this.logBytes()) + REOPEN_MARGIN;
     const available = await this.freeBytes();
     if (available < needed) {
-      if (release) return;
       // Reopening now would fail half-way and leave reads without a database too.
       throw new StorageFullError('ENOSPC', { cause: this.damaged });
     }
     // New operations wait for this reopen; the ones already running finish first.
     while (this.inflight > 0) await new Promise<void>((wake) => this.idle.push(wake));
-    const started = performance.now();
     try {
       if (this.db.status === 'open') await this.db.close();
       await this.db.open();
     } catch (err) {
       this.log?.error({ err }, 'reopening LevelDB failed; the next request tries again');
       throw asStorageError(err);
-    }
-    if (release) {
-      this.log?.info({ location: this.location, ms: Math.round(performance.now() - started) }, 'LevelDB reopened: the tables a full read mapped are released');
-      return;
     }
     this.log?.warn({ location: this.location, after: (this.damaged as Error | undefined)?.message }, 'LevelDB reopened after a failed write');
     this.damaged = undefined;

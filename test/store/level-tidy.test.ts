@@ -1,0 +1,87 @@
+/**
+ * LevelDB's tables that a compaction had to leave for a live iterator are deleted, and unmapped, once
+ * it is gone (LevelKv.tidy): LevelDB itself does so only at its next compaction or reopen, and on a
+ * store that is only read that is never; until then they stay mapped, and resident, since the
+ * compaction read them through (docs/benchmarks.md, "Memory at scale"). Mappings are read from
+ * /proc/self/maps: the databases here are opened in this process.
+ */
+import assert from 'node:assert/strict';
+import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LevelKv } from '../../src/storage/level/level-kv.js';
+
+/** Table files of the LevelDB in `dir` mapped into this process. */
+async function mappedTables(dir: string): Promise<Set<string>> {
+  const maps = await readFile('/proc/self/maps', 'utf8');
+  return new Set(maps.split('\n').filter((line) => line.includes(`${dir}/`) && line.endsWith('.ldb')).map((line) => line.slice(line.lastIndexOf('/') + 1)));
+}
+
+const key = (i: number) => `k\u0000${String(i).padStart(5, '0')}`;
+const RANGE = { gt: 'k\u0000', lt: 'k\u0001' };
+
+/** A LevelDB holding `n` entries of 1 KiB in table files (a reopen writes the log out as a table). */
+async function levelWithTables(n: number): Promise<{ dir: string; kv: LevelKv }> {
+  const dir = await mkdtemp(join(tmpdir(), 'unireg-level-tidy-'));
+  let kv = new LevelKv(dir);
+  await kv.open();
+  for (let i = 0; i < n; i += 500) {
+    await kv.batch(Array.from({ length: Math.min(500, n - i) }, (_, j) => ({ type: 'put' as const, key: key(i + j), value: Buffer.alloc(1024, (i + j) % 251) })));
+  }
+  await kv.close();
+  kv = new LevelKv(dir);
+  await kv.open();
+  return { dir, kv };
+}
+
+test('LevelDB tidy: tables a compaction left behind for a live iterator are deleted and unmapped once it is gone', async () => {
+  const { dir, kv } = await levelWithTables(6000);
+  try {
+    const expected = await kv.entries(RANGE);
+    const tablesOnDisk = async () => new Set((await readdir(dir)).filter((name) => name.endsWith('.ldb')));
+    // An iterator that stays open, as a listing page's does while LevelDB compacts under it.
+    const pages = kv.scan(RANGE, 10, true)[Symbol.asyncIterator]();
+    assert.equal((await pages.next()).done, false);
+    // LevelDB's own compactions come when its reads or writes call for them; this test asks for one.
+    await (kv as unknown as { db: { compactRange(a: string, b: string): Promise<void> } }).db.compactRange('k', 'l');
+    await pages.return?.(undefined);
+    const before = await tablesOnDisk();
+    assert.equal(await kv.tidy(), true, 'the compaction\'s inputs were still on disk');
+    const after = await tablesOnDisk();
+    const gone = [...before].filter((name) => !after.has(name));
+    assert.ok(gone.length > 0, `tables before ${[...before].join(' ')}, after ${[...after].join(' ')}`);
+    const mapped = await mappedTables(dir);
+    assert.deepEqual(gone.filter((name) => mapped.has(name)), [], 'a deleted table is still mapped');
+    assert.equal(await kv.tidy(), false, 'nothing left to clean up');
+    const again = await kv.entries(RANGE);
+    assert.equal(again.length, expected.length);
+    assert.ok(again.every(([k, v], i) => k === expected[i]![0] && v.equals(expected[i]![1])));
+  } finally {
+    await kv.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('LevelDB tidy: the periodic check cleans up on its own, at the second check that finds the tables unused', async () => {
+  const { dir, kv } = await levelWithTables(6000);
+  try {
+    const tablesOnDisk = async () => new Set((await readdir(dir)).filter((name) => name.endsWith('.ldb')));
+    const pages = kv.scan(RANGE, 10, true)[Symbol.asyncIterator]();
+    await pages.next();
+    await (kv as unknown as { db: { compactRange(a: string, b: string): Promise<void> } }).db.compactRange('k', 'l');
+    await pages.return?.(undefined);
+    const before = await tablesOnDisk();
+    // Checks every 5 s: cleaned up after the second that sees them, within 10 s.
+    const deadline = Date.now() + 15_000;
+    let after = before;
+    while (after.size === before.size && Date.now() < deadline) {
+      await new Promise((ok) => setTimeout(ok, 250));
+      after = await tablesOnDisk();
+    }
+    assert.ok(after.size < before.size, `tables before ${[...before].join(' ')}, after 15 s ${[...after].join(' ')}`);
+  } finally {
+    await kv.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
