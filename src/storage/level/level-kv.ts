@@ -41,7 +41,7 @@ interface NativeLevel {
 }
 
 /** The table file numbers LevelDB's current version lists (its `leveldb.sstables` property: lines ` 12:2097152[...]`). */
-export function liveTables(sstables: string): Set<number> {
+function liveTables(sstables: string): Set<number> {
   const live = new Set<number>();
   for (const m of sstables.matchAll(/^\s*(\d+):\d+\[/gm)) live.add(Number(m[1]));
   return live;
