@@ -35,20 +35,28 @@ async function levelWithTables(n: number): Promise<{ dir: string; kv: LevelKv }>
   return { dir, kv };
 }
 
+const tablesOnDisk = async (dir: string) => new Set((await readdir(dir)).filter((name) => name.endsWith('.ldb')));
+
+/**
+ * A compaction that ends while an iterator is open, as a listing page's is while LevelDB compacts
+ * under it; then the iterator closes. LevelDB's own compactions come when its reads or writes call
+ * for them; this asks for one. Its inputs are left on disk (LevelDB's cleanup ran while they were read).
+ */
+async function leaveCompactionInputs(kv: LevelKv): Promise<void> {
+  const pages = kv.scan(RANGE, 10, true)[Symbol.asyncIterator]();
+  assert.equal((await pages.next()).done, false);
+  await (kv as unknown as { db: { compactRange(a: string, b: string): Promise<void> } }).db.compactRange('k', 'l');
+  await pages.return?.(undefined);
+}
+
 test('LevelDB tidy: tables a compaction left behind for a live iterator are deleted and unmapped once it is gone', async () => {
   const { dir, kv } = await levelWithTables(6000);
   try {
     const expected = await kv.entries(RANGE);
-    const tablesOnDisk = async () => new Set((await readdir(dir)).filter((name) => name.endsWith('.ldb')));
-    // An iterator that stays open, as a listing page's does while LevelDB compacts under it.
-    const pages = kv.scan(RANGE, 10, true)[Symbol.asyncIterator]();
-    assert.equal((await pages.next()).done, false);
-    // LevelDB's own compactions come when its reads or writes call for them; this test asks for one.
-    await (kv as unknown as { db: { compactRange(a: string, b: string): Promise<void> } }).db.compactRange('k', 'l');
-    await pages.return?.(undefined);
-    const before = await tablesOnDisk();
+    await leaveCompactionInputs(kv);
+    const before = await tablesOnDisk(dir);
     assert.equal(await kv.tidy(), true, 'the compaction\'s inputs were still on disk');
-    const after = await tablesOnDisk();
+    const after = await tablesOnDisk(dir);
     const gone = [...before].filter((name) => !after.has(name));
     assert.ok(gone.length > 0, `tables before ${[...before].join(' ')}, after ${[...after].join(' ')}`);
     const mapped = await mappedTables(dir);
@@ -63,21 +71,17 @@ test('LevelDB tidy: tables a compaction left behind for a live iterator are dele
   }
 });
 
-test('LevelDB tidy: the periodic check cleans up on its own, at the second check that finds the tables unused', async () => {
+test('LevelDB tidy: the periodic check cleans up on its own, within 15 s', async () => {
   const { dir, kv } = await levelWithTables(6000);
   try {
-    const tablesOnDisk = async () => new Set((await readdir(dir)).filter((name) => name.endsWith('.ldb')));
-    const pages = kv.scan(RANGE, 10, true)[Symbol.asyncIterator]();
-    await pages.next();
-    await (kv as unknown as { db: { compactRange(a: string, b: string): Promise<void> } }).db.compactRange('k', 'l');
-    await pages.return?.(undefined);
-    const before = await tablesOnDisk();
-    // Checks every 5 s: cleaned up after the second that sees them, within 10 s.
+    await leaveCompactionInputs(kv);
+    const before = await tablesOnDisk(dir);
+    // Checks every 5 s and acts at the second that sees the tables unused: within 10 s.
     const deadline = Date.now() + 15_000;
     let after = before;
     while (after.size === before.size && Date.now() < deadline) {
       await new Promise((ok) => setTimeout(ok, 250));
-      after = await tablesOnDisk();
+      after = await tablesOnDisk(dir);
     }
     assert.ok(after.size < before.size, `tables before ${[...before].join(' ')}, after 15 s ${[...after].join(' ')}`);
   } finally {
