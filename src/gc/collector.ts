@@ -112,6 +112,8 @@ export class GarbageCollector {
     // Removals so far were not synced one by one: make them durable before any file goes.
     if (!dryRun) await meta.flush();
     await this.sweepFiles(run, fileCutoff);
+    // Every repository's links and manifests were read.
+    await meta.release();
     log.debug({ repositoriesMs: repositoriesDone - Date.parse(run.report.report.startedAt), filesMs: Date.now() - repositoriesDone }, 'gc phases');
     const report = run.report.finish();
     log.info(figures(report), dryRun ? 'gc dry run finished' : 'gc finished');

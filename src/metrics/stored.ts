@@ -176,6 +176,8 @@ export class StoredContent {
           if (withValues) for (const op of page) if (op.type === 'put') releaseChunk(op.value);
         }
       }
+      // Every link and manifest record was read: on LevelDB, every table file is now mapped into the process.
+      await this.kv.release?.();
     } finally {
       const replay = this.replay;
       this.replay = undefined;

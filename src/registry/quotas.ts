@@ -186,6 +186,8 @@ export class QuotaService {
       } finally {
         this.replay = undefined;
       }
+      // The links and manifests of every governed repository were read.
+      await this.meta.release();
     };
     const previous = this.computing ?? Promise.resolve();
     const next = previous.then(run, run);

@@ -34,6 +34,11 @@ export interface SortedKv {
    * Without values, each entry's value is an empty buffer.
    */
   scan?(range: Omit<KvRange, 'limit'>, size: number, withValues: boolean): AsyncIterable<[string, Buffer][]>;
+  /**
+   * Optional: called after a read of the whole store, to let go of the memory the read left behind
+   * in the process (LevelDB: the table files it mapped). Never fails; operations may wait for it.
+   */
+  release?(): Promise<void>;
 }
 
 /** The value of each entry of a keys-only scan. */

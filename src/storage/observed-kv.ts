@@ -7,9 +7,11 @@ export class ObservedKv implements SortedKv {
   private readonly listeners: BatchListener[] = [];
 
   readonly scan?: SortedKv['scan'];
+  readonly release?: SortedKv['release'];
 
   constructor(private readonly inner: SortedKv) {
     if (inner.scan) this.scan = inner.scan.bind(inner);
+    if (inner.release) this.release = inner.release.bind(inner);
   }
 
   /** `listener` runs synchronously after every successful batch, before the batch's promise resolves. */

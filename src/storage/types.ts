@@ -155,6 +155,11 @@ export interface TagRecord {
 export interface MetadataStore {
   open(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Called after a read of the whole store (GC, a quota recount): lets go of the memory the read
+   * left in the process (LevelDB: the table files it mapped, src/storage/level/level-kv.ts). Never fails.
+   */
+  release(): Promise<void>;
 
   hasRepository(repo: string): Promise<boolean>;
   listRepositories(page: PageRequest): Promise<string[]>;

@@ -46,6 +46,10 @@ export class TracedMetadataStore implements MetadataStore {
     return this.inner.close();
   }
 
+  release(): Promise<void> {
+    return this.inner.release();
+  }
+
   hasRepository(name: string): Promise<boolean> {
     return this.spans.within('metadata.hasRepository', repo(name), () => this.inner.hasRepository(name));
   }

@@ -12,7 +12,7 @@ const RANGE = { gt: 'k\u0000', lt: 'k\u0001' };
 
 async function withLevel(run: (kv: LevelKv) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'unireg-level-scan-'));
-  const kv = new LevelKv(dir);
+  const kv = new LevelKv(join(dir, 'meta'));
   await kv.open();
   try {
     await run(kv);

@@ -6,34 +6,10 @@
  * /proc/self/maps: the databases here are opened in this process.
  */
 import assert from 'node:assert/strict';
-import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { test } from 'node:test';
 import { LevelKv } from '../../src/storage/level/level-kv.js';
-
-/** Table files of the LevelDB in `dir` mapped into this process. */
-async function mappedTables(dir: string): Promise<Set<string>> {
-  const maps = await readFile('/proc/self/maps', 'utf8');
-  return new Set(maps.split('\n').filter((line) => line.includes(`${dir}/`) && line.endsWith('.ldb')).map((line) => line.slice(line.lastIndexOf('/') + 1)));
-}
-
-const key = (i: number) => `k\u0000${String(i).padStart(5, '0')}`;
-const RANGE = { gt: 'k\u0000', lt: 'k\u0001' };
-
-/** A LevelDB holding `n` entries of 1 KiB in table files (a reopen writes the log out as a table). */
-async function levelWithTables(n: number): Promise<{ dir: string; kv: LevelKv }> {
-  const dir = await mkdtemp(join(tmpdir(), 'unireg-level-tidy-'));
-  let kv = new LevelKv(dir);
-  await kv.open();
-  for (let i = 0; i < n; i += 500) {
-    await kv.batch(Array.from({ length: Math.min(500, n - i) }, (_, j) => ({ type: 'put' as const, key: key(i + j), value: Buffer.alloc(1024, (i + j) % 251) })));
-  }
-  await kv.close();
-  kv = new LevelKv(dir);
-  await kv.open();
-  return { dir, kv };
-}
+import { levelWithTables, mappedTables, RANGE } from '../helpers/level-tables.js';
 
 const tablesOnDisk = async (dir: string) => new Set((await readdir(dir)).filter((name) => name.endsWith('.ldb')));
 
@@ -50,7 +26,7 @@ async function leaveCompactionInputs(kv: LevelKv): Promise<void> {
 }
 
 test('LevelDB tidy: tables a compaction left behind for a live iterator are deleted and unmapped once it is gone', async () => {
-  const { dir, kv } = await levelWithTables(6000);
+  const { dir, kv, dispose } = await levelWithTables(6000);
   try {
     const expected = await kv.entries(RANGE);
     await leaveCompactionInputs(kv);
@@ -66,13 +42,12 @@ test('LevelDB tidy: tables a compaction left behind for a live iterator are dele
     assert.equal(again.length, expected.length);
     assert.ok(again.every(([k, v], i) => k === expected[i]![0] && v.equals(expected[i]![1])));
   } finally {
-    await kv.close();
-    await rm(dir, { recursive: true, force: true });
+    await dispose();
   }
 });
 
 test('LevelDB tidy: the periodic check cleans up on its own, within 15 s', async () => {
-  const { dir, kv } = await levelWithTables(6000);
+  const { dir, kv, dispose } = await levelWithTables(6000);
   try {
     await leaveCompactionInputs(kv);
     const before = await tablesOnDisk(dir);
@@ -85,7 +60,6 @@ test('LevelDB tidy: the periodic check cleans up on its own, within 15 s', async
     }
     assert.ok(after.size < before.size, `tables before ${[...before].join(' ')}, after 15 s ${[...after].join(' ')}`);
   } finally {
-    await kv.close();
-    await rm(dir, { recursive: true, force: true });
+    await dispose();
   }
 });

@@ -7,13 +7,13 @@ import { runMetadataStoreSuite } from './metadata-suite.js';
 
 runMetadataStoreSuite('LevelDB on disk', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'unireg-level-'));
-  let store = new KvMetadataStore(new LevelKv(dir));
+  let store = new KvMetadataStore(new LevelKv(join(dir, 'meta')));
   await store.open();
   return {
     store,
     reopen: async () => {
       await store.close();
-      store = new KvMetadataStore(new LevelKv(dir));
+      store = new KvMetadataStore(new LevelKv(join(dir, 'meta')));
       await store.open();
       return store;
     },

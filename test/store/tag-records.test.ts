@@ -68,7 +68,7 @@ test('plain-digest tag records read as pushed at 0 (in memory)', () => legacyTag
 test('plain-digest tag records read as pushed at 0 (LevelDB)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'unireg-tags-'));
   try {
-    await legacyTags(new LevelKv(dir));
+    await legacyTags(new LevelKv(join(dir, 'meta')));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -76,7 +76,7 @@ describe('storage failures become domain errors', () => {
 
   test('a closed LevelDB is StorageUnavailableError, for reads and writes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'unireg-level-closed-'));
-    const kv = new LevelKv(dir);
+    const kv = new LevelKv(join(dir, 'meta'));
     try {
       await kv.open();
       await kv.batch([{ type: 'put', key: 'a', value: Buffer.from('1') }]);

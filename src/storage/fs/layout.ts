@@ -6,6 +6,8 @@
  *     uploads/<uuid>                            data of an upload session in progress
  *     tmp/<random>                              single-request uploads before verification
  *     meta/                                     LevelDB (key layout: src/storage/metadata/keys.ts)
+ *     meta.owner/                               an empty LevelDB held open for its LOCK: the process owning meta/
+ *                                               (src/storage/level/level-kv.ts)
  *     auth/token-key.json                       the token service's ES256 signing key (JWK, mode 0600)
  *     quarantine/<algorithm>/<hex>              a blob `unireg verify --repair` found corrupt (+ <hex>.note.json)
  *     quarantine/manifests/<repo>/<alg>/<hex>   a manifest verify --repair removed (its exact bytes, + .note.json)

@@ -14,10 +14,15 @@
  * rewrites the log's content into a table, so it waits until the volume has room
  * for it; until then writes fail fast with StorageFullError.
  *
- * Every few seconds `tidy()` (below) has LevelDB delete the tables a compaction had to leave for a
- * reader. This class never closes the database for memory's sake: a reopen lets go of LevelDB's
- * LOCK for a moment, and another process starting on the same root could take it (it did, in
- * test/e2e/signing-key-race.test.ts, when a reopen followed the start-up count).
+ * Two things keep LevelDB's memory from following the size of the store: `release()` after a read
+ * of the whole store, and `tidy()` every few seconds (both below).
+ *
+ * One process at a time: LevelDB's LOCK file keeps a second process off the directory, but a reopen
+ * lets go of it for a moment, and another process starting on the same root could take it then (one
+ * did, in test/e2e/signing-key-race.test.ts, when a reopen followed the start-up count). So the
+ * store also holds, from open() to close(), the LOCK of a second, empty LevelDB next to it
+ * (`<location>.owner`) that is never reopened: whoever holds that one owns the directory. Both are
+ * released by the OS when the process dies.
  */
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,8 +52,15 @@ function liveTables(sstables: string): Set<number> {
   return live;
 }
 
+/** The directory of the LevelDB whose LOCK marks the owner of the one at `location` (see the top of this file). */
+export function ownerLockDir(location: string): string {
+  return `${location.replace(/\/+$/, '')}.owner`;
+}
+
 export class LevelKv implements SortedKv {
   private readonly db: Level<string, Buffer>;
+  /** Held open from open() to close(), never reopened: its LOCK keeps other processes off `location` across reopens. */
+  private readonly owner: Level<string, string>;
   /** The failure of the last write, until the database has been reopened. */
   private damaged: unknown;
   private recovering: Promise<void> | undefined;
@@ -66,11 +78,19 @@ export class LevelKv implements SortedKv {
     private readonly log?: Logger,
   ) {
     this.db = new Level<string, Buffer>(location, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    this.owner = new Level<string, string>(ownerLockDir(location));
   }
 
   async open(): Promise<void> {
     this.closed = false;
-    await this.db.open();
+    // The owner's lock first: a second process fails here, before it touches the database.
+    if (this.owner.status !== 'open') await this.owner.open();
+    try {
+      await this.db.open();
+    } catch (err) {
+      await this.owner.close().catch(() => undefined);
+      throw err;
+    }
     this.tidyTimer ??= setInterval(() => void this.tidy(true), TIDY_EVERY_MS).unref();
   }
 
@@ -79,7 +99,11 @@ export class LevelKv implements SortedKv {
     clearInterval(this.tidyTimer);
     this.tidyTimer = undefined;
     while (this.recovering) await this.recovering.catch(() => undefined);
-    await this.db.close();
+    try {
+      await this.db.close();
+    } finally {
+      await this.owner.close();
+    }
   }
 
   get(key: string): Promise<Buffer | undefined> {
@@ -128,6 +152,22 @@ export class LevelKv implements SortedKv {
     } finally {
       await it?.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * Lets go of the table files a read of the whole store left mapped (SortedKv.release). LevelDB maps
+   * each table file it reads into the process and keeps it mapped while the table stays open, so one
+   * scan of everything leaves the whole store counted in the process's RSS (15-18 MiB at 10,000
+   * repositories). Reopening unmaps them all; their pages stay in the OS's page cache, so the reads
+   * after it do not go to the disk. Operations wait for it as for any reopen, and the owner's lock
+   * keeps the directory this process's throughout. Skipped when the volume has no room for the log
+   * the reopen writes out; a failed reopen is retried by the next operation, as after a failed write.
+   */
+  async release(): Promise<void> {
+    while (this.recovering) await this.recovering.catch(() => undefined);
+    if (this.closed || this.db.status !== 'open') return;
+    this.recovering = this.reopen(true).finally(() => (this.recovering = undefined));
+    await this.recovering.catch(() => undefined);
   }
 
   /**
@@ -198,21 +238,27 @@ export class LevelKv implements SortedKv {
     }
   }
 
-  private async reopen(): Promise<void> {
+  private async reopen(release = false): Promise<void> {
     const needed = (await this.logBytes()) + REOPEN_MARGIN;
     const available = await this.freeBytes();
     if (available < needed) {
+      if (release) return;
       // Reopening now would fail half-way and leave reads without a database too.
       throw new StorageFullError('ENOSPC', { cause: this.damaged });
     }
     // New operations wait for this reopen; the ones already running finish first.
     while (this.inflight > 0) await new Promise<void>((wake) => this.idle.push(wake));
+    const started = performance.now();
     try {
       if (this.db.status === 'open') await this.db.close();
       await this.db.open();
     } catch (err) {
       this.log?.error({ err }, 'reopening LevelDB failed; the next request tries again');
       throw asStorageError(err);
+    }
+    if (release) {
+      this.log?.info({ location: this.location, ms: Math.round(performance.now() - started) }, 'LevelDB reopened: the tables a full read mapped are released');
+      return;
     }
     this.log?.warn({ location: this.location, after: (this.damaged as Error | undefined)?.message }, 'LevelDB reopened after a failed write');
     this.damaged = undefined;

@@ -62,6 +62,10 @@ export class KvMetadataStore implements MetadataStore {
     return this.kv.close();
   }
 
+  async release(): Promise<void> {
+    await this.kv.release?.();
+  }
+
   private async collect<T>(range: KeyRange, limit: number, map: (key: string, value: Buffer) => T): Promise<T[]> {
     if (limit <= 0) return [];
     const entries = await this.kv.entries({ ...range, limit: Number.isFinite(limit) ? limit : undefined });
