@@ -112,6 +112,27 @@ test('LevelDB owner lock: while a store reopens, another store on its directory 
   }
 });
 
+test('LevelDB owner lock: a store that is only constructed holds nothing; the first to open owns the directory', async () => {
+  const { dir, kv, dispose } = await levelWithTables(10);
+  await kv.close();
+  // Constructed first, opened never (until the end): it must not take either lock on its own.
+  const idle = new LevelKv(dir);
+  const first = new LevelKv(dir);
+  try {
+    await new Promise((ok) => setTimeout(ok, 50));
+    await first.open();
+    assert.equal((await first.entries(RANGE)).length, 10);
+    await assert.rejects(idle.open(), (err: { code?: string; cause?: { code?: string } }) => err.code === 'LEVEL_LOCKED' || err.cause?.code === 'LEVEL_LOCKED');
+    await first.close();
+    await idle.open();
+    assert.equal((await idle.entries(RANGE)).length, 10);
+  } finally {
+    await idle.close();
+    await first.close();
+    await dispose();
+  }
+});
+
 test('server on LevelDB: the start-up count, a GC and a quota recount each leave no table mapped that they read', async () => {
   let srv = await startTestServer();
   servers.push(srv);

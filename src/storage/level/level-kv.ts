@@ -58,9 +58,13 @@ export function ownerLockDir(location: string): string {
 }
 
 export class LevelKv implements SortedKv {
-  private readonly db: Level<string, Buffer>;
+  /**
+   * Both created by open(), the store only once the owner's lock is held: a Level opens itself on the
+   * tick after it is constructed (abstract-level's deferred open), lock or no lock.
+   */
+  private handle: Level<string, Buffer> | undefined;
   /** Held open from open() to close(), never reopened: its LOCK keeps other processes off `location` across reopens. */
-  private readonly owner: Level<string, string>;
+  private owner: Level<string, string> | undefined;
   /** The failure of the last write, until the database has been reopened. */
   private damaged: unknown;
   private recovering: Promise<void> | undefined;
@@ -76,17 +80,21 @@ export class LevelKv implements SortedKv {
   constructor(
     private readonly location: string,
     private readonly log?: Logger,
-  ) {
-    this.db = new Level<string, Buffer>(location, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-    this.owner = new Level<string, string>(ownerLockDir(location));
+  ) {}
+
+  private get db(): Level<string, Buffer> {
+    if (this.handle === undefined) throw new StorageUnavailableError('LEVEL_DATABASE_NOT_OPEN');
+    return this.handle;
   }
 
   async open(): Promise<void> {
     this.closed = false;
     // The owner's lock first: a second process fails here, before it touches the database.
+    this.owner ??= new Level<string, string>(ownerLockDir(this.location));
     if (this.owner.status !== 'open') await this.owner.open();
     try {
-      await this.db.open();
+      this.handle ??= new Level<string, Buffer>(this.location, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+      await this.handle.open();
     } catch (err) {
       await this.owner.close().catch(() => undefined);
       throw err;
@@ -100,9 +108,9 @@ export class LevelKv implements SortedKv {
     this.tidyTimer = undefined;
     while (this.recovering) await this.recovering.catch(() => undefined);
     try {
-      await this.db.close();
+      await this.handle?.close();
     } finally {
-      await this.owner.close();
+      await this.owner?.close();
     }
   }
 
@@ -165,7 +173,7 @@ export class LevelKv implements SortedKv {
    */
   async release(): Promise<void> {
     while (this.recovering) await this.recovering.catch(() => undefined);
-    if (this.closed || this.db.status !== 'open') return;
+    if (this.closed || this.handle?.status !== 'open') return;
     this.recovering = this.reopen(true).finally(() => (this.recovering = undefined));
     await this.recovering.catch(() => undefined);
   }
