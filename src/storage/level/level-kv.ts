@@ -53,7 +53,7 @@ function liveTables(sstables: string): Set<number> {
 }
 
 /** The directory of the LevelDB whose LOCK marks the owner of the one at `location` (see the top of this file). */
-export function ownerLockDir(location: string): string {
+function ownerLockDir(location: string): string {
   return `${location.replace(/\/+$/, '')}.owner`;
 }
 
