@@ -11,6 +11,7 @@
  * Commit = verify digest → the area moves the bytes into the content address → link
  * and end the session in one batch.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { durationMs } from '../config/schema.js';
 import { digestAlgorithm, finishDigest, newHash, type Digest } from '../oci/digest.js';
 import {
@@ -45,6 +46,14 @@ export interface WholeBody extends Chunk {
   /** The content will be read right away (a pull-through fetch): keep it in the page cache. */
   readSoon?: boolean;
 }
+
+/**
+ * How long a request waits for an upload session another request is writing before it is refused
+ * (409): long enough for a request whose connection was just cut to unwind (a client retrying at
+ * once after a reset is taken), short enough that a writer racing a live one is told within a second.
+ */
+const BUSY_WAIT_MS = 1_000;
+const BUSY_POLL_MS = 20;
 
 /** Session files no record owns are removed after this long (a session being created writes its file just before its record). */
 const ORPHAN_AGE_MS = 60_000;
@@ -220,10 +229,15 @@ export class UploadService {
     return session;
   }
 
+  /** Runs `fn` as the session's only writer, waiting up to BUSY_WAIT_MS for one that is finishing. */
   private async exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const result = await this.deps.locks.tryRun(uploadKey(id), fn);
-    if (!result.acquired) throw new UploadBusyError(id);
-    return result.value;
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (;;) {
+      const result = await this.deps.locks.tryRun(uploadKey(id), fn);
+      if (result.acquired) return result.value;
+      if (Date.now() >= deadline) throw new UploadBusyError(id);
+      await sleep(BUSY_POLL_MS);
+    }
   }
 
   /** Runs `fn`; when the area says the session's bytes are lost, the session is ended too. */

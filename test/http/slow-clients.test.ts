@@ -75,6 +75,23 @@ describe('slow and stalled clients', () => {
     assert.ok(Buffer.from(await get.arrayBuffer()).equals(blob));
   });
 
+  test('a retry sent while a stalled PATCH still holds the session waits for it to be cut off, and is taken', async () => {
+    const repo = repoName('stall');
+    const location = await startUpload(srv.url, repo);
+    const data = randomBlob(5000);
+    const conn = await raw();
+    const url = new URL(abs(srv.url, location));
+    sendHead(conn, 'PATCH', url.pathname + url.search, { 'Content-Type': 'application/octet-stream', 'Content-Length': 5000, 'Content-Range': '0-4999' }, data.subarray(0, 100));
+    // The stalled PATCH is writing to the session now; the server cuts it off after 300 ms without data.
+    await sleep(100);
+    const retry = await fetch(abs(srv.url, location), { method: 'PATCH', headers: { 'Content-Range': '0-4999' }, body: bin(data) });
+    assert.equal(retry.status, 202, await retry.text());
+    assert.equal(retry.headers.get('range'), '0-4999');
+    assert.equal(await conn.closed(WAIT), '', 'the stalled request was cut off, not answered');
+    const done = await fetch(abs(srv.url, withQuery(location, { digest: sha256(data) })), { method: 'PUT' });
+    assert.equal(done.status, 201, await done.text());
+  });
+
   test('a manifest PUT whose body stalls is cut off; the retry is stored', async () => {
     const repo = repoName('stall');
     const image = await prepareImage(srv.url, repo);
