@@ -47,6 +47,13 @@ describe('slow and stalled clients', () => {
     open.push(c);
     return c;
   };
+  /** A PATCH of `data` at `range` to the session at `location` that sends its head and first 100 bytes, then stalls. */
+  const stalledPatch = async (location: string, data: Buffer, range: string) => {
+    const conn = await raw();
+    const url = new URL(abs(srv.url, location));
+    sendHead(conn, 'PATCH', url.pathname + url.search, { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length, 'Content-Range': range }, data.subarray(0, 100));
+    return conn;
+  };
 
   test('a PATCH whose body stalls is cut off, and the session takes the retry at the same Location', async () => {
     const repo = repoName('stall');
@@ -56,9 +63,7 @@ describe('slow and stalled clients', () => {
     assert.equal(res.status, 202);
 
     const second = randomBlob(5000);
-    const conn = await raw();
-    const path = new URL(abs(srv.url, location)).pathname + new URL(abs(srv.url, location)).search;
-    sendHead(conn, 'PATCH', path, { 'Content-Type': 'application/octet-stream', 'Content-Length': 5000, 'Content-Range': '1000-5999' }, second.subarray(0, 100));
+    const conn = await stalledPatch(location, second, '1000-5999');
     const answer = await conn.closed(WAIT);
     assert.equal(answer, '', 'a stalled request is not answered, its connection is closed');
 
@@ -79,9 +84,7 @@ describe('slow and stalled clients', () => {
     const repo = repoName('stall');
     const location = await startUpload(srv.url, repo);
     const data = randomBlob(5000);
-    const conn = await raw();
-    const url = new URL(abs(srv.url, location));
-    sendHead(conn, 'PATCH', url.pathname + url.search, { 'Content-Type': 'application/octet-stream', 'Content-Length': 5000, 'Content-Range': '0-4999' }, data.subarray(0, 100));
+    const conn = await stalledPatch(location, data, '0-4999');
     // The stalled PATCH is writing to the session now; the server cuts it off after 300 ms without data.
     await sleep(100);
     const retry = await fetch(abs(srv.url, location), { method: 'PATCH', headers: { 'Content-Range': '0-4999' }, body: bin(data) });
