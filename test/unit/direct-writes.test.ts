@@ -15,7 +15,7 @@ import { AlignedBuffers, DIRECT_ALIGN, openDirect } from '../../src/storage/fs/d
 import { FsBlobStore } from '../../src/storage/fs/fs-blob-store.js';
 import { FsUploadArea } from '../../src/storage/fs/fs-upload-area.js';
 import { Layout } from '../../src/storage/fs/layout.js';
-import { spool } from '../../src/storage/fs/spool.js';
+import { spool, spoolBuffers } from '../../src/storage/fs/spool.js';
 import { parseDigest } from '../../src/oci/digest.js';
 import { hashThreads, setHashThreads, ThreadHash } from '../../src/oci/hash-thread.js';
 
@@ -53,6 +53,19 @@ describe('direct writes of upload bytes', () => {
       await direct?.close();
       await fh.close();
     }
+  }
+
+  /** Spools `source` into a new file `name`, then checks the file holds exactly `data`. */
+  async function spoolChecked(name: string, source: Iterable<Buffer> | AsyncIterable<Buffer>, data: Buffer): Promise<void> {
+    const path = join(dir, name);
+    await writeFile(path, Buffer.alloc(0));
+    const fh = await open(path, 'r+');
+    try {
+      await spool(source, fh, 0, createHash('sha256'));
+    } finally {
+      await fh.close();
+    }
+    assert.ok((await readFile(path)).equals(data), `file ${name}`);
   }
 
   test('aligned buffers are page-aligned and reused', () => {
@@ -139,6 +152,96 @@ describe('direct writes of upload bytes', () => {
     } finally {
       setHashThreads(1);
     }
+  });
+
+  test('a lone spool takes more buffers while its writes lag; many at once stay within the shared budget', async () => {
+    // The pieces are all there at once, so every write is still in flight when the next buffer is full:
+    // a spool alone grows to its maximum (8), and ten at once keep to 2 each (the budget, 16, is spent).
+    const lone = { directBytes: 0, releasedBytes: 0 } as { directBytes: number; releasedBytes: number; maxBuffers?: number };
+    const loneData = randomBytes(16 * (1 << 20));
+    const path = join(dir, 'lone');
+    await writeFile(path, Buffer.alloc(0));
+    const fh = await open(path, 'r+');
+    try {
+      await spool(pieces(loneData), fh, 0, createHash('sha256'), { stats: lone });
+    } finally {
+      await fh.close();
+    }
+    assert.equal(lone.maxBuffers, 8, 'a spool alone grows to 8 buffers');
+    assert.ok((await readFile(path)).equals(loneData));
+    assert.equal(spoolBuffers().inUse, 0, 'every buffer was given back');
+
+    // Ten at once, started a few I/O round trips apart: the first may grow while alone, and gives its extras
+    // back as the others come; together they never hold more than 2 each.
+    const before = spoolBuffers().peakInUse;
+    const many = Array.from({ length: 10 }, (_, k) => randomBytes(6 * (1 << 20) + k));
+    let peak = 0;
+    await Promise.all(
+      many.map(async (data, k) => {
+        await new Promise((r) => setImmediate(r));
+        const watch = (function* () {
+          for (const piece of pieces(data)) {
+            peak = Math.max(peak, spoolBuffers().inUse);
+            yield piece;
+          }
+        })();
+        await spoolChecked(`many-${k}`, watch, data);
+      }),
+    );
+    assert.ok(peak >= 16, `ten spools held ${peak} buffers at once`);
+    assert.ok(peak <= 20, `ten spools at once held ${peak} buffers: at most 2 each once the budget is spent`);
+    assert.ok(spoolBuffers().peakInUse <= Math.max(before, 20), `the pool grew to ${spoolBuffers().peakInUse}`);
+    assert.equal(spoolBuffers().inUse, 0, 'every buffer was given back');
+  });
+
+  test('a spool holding extras gives them back when others arrive, even while its client sends nothing', async () => {
+    let resume!: () => void;
+    const paused = new Promise<void>((r) => (resume = r));
+    const firstData = randomBytes(20 * (1 << 20));
+    const first = { directBytes: 0, releasedBytes: 0 } as { directBytes: number; releasedBytes: number; maxBuffers?: number };
+    // 12 MiB at once, then nothing until the others are done: a client that stalls mid-body.
+    async function* stalling() {
+      yield* pieces(firstData.subarray(0, 12 << 20));
+      await new Promise((r) => setTimeout(r, 200));
+      await paused;
+      yield* pieces(firstData.subarray(12 << 20));
+    }
+    const path = join(dir, 'stalling');
+    await writeFile(path, Buffer.alloc(0));
+    const fh = await open(path, 'r+');
+    const firstDone = spool(stalling(), fh, 0, createHash('sha256'), { stats: first });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(first.maxBuffers, 8, 'alone, it grew to 8');
+    const base = spoolBuffers().inUse;
+    let peak = 0;
+    // Each of the others sends 1.35 MiB (a buffer written, the second filling), then waits until all seven are that far: all hold their 2 buffers at once.
+    const others = Array.from({ length: 7 }, (_, k) => randomBytes(4 * (1 << 20) + k));
+    let arrived = 0;
+    let allThere!: () => void;
+    const barrier = new Promise<void>((r) => (allThere = r));
+    let timer: NodeJS.Timeout | undefined;
+    const noLater = new Promise<never>((_, fail) => (timer = setTimeout(() => fail(new Error(`only ${arrived} of 7 spools got their buffers`)), 5000)));
+    void barrier.then(() => clearTimeout(timer));
+    await Promise.all(
+      others.map(async (data, k) => {
+        const watch = (async function* () {
+          for (const [n, piece] of [...pieces(data)].entries()) {
+            peak = Math.max(peak, spoolBuffers().inUse);
+            if (n === 6 && ++arrived === 7) allThere();
+            if (n === 6) await Promise.race([barrier, noLater]);
+            yield piece;
+          }
+        })();
+        await spoolChecked(`joiner-${k}`, watch, data);
+      }),
+    );
+    resume();
+    await firstDone;
+    await fh.close();
+    assert.equal(base, 8, 'the stalled spool held its 8 buffers');
+    assert.ok(peak <= 16, `eight spools held ${peak} buffers at once: the stalled one gave its extras back`);
+    assert.ok((await readFile(path)).equals(firstData), 'the stalled body is whole');
+    assert.equal(spoolBuffers().inUse, 0, 'every buffer was given back');
   });
 
   test('without a direct handle nothing goes direct, and the bytes are the same', async () => {

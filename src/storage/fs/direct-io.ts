@@ -37,6 +37,8 @@ export class AlignedBuffers {
   private readonly free: Buffer[] = [];
   private readonly own = new WeakSet<Buffer>();
   private slabs = 0;
+  private taken = 0;
+  private peak = 0;
 
   constructor(readonly size: number) {
     if (size % WASM_PAGE !== 0) throw new Error(`aligned buffers are whole multiples of ${WASM_PAGE} bytes`);
@@ -44,6 +46,8 @@ export class AlignedBuffers {
 
   /** A page-aligned buffer if one is free or can be made, else an ordinary one (written through the page cache). */
   take(): Buffer {
+    this.taken++;
+    this.peak = Math.max(this.peak, this.taken);
     const reused = this.free.pop();
     if (reused !== undefined) return reused;
     if (this.slabs < MAX_SLABS) {
@@ -65,7 +69,18 @@ export class AlignedBuffers {
   }
 
   give(buffer: Buffer): void {
+    this.taken--;
     if (this.own.has(buffer)) this.free.push(buffer);
+  }
+
+  /** Buffers handed out and not given back (aligned or not). */
+  get inUse(): number {
+    return this.taken;
+  }
+
+  /** The most buffers ever in use at once: what the pool's memory grew to. */
+  get peakInUse(): number {
+    return this.peak;
   }
 
   private adopt(buffer: Buffer): void {

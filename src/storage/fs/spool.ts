@@ -2,8 +2,8 @@
  * Spooling a request body to a file while hashing it. Incoming chunks (~64 KiB)
  * are gathered into 1 MiB buffers, hashed (on the hashing thread, when the
  * sink is a ThreadHash) and written with positional writes while the socket
- * keeps filling the next buffer; memory stays at 2 MiB
- * whatever the body's size (the buffers are reused from one pool). With a
+ * keeps filling the next buffer. A spool holds 2 to 8 buffers (see POOL_MAX),
+ * whatever the body's size; the buffers are reused from one pool. With a
  * direct handle (./direct-io.ts) whole block-aligned buffers are written past
  * the page cache, the rest through the ordinary handle. A failed write is a
  * storage domain error (a full volume: StorageFullError); errors of the source
@@ -14,6 +14,7 @@ import { asStorageError } from '../io-errors.js';
 import type { HashSink } from '../types.js';
 import { AlignedBuffers, DIRECT_ALIGN, refusedDirect } from './direct-io.js';
 import { chunksOwned, releaseChunk } from '../owned-chunks.js';
+import { SpoolBudget, type BufferHolder } from './spool-budget.js';
 
 const BUFFER_SIZE = 1 << 20;
 const buffers = new AlignedBuffers(BUFFER_SIZE);
@@ -42,6 +43,8 @@ async function writeDirect(direct: FileHandle, fh: FileHandle, data: Buffer, pos
 export interface SpoolStats {
   directBytes: number;
   releasedBytes: number;
+  /** The most buffers this spool held (set once it takes a second one). */
+  maxBuffers?: number;
 }
 
 export interface SpoolOptions {
@@ -63,10 +66,18 @@ export interface SpoolOptions {
 export const SYNC_EVERY = 64 << 20;
 
 /**
- * Buffers per spool: one fills from the socket while the other is written. More
- * writes in flight measured no faster (ext4 serialises writes to one file).
+ * Buffers per spool (./spool-budget.ts): 2 each, and up to 8 while all spools
+ * together hold fewer than 16. More writes in flight: a lone 1 GiB push measured
+ * 575 MB/s with 2 buffers, 650 with 8 and 680 with 16 (curl -T, docs/benchmarks.md
+ * "Where push time goes"). 16 is what 8 parallel pushes held with 2 each, so many
+ * pushes at once use no more memory than before.
  */
-const POOL = 2;
+const budget = new SpoolBudget(buffers, 2, 8, 16);
+
+/** The spools' shared buffers: how many are in use now, and the most ever at once. */
+export function spoolBuffers(): { inUse: number; peakInUse: number } {
+  return { inUse: buffers.inUse, peakInUse: buffers.peakInUse };
+}
 
 /** Writes `source` at `position`, feeding `hash`; returns the bytes written. */
 export async function spool(
@@ -77,8 +88,22 @@ export async function spool(
   options: SpoolOptions = {},
 ): Promise<number> {
   const free: Buffer[] = [];
-  const taken: Buffer[] = [buffers.take()];
-  let current: Buffer = taken[0]!;
+  const taken: Buffer[] = [];
+  /** Gives `buffer` (one of `taken`, not being filled or written) back to the budget. */
+  const shed = (buffer: Buffer): void => {
+    taken.splice(taken.indexOf(buffer), 1);
+    budget.release(buffer);
+  };
+  const holder: BufferHolder = {
+    get held() {
+      return taken.length;
+    },
+    shedIdle() {
+      while (taken.length > budget.min && free.length > 0) shed(free.pop()!);
+    },
+  };
+  let current: Buffer = await budget.need(holder);
+  taken.push(current);
   let direct = options.direct;
   // A start off the block grid fills the first buffer only up to it: every later buffer is aligned.
   let capacity = direct === undefined ? BUFFER_SIZE : BUFFER_SIZE - (position % DIRECT_ALIGN);
@@ -112,7 +137,7 @@ export async function spool(
       : writeAll(fh, data, at);
     const write: Promise<void> = Promise.all([written, hashed])
       .then(
-        () => void free.push(buffer),
+        () => void (budget.shouldShed(holder) ? shed(buffer) : free.push(buffer)),
         (err: unknown) => void (failure ??= asStorageError(err)),
       )
       .finally(() => inflight.delete(write));
@@ -127,10 +152,13 @@ export async function spool(
         .catch((err: unknown) => void (failure ??= asStorageError(err)))
         .finally(() => (syncing = undefined));
     }
-    if (free.length === 0 && taken.length < POOL) {
-      const more = buffers.take();
-      taken.push(more);
-      free.push(more);
+    if (free.length === 0) {
+      const more = taken.length < budget.min ? await budget.need(holder) : budget.extra(holder);
+      if (more !== undefined) {
+        taken.push(more);
+        free.push(more);
+        if (options.stats) options.stats.maxBuffers = Math.max(options.stats.maxBuffers ?? 0, taken.length);
+      }
     }
     while (free.length === 0 && failure === undefined) await Promise.race(inflight);
     if (failure !== undefined) throw failure;
@@ -159,7 +187,8 @@ export async function spool(
   } finally {
     await settle().catch(() => undefined);
     // Every write has settled: no buffer is still being read by one.
-    for (const buffer of taken) buffers.give(buffer);
+    while (taken.length > 0) shed(taken.at(-1)!);
+    budget.done(holder);
   }
   if (failure !== undefined) throw failure;
   return total;
