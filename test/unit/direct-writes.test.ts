@@ -156,7 +156,7 @@ describe('direct writes of upload bytes', () => {
 
   test('a lone spool takes more buffers while its writes lag; many at once stay within the shared budget', async () => {
     // The pieces are all there at once, so every write is still in flight when the next buffer is full:
-    // a spool alone grows to its maximum (8), and ten at once keep to 2 each (the budget, 16, is spent).
+    // a spool alone grows to its maximum (8), and ten at once keep to 2 each (the budget, 8, is spent).
     const lone = { directBytes: 0, releasedBytes: 0 } as { directBytes: number; releasedBytes: number; maxBuffers?: number };
     const loneData = randomBytes(16 * (1 << 20));
     const path = join(dir, 'lone');

@@ -67,12 +67,12 @@ export const SYNC_EVERY = 64 << 20;
 
 /**
  * Buffers per spool (./spool-budget.ts): 2 each, and up to 8 while all spools
- * together hold fewer than 16. More writes in flight: a lone 1 GiB push measured
+ * together hold fewer than 8. More writes in flight: a lone 1 GiB push measured
  * 575 MB/s with 2 buffers, 650 with 8 and 680 with 16 (curl -T, docs/benchmarks.md
- * "Where push time goes"). 16 is what 8 parallel pushes held with 2 each, so many
- * pushes at once use no more memory than before.
+ * "More writes in flight"). 8 is what 4 parallel pushes held with 2 each: 4 or
+ * more pushes at once hold what they always did, fewer never more than that.
  */
-const budget = new SpoolBudget(buffers, 2, 8, 16);
+const budget = new SpoolBudget(buffers, 2, 8, 8);
 
 /** The spools' shared buffers: how many are in use now, and the most ever at once. */
 export function spoolBuffers(): { inUse: number; peakInUse: number } {
