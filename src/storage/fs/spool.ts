@@ -2,7 +2,7 @@
  * Spooling a request body to a file while hashing it. Incoming chunks (~64 KiB)
  * are gathered into 1 MiB buffers, hashed (on the hashing thread, when the
  * sink is a ThreadHash) and written with positional writes while the socket
- * keeps filling the next buffer. A spool holds 2 to 8 buffers (see POOL_MAX),
+ * keeps filling the next buffer. A spool holds 2 to 8 buffers (see `budget`),
  * whatever the body's size; the buffers are reused from one pool. With a
  * direct handle (./direct-io.ts) whole block-aligned buffers are written past
  * the page cache, the rest through the ordinary handle. A failed write is a
