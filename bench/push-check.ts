@@ -2,9 +2,11 @@
  * Push throughput with real clients, against unireg and Distribution: curl streaming one blob
  * (`-T file`, a monolithic PUT after the POST), then curl and the bench's own node:http client side by side on
  * the same request types (one streamed PATCH; 16 MiB chunks with Content-Range), to check that the client
- * handicaps neither registry, then N curl pushes at once (aggregate MB/s) and a skopeo copy.
+ * handicaps neither registry, then N curl pushes at once (aggregate MB/s) and a skopeo copy. Each round starts
+ * each registry afresh and gives it one untimed curl push of --warmup-mib first (0: none), so that the first
+ * timed push does not pay for the process's first allocations (unireg: its hashing thread, its first buffers).
  * Prints a Markdown table; asserts nothing.
- * Usage: node dist/bench/push-check.js [--size-mib 1024] [--parallel 8] [--parallel-mib 256] [--rounds 3]
+ * Usage: node dist/bench/push-check.js [--size-mib 1024] [--parallel 8] [--parallel-mib 256] [--rounds 3] [--warmup-mib 64]
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     /** unireg's storage.blobs.hashThreads, for an A/B of the hashing pool. */
     'hash-threads': { type: 'string', default: '1' },
     rounds: { type: 'string', default: '3' },
+    'warmup-mib': { type: 'string', default: '64' },
   },
 });
 
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
   const parallel = Number(values.parallel);
   const psize = Number(values['parallel-mib']) << 20;
   const rounds = Number(values.rounds);
+  const warmMib = Number(values['warmup-mib']);
   const skopeoMib = existsSync(SKOPEO) ? Number(values['skopeo-mib']) : 0;
   if (!existsSync(SKOPEO)) process.stderr.write(`[push-check] ${SKOPEO} not installed: no skopeo figures\n`);
   const dir = mkdtempSync(join(tmpdir(), 'unireg-push-check-'));
@@ -71,12 +75,14 @@ async function main(): Promise<void> {
     const big = pushFile(new BlobData(size), dir, 'big.bin');
     const chunks = chunkFiles(big.data, join(dir, 'chunks'), 16 << 20);
     const small = Array.from({ length: parallel }, (_, w) => pushFile(new BlobData(psize), dir, `p${w}.bin`));
+    const warm = warmMib > 0 ? pushFile(new BlobData(warmMib << 20), dir, 'warm.bin') : undefined;
     let k = 0;
     for (let round = 0; round < rounds; round++) {
       const order: RegistryKind[] = round % 2 === 0 ? ['unireg', 'distribution'] : ['distribution', 'unireg'];
       for (const kind of order) {
         const reg = await startRegistry(kind, kind === 'unireg' ? { env: { UNIREG_STORAGE_BLOBS_DIRECT_WRITES: values['direct-writes'], UNIREG_STORAGE_BLOBS_HASH_THREADS: values['hash-threads'] } } : {});
         try {
+          if (warm !== undefined) await curlPush(reg.base, 'push/warmup', warm, ++k);
           await settle();
           const cpu0 = cpuSeconds(reg.pid);
           const s = await curlPush(reg.base, 'push/curl', big, ++k);
@@ -130,6 +136,8 @@ async function main(): Promise<void> {
       line(`${parallel} × ${values['parallel-mib']} MiB at once, curl (aggregate)`, u.par, d.par),
       ...(image === undefined ? [] : [line(`skopeo copy, one ${(layerBytes / 2 ** 20).toFixed(0)} MiB gzip layer (whole copy, layer bytes / s)`, u.skopeo, d.skopeo)]),
       `| Server CPU s per GiB during the curl push | ${u.cpuPerGiB.map((x) => x.toFixed(2)).join(' / ')} | ${d.cpuPerGiB.map((x) => x.toFixed(2)).join(' / ')} | |`,
+      '',
+      warmMib > 0 ? `Each registry was started afresh every round and took one untimed ${warmMib} MiB curl push before the timed ones.` : 'Each registry was started afresh every round; no warm-up push (the first timed push is its first).',
     ].join('\n'),
   );
 }
