@@ -68,9 +68,9 @@ export const SYNC_EVERY = 64 << 20;
 /**
  * Buffers per spool (./spool-budget.ts): 2 each, and up to 8 while all spools
  * together hold fewer than 8. More writes in flight: a lone 1 GiB push measured
- * 575 MB/s with 2 buffers, 650 with 8 and 680 with 16 (curl -T, docs/benchmarks.md
+ * 524 MB/s with 2 buffers, 652 with 8 and 672 with 16 (medians, curl -T, docs/benchmarks.md
  * "More writes in flight"). 8 is what 4 parallel pushes held with 2 each: 4 or
- * more pushes at once hold what they always did, fewer never more than that.
+ * more pushes at once hold what they always did, fewer never more than 8 together.
  */
 const budget = new SpoolBudget(buffers, 2, 8, 8);
 
