@@ -35,9 +35,10 @@ export class SpoolBudget {
   /** One of a spool's first `min` buffers (see the module comment for when it waits). */
   async need(holder: BufferHolder): Promise<Buffer> {
     this.holders.add(holder);
-    if (this.pool.inUse < this.budget || !this.extrasHeld(holder)) return this.pool.take();
+    const now = () => this.pool.inUse < this.budget || !this.extrasHeld(holder);
+    if (now()) return this.pool.take();
     for (const other of this.holders) if (other !== holder) other.shedIdle();
-    if (this.pool.inUse < this.budget || !this.extrasHeld(holder)) return this.pool.take();
+    if (now()) return this.pool.take();
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
