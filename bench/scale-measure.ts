@@ -80,6 +80,21 @@ export async function walkRounds(reg: Registry, path: string, field: 'repositori
   };
 }
 
+/**
+ * Seconds for `count` GETs of `path` one after the other on a kept-alive connection, the way a walk sends its
+ * pages (median of `rounds`). With Distribution's `/v2/`, its cheapest request, this is the least any walk of
+ * `count` pages could take against it: the floor under the tags/list target.
+ */
+export async function roundTrips(reg: Registry, path: string, count: number, rounds = WALK_ROUNDS): Promise<number> {
+  const all: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let k = 0; k < count; k++) await request('GET', `${reg.base}${path}`, { expect: [200] });
+    all.push((performance.now() - t0) / 1000);
+  }
+  return percentile(all, 50);
+}
+
 /** curl's time_total (ms) of one GET of `url` (a process of its own, no keep-alive); checks 200. */
 async function curlOnce(url: string): Promise<number> {
   const out = await new Promise<string>((ok, fail) =>

@@ -47,6 +47,8 @@ export interface TagsOnly {
   seedSeconds: number;
   readyMs: number;
   tags: Walk;
+  /** `pages` GET /v2/ in a row against the same Distribution (the n=100 walk's page count): the round trips alone. */
+  floor: { pages: number; seconds: number };
 }
 
 export interface ScaleReportInput {
@@ -184,6 +186,9 @@ function tagsOnly(t: TagsOnly, results: SizeResult[]): string {
         `**${f(t.tags.seconds / u.tags.seconds)}×** Distribution's speed; at its largest page (n=${i(MAX_PAGE)}), ` +
         `${i(u.tagsMax.pages)} page${u.tagsMax.pages === 1 ? '' : 's'}, ${f(u.tagsMax.seconds, 3)} s (rounds ${rounds(u.tagsMax)}), **${f(t.tags.seconds / u.tagsMax.seconds)}×**.`
       : '',
+    `The floor under any walk at n=100: ${i(t.floor.pages)} GET /v2/ in a row against the same Distribution (its cheapest request, ` +
+      `the bench's client, kept alive) take ${f(t.floor.seconds, 3)} s (median of 3), ${f(t.floor.seconds / t.tags.seconds)}× its whole one-answer list; ` +
+      `50× faster than that answer would mean the whole walk in ${f((t.tags.seconds / 50) * 1000, 1)} ms, ${f((t.tags.seconds / 50 / t.floor.pages) * 1e6, 1)} µs a page.`,
   ].join(' ');
 }
 

@@ -24,6 +24,7 @@ import {
   type SizeServer,
   type UnderPush,
   pushFiles,
+  roundTrips,
   startupFigures,
   type PushFile,
   tagsLoad,
@@ -175,6 +176,8 @@ async function interleaved(kept: Map<number, string>): Promise<Interleaved | und
 /**
  * Distribution seeded with `plan` over its API in a directory of its own, restarted on that data, and one
  * listing walked (three rounds); the directory is removed afterwards. For the figures its full seed cannot reach.
+ * With `floorPages`, also the seconds of that many GET /v2/ in a row (roundTrips): what a walk of that many
+ * pages would cost in round trips alone against this server.
  */
 async function distributionWalk(
   plan: SeedPlan,
@@ -182,7 +185,8 @@ async function distributionWalk(
   path: string,
   field: 'repositories' | 'tags',
   expected: number,
-): Promise<{ seedSeconds: number; readyMs: number; walk: Walk }> {
+  floorPages = 0,
+): Promise<{ seedSeconds: number; readyMs: number; walk: Walk; floorSeconds?: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'unireg-scale-only-'));
   let reg: Registry | undefined;
   try {
@@ -198,7 +202,10 @@ async function distributionWalk(
     const walk = await walkRounds(reg, path, field);
     if (walk.items !== expected) throw new Error(`${path} walk saw ${walk.items} ${field}, expected ${expected}`);
     log(`distribution ${what}: ${walk.pages} pages, ${walk.items} ${field} in ${walk.seconds.toFixed(2)} s`);
-    return { seedSeconds, readyMs: reg.readyMs, walk };
+    if (floorPages === 0) return { seedSeconds, readyMs: reg.readyMs, walk };
+    const floorSeconds = await roundTrips(reg, '/v2/', floorPages);
+    log(`distribution: ${floorPages} × GET /v2/ in a row in ${floorSeconds.toFixed(3)} s`);
+    return { seedSeconds, readyMs: reg.readyMs, walk, floorSeconds };
   } finally {
     if (reg) await stopRegistry(reg, { keepDir: true });
     rmSync(dir, { recursive: true, force: true });
@@ -214,8 +221,9 @@ async function catalogOnly(repos: number): Promise<CatalogOnly> {
 /** Distribution with big/tags alone as at `repos` repositories (10·R tags): its tags/list answer only. */
 async function tagsOnly(repos: number): Promise<TagsOnly> {
   const plan = tagsPlanOf(repos);
-  const { walk, ...rest } = await distributionWalk(plan, `${BIG_REPO} with ${plan.bigTags} tags (tags only)`, `/v2/${BIG_REPO}/tags/list?n=100`, 'tags', plan.bigTags);
-  return { repos, ...rest, tags: walk };
+  const pages = Math.ceil(plan.bigTags / 100);
+  const { walk, floorSeconds, ...rest } = await distributionWalk(plan, `${BIG_REPO} with ${plan.bigTags} tags (tags only)`, `/v2/${BIG_REPO}/tags/list?n=100`, 'tags', plan.bigTags, pages);
+  return { repos, ...rest, tags: walk, floor: { pages, seconds: floorSeconds! } };
 }
 
 async function main(): Promise<void> {
