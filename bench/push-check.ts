@@ -2,9 +2,10 @@
  * Push throughput with real clients, against unireg and Distribution: curl streaming one blob
  * (`-T file`, a monolithic PUT after the POST), then curl and the bench's own node:http client side by side on
  * the same request types (one streamed PATCH; 16 MiB chunks with Content-Range; which of the two goes first
- * alternates by round), to check that the client handicaps neither registry, then N curl pushes at once (aggregate MB/s) and a skopeo copy. Each round starts
- * each registry afresh and gives it one untimed curl push of --warmup-mib first (0: none), so that the first
- * timed push does not pay for the process's first allocations (unireg: its hashing thread, its first buffers).
+ * alternates by round), to check that the client handicaps neither registry, then N curl pushes at once
+ * (aggregate MB/s) and a skopeo copy. Each round starts each registry afresh and gives it one untimed curl
+ * push of --warmup-mib first (0: none), so that the first timed push does not pay for the process's first
+ * allocations (unireg: its hashing thread, its first buffers).
  * Prints a Markdown table; asserts nothing.
  * Usage: node dist/bench/push-check.js [--size-mib 1024] [--parallel 8] [--parallel-mib 256] [--rounds 3] [--warmup-mib 64]
  */
